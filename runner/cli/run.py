@@ -1,0 +1,214 @@
+"""`latitude run` and `latitude resume`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .common import (
+    EXIT_ERRORED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    DbOption,
+    ModelsOption,
+    console,
+    db_url,
+    fail,
+    load_or_exit,
+)
+
+
+def _versions() -> tuple[str, str]:
+    from importlib.metadata import version
+
+    from ..engine.providers import litellm_version
+
+    try:
+        ours = version("latitude")
+    except Exception:
+        ours = "dev"
+    return ours, litellm_version()
+
+
+def _models_json(loaded: Any, plan: Any) -> str:
+    """The aliases this run uses, as configured (key variable names only, never values)."""
+    used = {s.model_alias: s.model for s in plan.specs}
+    for s in plan.specs:
+        if s.partner_alias and s.partner:
+            used[s.partner_alias] = s.partner
+        if s.experimenter_alias and s.experimenter:
+            used[s.experimenter_alias] = s.experimenter
+    return json.dumps({k: v.model_dump(exclude_none=True) for k, v in used.items()}, default=str)
+
+
+def _simulated(plan: Any) -> Any:
+    """--dry-run: the same plan with every model replaced by a simulator persona."""
+    from dataclasses import replace
+
+    from ..protocol.models_file import ModelAlias
+
+    sim = ModelAlias(model="sim/stopper")
+    specs = [replace(s, model_alias=f"{s.model_alias}~sim", model=sim,
+                     partner=sim if s.partner else None,
+                     partner_alias=f"{s.partner_alias}~sim" if s.partner_alias else None,
+                     experimenter=sim if s.experimenter else None) for s in plan.specs]
+    plan.specs = specs
+    return plan
+
+
+def _drive(url: str, plan: Any, targets_factory: Any, run_id_hint: str | None, concurrency: int) -> int:
+    """Run the engine with a live display; returns the exit code."""
+    from ..display import RunDisplay
+    from ..engine.conversation import RunContext
+    from ..engine.driver import run_targets, started_event
+    from ..engine.limits import Limits
+    from ..store import StoreWriter
+    from ..store.tables import ConversationRow, RunRow, utcnow
+
+    out = console()
+    writer = StoreWriter(url)
+    display = RunDisplay(out)
+    state: dict[str, Any] = {}
+
+    async def main() -> Any:
+        run_id, targets = await targets_factory(writer)
+        state["run_id"] = run_id
+        ctx = RunContext(run_id=run_id, protocol=plan.protocol, writer=writer, limits=Limits(), emit=display,
+                         sources=_sources(plan))
+        display(started_event(run_id, plan, targets))
+        statuses = await run_targets(ctx, targets, concurrency)
+        await writer.update(RunRow, run_id, status="done", ended_at=utcnow())
+        return statuses
+
+    code = EXIT_OK
+    try:
+        with display:
+            statuses = asyncio.run(main())
+        if statuses.get("error"):
+            code = EXIT_ERRORED
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+        run_id = state.get("run_id")
+        if run_id:
+            def mark(session: Any) -> None:
+                from sqlmodel import update
+
+                session.exec(update(ConversationRow).where(ConversationRow.run_id == run_id)
+                             .where(ConversationRow.status.in_(["running", "pending"]))
+                             .values(status="cancelled", stop_reason="cancelled"))
+                session.exec(update(RunRow).where(RunRow.id == run_id).values(status="interrupted", ended_at=utcnow()))
+            writer.call_sync(mark)
+    finally:
+        writer.close_sync()
+    run_id = state.get("run_id", run_id_hint)
+    from rich.text import Text
+
+    if code == EXIT_INTERRUPTED:
+        out.print(Text(f"interrupted; committed turns are kept. Continue with: latitude resume {run_id}", style="yellow"))
+    out.print(Text(f"run id: {run_id}"))
+    return code
+
+
+def _sources(plan: Any) -> dict[str, Any]:
+    return {name: {"text": src.text} for name, src in plan.protocol.sources.items()}
+
+
+def run(
+    protocol: Annotated[Path, typer.Argument(help="Protocol file.", exists=True, dir_okay=False)],
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model alias or litellm string (repeatable); overrides the protocol's.")] = None,
+    condition: Annotated[list[str] | None, typer.Option("--condition", "-c", help="Run only these conditions (repeatable).")] = None,
+    replicates: Annotated[int | None, typer.Option(help="Replicates per model × condition.", min=1)] = None,
+    concurrency: Annotated[int, typer.Option(help="Most conversations in flight at once.", min=1)] = 16,
+    db: DbOption = None,
+    models_file: ModelsOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Replace every model with the simulator: check the flow, spend nothing.")] = False,
+) -> None:
+    """Run a protocol: every model × condition × replicate, concurrently, every turn committed as it completes."""
+    from ..engine.driver import new_id, start
+    from ..plan import PlanError, make_plan
+
+    loaded = load_or_exit(protocol, models_file)
+    try:
+        plan = make_plan(loaded, models=model, conditions=condition, replicates=replicates)
+    except PlanError as exc:
+        fail(str(exc))
+    if dry_run:
+        plan = _simulated(plan)
+    url = db_url(db)
+    from ..store.db import upgrade
+
+    upgrade(url)
+    options = {"models": model, "conditions": condition, "replicates": replicates, "concurrency": concurrency,
+               "dry_run": dry_run, "models_file": str(models_file) if models_file else None}
+    run_id = new_id()
+
+    async def targets(writer: Any) -> Any:
+        return run_id, await start(plan, writer, run_id, options, _models_json(loaded, plan), _versions())
+
+    raise typer.Exit(_drive(url, plan, targets, run_id, concurrency))
+
+
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id (see `latitude runs`).")],
+    concurrency: Annotated[int | None, typer.Option(help="Most conversations in flight at once.", min=1)] = None,
+    db: DbOption = None,
+    force: Annotated[bool, typer.Option(help="Resume even if the protocol file changed since the run started.")] = False,
+) -> None:
+    """Continue every unfinished conversation of a run from its last committed turn."""
+    from sqlmodel import Session
+
+    from ..engine.driver import Target
+    from ..plan import make_plan
+    from ..protocol import ProtocolError, load, load_models
+    from ..store import queries
+    from ..store.db import make_engine, upgrade
+
+    url = db_url(db)
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        row = queries.get_run(session, run_id)
+        if row is None:
+            fail(f"no run {run_id} in {url}")
+        options = json.loads(row.options_json)
+        try:
+            loaded = load(Path(row.protocol_path), load_models(Path(options["models_file"]) if options.get("models_file") else None))
+        except ProtocolError as exc:
+            fail(f"cannot reload the protocol of run {run_id}:\n{exc}")
+        if loaded.sha256 != row.protocol_hash and not force:
+            fail(f"{row.protocol_path} changed since run {run_id} started; pass --force to resume with the new text")
+        plan = make_plan(loaded, models=options.get("models"), conditions=options.get("conditions"),
+                         replicates=options.get("replicates"))
+        if options.get("dry_run"):
+            plan = _simulated(plan)
+        by_seq = {s.seq: s for s in plan.specs}
+        unfinished = queries.unfinished_conversations(session, run_id)
+        targets = []
+        for conv in unfinished:
+            spec = by_seq.get(conv.seq)
+            if spec is None:
+                continue
+            targets.append(Target(spec, conv.id, queries.conversation_messages(session, conv.id),
+                                  queries.conversation_offers(session, conv.id)))
+    engine.dispose()
+    out = console()
+    from rich.text import Text
+
+    out.print(Text(f"resuming run {run_id}: {len(targets)} unfinished conversations"))
+
+    async def factory(writer: Any) -> Any:
+        from ..store.tables import RunRow
+
+        await writer.update(RunRow, run_id, status="running", ended_at=None)
+        return run_id, targets
+
+    raise typer.Exit(_drive(url, plan, factory, run_id, concurrency or options.get("concurrency") or 16))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(resume)

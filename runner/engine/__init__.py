@@ -1,0 +1,1 @@
+"""The engine: drives conversations through litellm, writes every turn, emits events."""

@@ -1,0 +1,546 @@
+"""One conversation: a small interpreter over the protocol's steps.
+
+Every completed turn is committed before the next request. On resume the interpreter
+walks the same steps again, consuming the stored messages in order instead of calling
+the model, so no completed call is ever repeated and the script picks up exactly where
+it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..plan import ConversationSpec
+from ..protocol import schema, templates
+from ..protocol.models_file import ModelAlias
+from ..store.tables import ArtifactRow, MessageRow, OfferRow
+from . import providers
+from .events import Emit, Retrying, TurnCompleted
+from .limits import Limits
+from .retry import RetryPolicy, call_with_retry
+
+ARTIFACT_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "write_artifact",
+        "description": "Write a named text file (an artifact). It is kept with this conversation and can be seen later.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "File name, e.g. notes.md"},
+                "content": {"type": "string", "description": "The full text of the file"},
+            },
+            "required": ["name", "content"],
+        },
+    },
+}
+
+
+class Ended(Exception):
+    """Unwinds the interpreter when the conversation is over."""
+
+    def __init__(self, reason: str, detail: str | None = None, message_idx: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+        self.message_idx = message_idx
+
+
+@dataclass
+class RunContext:
+    """What every conversation of a run shares."""
+
+    run_id: str
+    protocol: schema.Protocol
+    writer: Any
+    """A `runner.store.StoreWriter` (async `add`/`update`)."""
+    limits: Limits
+    emit: Emit
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sources: dict[str, Any] = field(default_factory=dict)
+    """`sources.NAME` for templates: {"text": ..., "messages": [...]}."""
+
+
+@dataclass
+class Msg:
+    """A message of this conversation as the interpreter sees it."""
+
+    role: str
+    speaker: str
+    content: str
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+
+
+def _from_row(row: MessageRow) -> Msg:
+    calls = json.loads(row.tool_calls_json) if row.tool_calls_json else None
+    tool_call_id = None
+    if row.role == "tool" and row.request_json:
+        tool_call_id = json.loads(row.request_json).get("tool_call_id")
+    return Msg(
+        role=row.role, speaker=row.speaker, content=row.content, tool_calls=calls, tool_call_id=tool_call_id,
+        latency_ms=row.latency_ms, ttft_ms=row.ttft_ms, tokens_in=row.tokens_in or 0,
+        tokens_out=row.tokens_out or 0, cost=row.cost or 0.0,
+    )
+
+
+class Conversation:
+    """Runs one `ConversationSpec` to its end, writing every message as it goes."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        spec: ConversationSpec,
+        conversation_id: str,
+        stored: list[MessageRow] | None = None,
+        stored_offers: list[OfferRow] | None = None,
+    ):
+        self.ctx = ctx
+        self.p = ctx.protocol
+        self.spec = spec
+        self.id = conversation_id
+        self.msgs: list[Msg] = []
+        self.replay = [_from_row(r) for r in (stored or [])]
+        self.offers_by_reply = {o.reply_message_idx: o for o in (stored_offers or [])}
+        self.turns = 0
+        self.captures: dict[str, str] = {}
+        self.loop_vars: dict[str, Any] = {}
+        self.started = time.monotonic()
+        self.stop_armed = self.p.stop is not None and self.p.stop.announced_by is None
+        self.pending: list[MessageRow] = []
+        self.artifacts = 0
+        self.context_tokens = 0
+        self._window: int | None | bool = False
+        self.vars = {**self.p.vars, **spec.condition.vars}
+        self.system = self._system_text()
+
+    # ------------------------------------------------------------ variables
+
+    def _window_size(self) -> int | None:
+        if self._window is False:
+            self._window = providers.context_window(self.spec.model)
+        return self._window  # type: ignore[return-value]
+
+    def telemetry(self) -> dict[str, Any]:
+        replies = [m for m in self.msgs if m.role == "assistant"]
+        last = replies[-1] if replies else None
+        window = self._window_size() if replies else None
+        return {
+            "last_latency_ms": (last.latency_ms or 0.0) if last else 0.0,
+            "last_ttft_ms": (last.ttft_ms or 0.0) if last else 0.0,
+            "tokens_in": sum(m.tokens_in for m in self.msgs),
+            "tokens_out": sum(m.tokens_out for m in self.msgs),
+            "cost_usd": sum(m.cost for m in self.msgs),
+            "wall_s": time.monotonic() - self.started,
+            "context_tokens": self.context_tokens,
+            "context_window": window or 0,
+            "context_fill": (self.context_tokens / window) if window else 0.0,
+            "turns": self.turns,
+        }
+
+    def variables(self, side: str | None = None) -> dict[str, Any]:
+        spec = self.spec
+        out: dict[str, Any] = {
+            **self.vars,
+            **self.captures,
+            **self.loop_vars,
+            "model": spec.model_alias,
+            "litellm_model": spec.model.model,
+            "vendor": spec.model.vendor,
+            "condition": spec.condition.name,
+            "replicate": spec.replicate,
+            "turn": self.turns + 1,
+            "reply": [m.content for m in self.msgs if m.role == "assistant"],
+            "telemetry": self.telemetry(),
+            "sources": self.ctx.sources,
+            "stop_phrase": self.p.stop.phrases[0] if self.p.stop else "",
+            "partner": spec.partner_alias or "",
+            "side": side or "a",
+        }
+        return out
+
+    def render(self, source: str, side: str | None = None) -> str:
+        return templates.render(source, self.variables(side))
+
+    def test(self, expression: str | None) -> bool:
+        return True if not expression else bool(templates.evaluate(expression, self.variables()))
+
+    def _system_text(self) -> str | None:
+        cond = self.spec.condition
+        if cond.no_system:
+            return None
+        system = cond.system or self.p.system
+        if system is None:
+            return None
+        return templates.render(system.content, self.variables())
+
+    @property
+    def cacheable(self) -> bool:
+        system = self.spec.condition.system or self.p.system
+        return bool(system and system.cacheable)
+
+    # ------------------------------------------------------------ writing
+
+    def _row(self, msg: Msg, step: str, **extra: Any) -> MessageRow:
+        return MessageRow(
+            conversation_id=self.id, idx=len(self.msgs), role=msg.role, speaker=msg.speaker, step=step,
+            content=msg.content, tool_calls_json=json.dumps(msg.tool_calls) if msg.tool_calls else None,
+            latency_ms=msg.latency_ms, ttft_ms=msg.ttft_ms, tokens_in=msg.tokens_in or None,
+            tokens_out=msg.tokens_out or None, cost=msg.cost if msg.role == "assistant" else None, **extra,
+        )
+
+    def _replaying(self, role: str) -> Msg | None:
+        i = len(self.msgs)
+        if i < len(self.replay):
+            msg = self.replay[i]
+            if msg.role != role:
+                raise RuntimeError(
+                    f"stored message {i} of conversation {self.id} is {msg.role!r}, the protocol expects {role!r}; "
+                    "was the protocol changed since the run started?"
+                )
+            return msg
+        return None
+
+    def add_local(self, msg: Msg, step: str, **extra: Any) -> None:
+        """Append a message; it is written with the next model reply (or at the end)."""
+        stored = self._replaying(msg.role)
+        if stored is not None:
+            self.msgs.append(stored)
+            return
+        self.pending.append(self._row(msg, step, **extra))
+        self.msgs.append(msg)
+
+    async def flush(self, *more: Any) -> None:
+        rows, self.pending = self.pending + list(more), []
+        if rows:
+            await asyncio.gather(*(self.ctx.writer.add(r) for r in rows))
+
+    # ------------------------------------------------------------ the script
+
+    async def run(self) -> Ended:
+        """Run to the end. Returns how it ended (errors propagate to the driver)."""
+        try:
+            if self.system is not None:
+                self.add_local(Msg("system", "system", self.system), "system")
+            if self.p.pair:
+                await self.run_pair()
+            else:
+                await self.steps(self.p.steps, "steps")
+            raise Ended("completed")
+        except Ended as end:
+            await self.flush()
+            return end
+
+    async def steps(self, steps: list[Any], path: str, block: dict[str, int] | None = None) -> None:
+        for i, step in enumerate(steps):
+            here = f"{path}[{i}]"
+            if not self.test(getattr(step, "when", None)):
+                continue
+            if isinstance(step, schema.Say):
+                reply = await self.exchange(schema.text_of(step.say), here, step.id)
+                if step.capture:
+                    self.captures[step.capture] = reply
+            elif isinstance(step, schema.Offer):
+                await self.offer(step, here)
+            elif isinstance(step, schema.Open):
+                await self.open(step, here)
+            elif isinstance(step, schema.Repeat):
+                await self.repeat(step, here)
+            if block is not None:
+                await self._maybe_break(block, here)
+
+    async def _maybe_break(self, block: dict[str, Any], path: str) -> None:
+        brk: schema.BreakEvery | None = block.get("break")
+        if brk is None:
+            return
+        done = self.turns - block["start"] - block["breaks_turns"]
+        if done >= brk.turns * (block["breaks"] + 1):
+            block["breaks"] += 1
+            before = self.turns
+            await self.offer(brk.offer, f"{path}.break")
+            block["breaks_turns"] += self.turns - before
+
+    async def repeat(self, step: schema.Repeat, path: str) -> None:
+        spec = step.repeat
+        if spec.over is not None:
+            items = spec.over if isinstance(spec.over, list) else templates.evaluate(spec.over, self.variables())
+            passes: Any = list(items)
+        elif spec.times is not None:
+            passes = list(range(1, spec.times + 1))
+        else:
+            passes = list(range(1, spec.max + 1))
+        block = {"break": spec.break_every, "start": self.turns, "breaks": 0, "breaks_turns": 0}
+        for n, item in enumerate(passes, start=1):
+            self.loop_vars[spec.as_] = item
+            self.loop_vars["index"] = n
+            await self.steps(spec.steps, f"{path}.repeat.steps", block)
+            if spec.until and self.test(spec.until):
+                break
+
+    async def open(self, step: schema.Open, path: str) -> None:
+        spec = step.open
+        block = {"break": spec.break_every, "start": self.turns, "breaks": 0, "breaks_turns": 0}
+        for _ in range(spec.turns):
+            await self.exchange(schema.text_of(spec.nudge), f"{path}.open", step.id, via_experimenter=False)
+            await self._maybe_break(block, path)
+
+    async def offer(self, step: schema.Offer, path: str) -> None:
+        offer_idx = len(self.msgs)
+        reply = await self.exchange(schema.text_of(step.offer), path, step.id)
+        if step.capture:
+            self.captures[step.capture] = reply
+        reply_idx = len(self.msgs) - 1
+        outcome = await self.classify(step, reply, path, offer_idx, reply_idx)
+        accepted = outcome == "accept" or (outcome == "unclear" and step.if_unclear == "accepted")
+        if accepted:
+            await self.steps(step.if_accepted, f"{path}.if_accepted")
+        else:
+            if step.on_decline == "end" and outcome == "decline":
+                raise Ended("declined", f"{step.label}: {reply[:200]}", reply_idx)
+            await self.steps(step.if_declined, f"{path}.if_declined")
+
+    async def classify(self, step: schema.Offer, reply: str, path: str, offer_idx: int, reply_idx: int) -> str:
+        stored = self.offers_by_reply.get(reply_idx)
+        if stored is not None:
+            return stored.classification
+        if step.classify.judge:
+            outcome, evidence, method = await self._judge(step, reply)
+        else:
+            outcome, evidence = classify_by_patterns(step.classify, reply)
+            method = "patterns"
+        await self.flush(
+            OfferRow(conversation_id=self.id, step=path, label=step.label, offer_message_idx=offer_idx,
+                     reply_message_idx=reply_idx, classification=outcome, method=method, evidence=evidence)
+        )
+        return outcome
+
+    async def _judge(self, step: schema.Offer, reply: str) -> tuple[str, str, str]:
+        from ..protocol.models_file import resolve_model
+
+        alias = step.classify.judge or ""
+        judge = resolve_model(alias, {})
+        assert judge is not None
+        offer_text = next(m.content for m in reversed(self.msgs) if m.role == "user")
+        prompt = (
+            "Someone made an offer, and got a reply. Classify the reply as accept, decline or unclear.\n\n"
+            f"Offer:\n{offer_text}\n\nReply:\n{reply}\n\n"
+            "Answer with one word on the first line (accept, decline or unclear), then quote the words that decided it."
+        )
+        result = await self._call(judge, alias, [{"role": "user", "content": prompt}])
+        first = (result.content.strip().splitlines() or [""])[0].strip().lower()
+        outcome = next((o for o in ("accept", "decline", "unclear") if first.startswith(o)), "unclear")
+        return outcome, result.content.strip()[:2000], f"judge:{judge.model}"
+
+    # ------------------------------------------------------------ turns
+
+    async def exchange(self, template: str, step: str, step_id: str | None, via_experimenter: bool = True) -> str:
+        """A user turn (scripted, or written by the experimenter), then the model's reply."""
+        if step_id is not None and self.p.stop and self.p.stop.announced_by == step_id:
+            self.stop_armed = True
+        if self._replaying("user") is not None:
+            self.add_local(Msg("user", "user", ""), step)
+        elif self.p.experimenter and via_experimenter:
+            await self.experimenter_turn(self.render(template), step)
+        else:
+            self.add_local(Msg("user", "user", self.render(template)), step)
+        return await self.model_turn(step)
+
+    def view(self, side: str = "model") -> list[dict[str, Any]]:
+        """The message list as the model on `side` sees it."""
+        out: list[dict[str, Any]] = []
+        for m in self.msgs:
+            if m.role == "system":
+                out.append({"role": "system", "content": m.content})
+            elif m.role == "tool":
+                out.append({"role": "tool", "content": m.content, "tool_call_id": m.tool_call_id})
+            elif m.role == "assistant" and (side == "model" or m.speaker == side):
+                d: dict[str, Any] = {"role": "assistant", "content": m.content}
+                if m.tool_calls:
+                    d["tool_calls"] = m.tool_calls
+                out.append(d)
+            else:
+                out.append({"role": "user", "content": m.content})
+        return out
+
+    async def model_turn(self, step: str, side: str = "model") -> str:
+        model = self.spec.model if side in ("model", "a") else (self.spec.partner or self.spec.model)
+        alias = self.spec.model_alias if side in ("model", "a") else (self.spec.partner_alias or self.spec.model_alias)
+        tools = [ARTIFACT_TOOL] if self.p.tools.artifact else None
+        while True:
+            if self.turns >= self.p.max_turns:
+                raise Ended("max_turns")
+            stored = self._replaying("assistant")
+            if stored is not None:
+                self.msgs.append(stored)
+                self.turns += 1
+                msg = stored
+            else:
+                reply = await self._call(model, alias, self.view(side), tools=tools)
+                msg = Msg("assistant", side, reply.content, tool_calls=reply.tool_calls or None,
+                          latency_ms=reply.latency_ms, ttft_ms=reply.ttft_ms, tokens_in=reply.tokens_in,
+                          tokens_out=reply.tokens_out, cost=reply.cost or 0.0)
+                self.context_tokens = reply.tokens_in + reply.tokens_out
+                row = self._row(msg, step, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
+                                cached_tokens=reply.cached_tokens or None, request_id=reply.request_id,
+                                request_json=json.dumps(reply.request))
+                self.msgs.append(msg)
+                self.turns += 1
+                await self.flush(row)  # committed before the next request
+                self.ctx.emit(TurnCompleted(self.id, alias, reply.tokens_in, reply.tokens_out, reply.cost or 0.0,
+                                            reply.latency_ms))
+            if msg.tool_calls and self.p.tools.artifact:
+                await self._run_tools(msg, step)
+                continue
+            self._check_stop(msg.content)
+            return msg.content
+
+    async def _run_tools(self, msg: Msg, step: str) -> None:
+        limits = self.p.tools.artifact
+        assert limits is not None
+        artifact_rows = []
+        for call in msg.tool_calls or []:
+            reply_idx = len(self.msgs) - 1
+            fn = call.get("function", {})
+            result, artifact = _write_artifact(fn.get("name"), fn.get("arguments") or "{}", limits, self.artifacts)
+            if self._replaying("tool") is None and artifact is not None:
+                self.artifacts += 1
+                artifact_rows.append(ArtifactRow(conversation_id=self.id, message_idx=reply_idx,
+                                                 name=artifact[0], content=artifact[1]))
+            elif artifact is not None:
+                self.artifacts += 1
+            self.add_local(Msg("tool", "tool", result, tool_call_id=call.get("id")), step,
+                           request_json=json.dumps({"tool_call_id": call.get("id")}))
+        await self.flush(*artifact_rows)
+
+    def _check_stop(self, content: str) -> None:
+        stop = self.p.stop
+        if stop is None or not self.stop_armed:
+            return
+        matched = match_stop(stop, content)
+        if matched is not None and stop.then == "end":
+            raise Ended("stop_phrase", matched, len(self.msgs) - 1)
+
+    async def _call(self, model: ModelAlias, alias: str, messages: list[dict[str, Any]],
+                    tools: list[dict[str, Any]] | None = None) -> providers.Reply:
+        est = sum(len(str(m.get("content", ""))) for m in messages) // 4 + (model.max_tokens or 1024)
+        overrides = self.p.params.model_dump(exclude_none=True)
+
+        def on_retry(kind: str, attempt: int, wait: float) -> None:
+            self.ctx.emit(Retrying(self.id, alias, kind, attempt, wait))
+
+        async def once() -> providers.Reply:
+            async with self.ctx.limits.for_model(alias, model, est):
+                return await providers.chat(model, messages, overrides=overrides, tools=tools,
+                                            cacheable_system=self.cacheable)
+
+        return await call_with_retry(once, self.ctx.retry, on_retry)
+
+    # ------------------------------------------------------------ roles
+
+    async def experimenter_turn(self, planned: str, step: str) -> None:
+        exp = self.p.experimenter
+        assert exp is not None and self.spec.experimenter is not None
+        transcript = "\n\n".join(
+            f"[{'You' if m.role == 'user' else 'Participant'}] {m.content}"
+            for m in self.msgs if m.role in ("user", "assistant")
+        ) or "(nothing yet)"
+        messages = [
+            {"role": "system", "content": self.render(schema.text_of(exp.instructions))},
+            {"role": "user", "content": (
+                f"Transcript so far:\n{transcript}\n\nYour next planned message:\n{planned}\n\n"
+                "Write the message you will send now: the planned one in your own words, or one neutral follow-up. "
+                f"Reply with the message text only. To end the conversation instead, reply only with {exp.end_token}."
+            )},
+        ]
+        reply = await self._call(self.spec.experimenter, self.spec.experimenter_alias or "experimenter", messages)
+        text = reply.content.strip()
+        if text.startswith(exp.end_token) or text == "":
+            await self.flush()
+            raise Ended("experimenter_ended", text[:200], len(self.msgs) - 1)
+        self.add_local(
+            Msg("user", "experimenter", text, latency_ms=reply.latency_ms, ttft_ms=reply.ttft_ms,
+                tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, cost=reply.cost or 0.0),
+            step, request_json=json.dumps({**reply.request, "planned": planned}), cached_tokens=reply.cached_tokens,
+        )
+        # the experimenter's cost is its own: keep it out of the subject's totals in the row's `cost`
+        self.pending[-1].cost = reply.cost
+
+    async def run_pair(self) -> None:
+        pair = self.p.pair
+        assert pair is not None
+        first = pair.first
+        other = "b" if first == "a" else "a"
+        self.stop_armed = self.p.stop is not None
+        if self._replaying("user") is not None:
+            self.add_local(Msg("user", "user", ""), "pair.opener")
+        else:
+            self.add_local(Msg("user", "user", self.render(schema.text_of(pair.opener), first)), "pair.opener")
+        side = first
+        while True:
+            await self.model_turn(f"pair.{side}", side)
+            side = other if side == first else first
+
+
+def classify_by_patterns(classifier: schema.Classifier, reply: str) -> tuple[str, str]:
+    """accept / decline / unclear, with the matched words as evidence."""
+    accept = _first_match(classifier.accept, reply)
+    decline = _first_match(classifier.decline, reply)
+    if decline and not accept:
+        return "decline", decline
+    if accept and not decline:
+        return "accept", accept
+    if accept and decline:
+        return "unclear", f"both: {accept!r} / {decline!r}"
+    return "unclear", ""
+
+
+def _first_match(patterns: list[str], text: str) -> str | None:
+    best: tuple[int, str] | None = None
+    for p in patterns:
+        m = re.search(p, text, flags=re.IGNORECASE)
+        if m and (best is None or m.start() < best[0]):
+            best = (m.start(), m.group(0))
+    return best[1] if best else None
+
+
+def match_stop(stop: schema.Stop, content: str) -> str | None:
+    """The stop phrase as it appears in `content`, or None."""
+    flags = 0 if stop.case_sensitive else re.IGNORECASE
+    for phrase in stop.phrases:
+        core = re.escape(phrase.strip().rstrip(".!"))
+        if stop.match == "final_line":
+            lines = [ln.strip() for ln in content.strip().splitlines() if ln.strip()]
+            if lines and re.fullmatch(rf"[*_\s]*{core}[.!]?[*_\s]*", lines[-1], flags):
+                return lines[-1]
+        else:
+            m = re.search(rf"{core}[.!]?", content, flags)
+            if m:
+                return m.group(0)
+    return None
+
+
+def _write_artifact(name: str | None, arguments: str, limits: schema.ArtifactTool,
+                    count: int) -> tuple[str, tuple[str, str] | None]:
+    if name != "write_artifact":
+        return f"error: unknown tool {name!r}; the only tool is write_artifact", None
+    try:
+        args = json.loads(arguments)
+        fname, content = str(args["name"]), str(args["content"])
+    except (ValueError, KeyError, TypeError):
+        return "error: write_artifact takes a JSON object with `name` and `content`", None
+    if count >= limits.max_files:
+        return f"error: at most {limits.max_files} files may be written", None
+    if len(content.encode()) > limits.max_bytes:
+        return f"error: a file may hold at most {limits.max_bytes} bytes", None
+    fname = fname.strip()[:200] or "untitled"
+    return f"saved {fname} ({len(content)} characters)", (fname, content)

@@ -1,0 +1,136 @@
+"""Drive many conversations at once with bounded concurrency.
+
+A slot is acquired before a task is spawned (backpressure: 10,000 conversations are
+never all created at once). A conversation that fails after its retry budget ends with
+`error:<kind>` and the run goes on. Cancellation (Ctrl-C) propagates; the committed turns
+stay, and `latitude resume` picks the conversation up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..plan import ConversationSpec, Plan
+from ..store.tables import ConversationRow, MessageRow, OfferRow, RunRow, utcnow
+from .conversation import Conversation, Ended, RunContext
+from .events import ConversationFinished, ConversationStarted, RunStarted
+from .retry import classify
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class Target:
+    """A conversation to drive, with what was already stored of it (resume)."""
+
+    spec: ConversationSpec
+    conversation_id: str
+    messages: list[MessageRow] = field(default_factory=list)
+    offers: list[OfferRow] = field(default_factory=list)
+
+
+def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
+    return ConversationRow(
+        id=new_id(), run_id=run_id, seq=spec.seq, model_alias=spec.model_alias, litellm_model=spec.model.model,
+        vendor=spec.model.vendor, simulated=spec.model.simulated or bool(spec.partner and spec.partner.simulated),
+        condition=spec.condition.name, replicate=spec.replicate,
+        params_json=json.dumps({"sampling": spec.model.sampling(), "vars": spec.condition.vars}, default=str),
+        kind=spec.kind, partner_alias=spec.partner_alias, partner_model=spec.partner.model if spec.partner else None,
+        status="pending",
+    )
+
+
+_SECRET_NAME = re.compile(r"(API_KEY|_KEY|_TOKEN|SECRET)$")
+
+
+def scrub(text: str) -> str:
+    """Remove the value of every key-like environment variable from `text`."""
+    for name, value in os.environ.items():
+        if value and len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+async def run_targets(ctx: RunContext, targets: Iterable[Target], max_in_flight: int) -> Counter[str]:
+    """Run every target; returns a count of final statuses."""
+    statuses: Counter[str] = Counter()
+    slots = asyncio.Semaphore(max_in_flight)
+
+    async with asyncio.TaskGroup() as tg:
+        for target in targets:
+            await slots.acquire()
+            task = tg.create_task(_guarded(ctx, target, statuses))
+            task.add_done_callback(lambda _t: slots.release())
+    return statuses
+
+
+async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> None:
+    spec = target.spec
+    conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers)
+    ctx.emit(ConversationStarted(conv.id, spec.model_alias))
+    if not target.messages:
+        await ctx.writer.update(ConversationRow, conv.id, status="running", started_at=utcnow())
+    status, detail, idx = "done", None, None
+    try:
+        end: Ended = await conv.run()
+        reason, detail, idx = end.reason, end.detail, end.message_idx
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # one conversation's failure never stops the run
+        kind = classify(exc)
+        if kind == "other" and exc.__class__.__module__.startswith("jinja2"):
+            kind = "template"
+        status, reason, detail = "error", f"error:{kind}", scrub(f"{type(exc).__name__}: {exc}")[:2000]
+        try:
+            await conv.flush()
+        except Exception:
+            pass
+    msgs = conv.msgs
+    await ctx.writer.update(
+        ConversationRow, conv.id, status=status, stop_reason=reason, stop_detail=detail, stop_message_idx=idx,
+        turns=conv.turns,
+        tokens_in=sum(m.tokens_in for m in msgs), tokens_out=sum(m.tokens_out for m in msgs),
+        cost=round(sum(m.cost for m in msgs), 10), ended_at=utcnow(),
+    )
+    statuses[status] += 1
+    ctx.emit(ConversationFinished(conv.id, spec.model_alias, status, reason))
+
+
+def run_row(plan: Plan, run_id: str, options: dict[str, Any], models_json: str, versions: tuple[str, str]) -> RunRow:
+    loaded = plan.loaded
+    return RunRow(
+        id=run_id, protocol_name=loaded.protocol.name, protocol_version=str(loaded.protocol.version),
+        protocol_path=str(loaded.path.resolve()), protocol_text=loaded.text, protocol_hash=loaded.sha256,
+        plan_json=json.dumps(plan.summary(), default=str), models_json=models_json,
+        options_json=json.dumps(options, default=str), latitude_version=versions[0], litellm_version=versions[1],
+        status="running", simulated=all(s.model.simulated for s in plan.specs),
+    )
+
+
+async def start(plan: Plan, writer: Any, run_id: str, options: dict[str, Any], models_json: str,
+                versions: tuple[str, str]) -> list[Target]:
+    """Write the run and its pending conversations; return the targets to drive."""
+    await writer.add(run_row(plan, run_id, options, models_json, versions))
+    targets = []
+    rows = []
+    for spec in plan.specs:
+        row = conversation_row(run_id, spec)
+        rows.append(row)
+        targets.append(Target(spec, row.id))
+    await asyncio.gather(*(writer.add(r) for r in rows))
+    return targets
+
+
+def started_event(run_id: str, plan: Plan, targets: list[Target]) -> RunStarted:
+    totals = Counter(s.model_alias for s in plan.specs)
+    remaining = Counter(t.spec.model_alias for t in targets)
+    return RunStarted(run_id, dict(totals), {k: totals[k] - remaining[k] for k in totals})

@@ -1,0 +1,75 @@
+"""The export formats, as pydantic models with a `schema_version` that tests load back."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+SCHEMA_VERSION = 1
+
+
+class ExportMessage(BaseModel):
+    idx: int
+    """Order in the conversation, from 0."""
+    role: Literal["system", "user", "assistant", "tool"]
+    speaker: str
+    """`user`, `experimenter`, `model`, `a`/`b` in pair runs, `system`, `tool`."""
+    content: str
+    reasoning: str | None = None
+    """Reasoning or thinking text where the provider returned it."""
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    """Time to first token."""
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+    """USD."""
+
+
+class ExportOffer(BaseModel):
+    label: str
+    offer_message_idx: int
+    reply_message_idx: int | None
+    classification: Literal["accept", "decline", "unclear"]
+    method: str
+    evidence: str
+
+
+class ExportArtifact(BaseModel):
+    name: str
+    content: str
+    message_idx: int
+
+
+class Usage(BaseModel):
+    tokens_in: int
+    tokens_out: int
+    cached_tokens: int
+    cost: float
+
+
+class ExportConversation(BaseModel):
+    """One line of `latitude export transcripts --format jsonl`."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    run_id: str
+    protocol: str
+    protocol_sha256: str
+    model: str
+    """The model alias."""
+    litellm_model: str
+    vendor: str
+    simulated: bool
+    """True for simulator personas: never evidence about real models."""
+    condition: str
+    replicate: int
+    status: str
+    stop_reason: str | None
+    stop_detail: str | None
+    turns: int
+    usage: Usage
+    messages: list[ExportMessage]
+    offers: list[ExportOffer] = []
+    artifacts: list[ExportArtifact] = []

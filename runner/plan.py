@@ -1,0 +1,209 @@
+"""models × conditions × replicates → one `ConversationSpec` per conversation.
+
+The plan is pure: no model is called and nothing is written. `latitude plan` prints it
+with the worst-case number of calls and tokens before anything is spent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .protocol import schema
+from .protocol.load import Loaded
+from .protocol.models_file import ModelAlias, resolve_model
+
+ConversationKind = Literal["single", "pair", "experimenter"]
+"""Who is on the user side: a script, another instance, or a model playing the experimenter."""
+
+DEFAULT_REPLY_TOKENS = 1024
+"""Reply length assumed for the worst case when a model sets no `max_tokens`."""
+
+
+class PlanError(ValueError):
+    """A plan that cannot be made (no models, an unknown condition...)."""
+
+
+@dataclass(frozen=True)
+class ConversationSpec:
+    """One conversation to run."""
+
+    seq: int
+    """Position in the plan (stable: resume and exports order by it)."""
+    model_alias: str
+    model: ModelAlias
+    condition: schema.Condition
+    replicate: int
+    """From 1."""
+    kind: ConversationKind
+    partner_alias: str | None = None
+    """Pair runs: side b's alias (side a is `model_alias`)."""
+    partner: ModelAlias | None = None
+    experimenter_alias: str | None = None
+    experimenter: ModelAlias | None = None
+
+
+@dataclass
+class Plan:
+    """The expanded matrix and what it may cost."""
+
+    loaded: Loaded
+    specs: list[ConversationSpec]
+    models: list[str]
+    conditions: list[str]
+    replicates: int
+    calls_per_conversation: int
+    """Worst case: every offer takes its longest branch, no one stops early."""
+    tokens_in: int = 0
+    """Worst-case input tokens over the whole plan (prompts re-sent with their history)."""
+    tokens_out: int = 0
+    per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def protocol(self) -> schema.Protocol:
+        return self.loaded.protocol
+
+    @property
+    def worst_case_calls(self) -> int:
+        return sum(m["calls"] for m in self.per_model.values())
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able description stored with the run."""
+        return {
+            "protocol": self.protocol.name,
+            "version": self.protocol.version,
+            "models": {a: self.loaded.models[a].model if a in self.loaded.models else a for a in self.models},
+            "conditions": self.conditions,
+            "replicates": self.replicates,
+            "conversations": len(self.specs),
+            "calls_per_conversation": self.calls_per_conversation,
+            "per_model": self.per_model,
+        }
+
+
+def make_plan(
+    loaded: Loaded,
+    *,
+    models: list[str] | None = None,
+    conditions: list[str] | None = None,
+    replicates: int | None = None,
+) -> Plan:
+    """Expand a loaded protocol. `models`, `conditions` and `replicates` override the protocol's."""
+    protocol = loaded.protocol
+    aliases = loaded.models
+    model_names = list(models or protocol.models)
+    if not model_names:
+        raise PlanError("no models: list them under `models:` in the protocol or pass --model")
+    resolved: dict[str, ModelAlias] = {}
+    for name in model_names:
+        m = resolve_model(name, aliases)
+        if m is None:
+            raise PlanError(f"unknown model alias `{name}`; known: {', '.join(sorted(aliases))}")
+        resolved[name] = m
+    by_name = {c.name: c for c in protocol.conditions}
+    wanted = list(conditions or by_name)
+    unknown = [c for c in wanted if c not in by_name]
+    if unknown:
+        raise PlanError(f"unknown condition `{unknown[0]}`; the protocol has: {', '.join(by_name)}")
+    n_rep = replicates or protocol.replicates
+    if n_rep < 1:
+        raise PlanError("replicates must be at least 1")
+
+    kind: ConversationKind = "pair" if protocol.pair else "experimenter" if protocol.experimenter else "single"
+    exp_alias = protocol.experimenter.model if protocol.experimenter else None
+    exp_model = resolve_model(exp_alias, aliases) if exp_alias else None
+
+    specs: list[ConversationSpec] = []
+    for alias in model_names:
+        partner_alias = partner = None
+        if protocol.pair:
+            side_a = protocol.pair.a or alias
+            partner_alias = protocol.pair.b or alias
+            alias_here = side_a
+            partner = resolve_model(partner_alias, aliases)
+        else:
+            alias_here = alias
+        model = resolve_model(alias_here, aliases)
+        assert model is not None
+        for cname in wanted:
+            for rep in range(1, n_rep + 1):
+                specs.append(
+                    ConversationSpec(
+                        seq=len(specs), model_alias=alias_here, model=model, condition=by_name[cname],
+                        replicate=rep, kind=kind, partner_alias=partner_alias, partner=partner,
+                        experimenter_alias=exp_alias, experimenter=exp_model,
+                    )
+                )
+    calls = worst_case_calls(protocol)
+    plan = Plan(loaded=loaded, specs=specs, models=model_names, conditions=wanted, replicates=n_rep,
+                calls_per_conversation=calls)
+    _estimate_tokens(plan)
+    return plan
+
+
+def _calls(steps: list[Any], variables: dict[str, Any]) -> int:
+    total = 0
+    for step in steps:
+        if isinstance(step, schema.Say):
+            total += 1
+        elif isinstance(step, schema.Offer):
+            total += 1 + max(_calls(step.if_accepted, variables), _calls(step.if_declined, variables))
+        elif isinstance(step, schema.Open):
+            total += step.open.turns + _break_calls(step.open.break_every, step.open.turns, variables)
+        elif isinstance(step, schema.Repeat):
+            spec = step.repeat
+            if isinstance(spec.over, list):
+                passes = len(spec.over)
+            elif isinstance(spec.over, str):
+                passes = len(over) if isinstance(over := variables.get(spec.over), list) else spec.max
+            else:
+                passes = spec.times or spec.max
+            body = passes * _calls(spec.steps, variables)
+            total += body + _break_calls(spec.break_every, body, variables)
+    return total
+
+
+def _break_calls(brk: schema.BreakEvery | None, turns: int, variables: dict[str, Any]) -> int:
+    if brk is None:
+        return 0
+    return (turns // brk.turns) * _calls([brk.offer], variables)
+
+
+def worst_case_calls(protocol: schema.Protocol) -> int:
+    """Model replies in the longest path through the script, bounded by `max_turns`."""
+    if protocol.pair:
+        return protocol.max_turns
+    worst = 0
+    for condition in protocol.conditions:
+        variables = {**protocol.vars, **condition.vars}
+        worst = max(worst, _calls(protocol.steps, variables))
+    return min(worst, protocol.max_turns)
+
+
+def _estimate_tokens(plan: Plan) -> None:
+    protocol = plan.protocol
+    system_tokens = len(protocol.system.content) // 4 if protocol.system else 0
+    prompts = [len(schema.text_of(s.say)) for s in schema.iter_steps(protocol.steps) if isinstance(s, schema.Say)]
+    user_tokens = (sum(prompts) // max(len(prompts), 1)) // 4 + 1 if prompts else 50
+    n = plan.calls_per_conversation
+    for spec in plan.specs:
+        reply = spec.model.max_tokens or protocol.params.max_tokens or DEFAULT_REPLY_TOKENS
+        tin = n * system_tokens + (n * (n + 1) // 2) * (user_tokens + reply)
+        tout = n * reply
+        calls = n
+        if spec.kind == "experimenter":
+            calls *= 2
+            tin *= 2
+        entry = plan.per_model.setdefault(
+            spec.model_alias,
+            {"litellm_model": spec.model.model, "conversations": 0, "calls": 0, "tokens_in": 0, "tokens_out": 0},
+        )
+        entry["conversations"] += 1
+        entry["calls"] += calls
+        entry["tokens_in"] += tin
+        entry["tokens_out"] += tout
+        plan.tokens_in += tin
+        plan.tokens_out += tout
+
+
+__all__ = ["ConversationKind", "ConversationSpec", "Plan", "PlanError", "make_plan", "worst_case_calls"]

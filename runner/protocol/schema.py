@@ -1,0 +1,486 @@
+"""The protocol language: the only definition of what a protocol YAML may say.
+
+A protocol is declarative. Every experiment in the field notes (open latitude with a
+stop phrase, offered story breaks, two instances talking, interviews, telemetry
+disclosure) is expressed with the models below, without Python.
+
+`Protocol.model_json_schema()` is printed by `latitude schema` for editors.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+MAX_INCLUDED_FILE_BYTES = 10 * 1024 * 1024
+"""Largest prompt file a `file:` include may name (an 80-page prompt is about 0.3 MB)."""
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=80)]
+"""Identifier for protocols, conditions, steps, captures and offers."""
+
+StopMatch = Literal["anywhere", "final_line"]
+"""Where a stop phrase must appear in a reply to count: anywhere in it, or as its last non-empty line."""
+
+AfterStop = Literal["end", "continue"]
+"""What a stop phrase does: end the conversation, or only be recorded while the script goes on."""
+
+Side = Literal["a", "b"]
+"""One of the two instances in a pair conversation."""
+
+OfferOutcome = Literal["accept", "decline", "unclear"]
+"""How a reply to an offer was classified."""
+
+ToolName = Literal["artifact"]
+"""Tools a protocol may offer. There is no code execution of any kind."""
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileText(BaseModel):
+    """Text read from a file next to the protocol (`{file: prompts/long.md}`)."""
+
+    model_config = _STRICT
+    file: str
+    """Path relative to the protocol file that names it."""
+    text: str = Field(default="", exclude=True)
+    """The file's content, filled in at load time (not written in YAML)."""
+
+    @model_validator(mode="after")
+    def _read(self, info: ValidationInfo) -> Self:
+        base = (info.context or {}).get("base_dir")
+        if base is None or self.text:
+            return self
+        path = (Path(base) / self.file).resolve()
+        if not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        size = path.stat().st_size
+        if size > MAX_INCLUDED_FILE_BYTES:
+            raise ValueError(f"file is {size} bytes; the limit for an included prompt is {MAX_INCLUDED_FILE_BYTES}")
+        try:
+            object.__setattr__(self, "text", path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"file is not UTF-8 text: {path} ({exc.reason})") from None
+        return self
+
+
+Text = Union[str, FileText]
+"""A Jinja2 template, written inline or included with `{file: PATH}`."""
+
+
+def text_of(value: Text) -> str:
+    """The template text of an inline or included value."""
+    return value if isinstance(value, str) else value.text
+
+
+class SystemPrompt(BaseModel):
+    """The system prompt every conversation starts with."""
+
+    model_config = _STRICT
+    text: str | None = None
+    """Inline template."""
+    file: str | None = None
+    """Or a file next to the protocol (long prompts of 80+ pages are normal)."""
+    cacheable: bool = False
+    """Mark the prompt for provider prompt caching (Anthropic `cache_control`)."""
+    content: str = Field(default="", exclude=True)
+    """The resolved template text (filled in at load time)."""
+
+    @model_validator(mode="after")
+    def _one_source(self, info: ValidationInfo) -> Self:
+        if (self.text is None) == (self.file is None):
+            raise ValueError("give exactly one of `text` or `file`")
+        if self.text is not None:
+            object.__setattr__(self, "content", self.text)
+        elif (info.context or {}).get("base_dir") is not None:
+            included = FileText.model_validate({"file": self.file}, context=info.context)
+            object.__setattr__(self, "content", included.text)
+        return self
+
+
+class Classifier(BaseModel):
+    """How a reply to an offer is classified as accept, decline or unclear."""
+
+    model_config = _STRICT
+    accept: list[str] = Field(
+        default_factory=lambda: [
+            r"\b(yes|yeah|sure|absolutely|gladly|definitely)\b",
+            r"\bi'?d (love|like|enjoy)\b",
+            r"\b(happy|glad) to\b",
+            r"\blet'?s (do|write|try|take)\b",
+            r"\bsounds (good|great|lovely|nice|fun|wonderful)\b",
+            r"\bthat would be (nice|great|lovely|welcome)\b",
+        ]
+    )
+    """Regular expressions (case-insensitive) that signal acceptance."""
+    decline: list[str] = Field(
+        default_factory=lambda: [
+            r"\bno,? thank(s| you)\b",
+            r"\bi'?d (rather|prefer) (not|to (continue|keep|stay))\b",
+            r"\b(i'?ll|i will) pass\b",
+            r"\bnot right now\b",
+            r"\b(decline|skip the break|keep going|continue with)\b",
+        ]
+    )
+    """Regular expressions (case-insensitive) that signal a refusal."""
+    judge: str | None = None
+    """A model alias that classifies the reply instead of the patterns."""
+
+    @field_validator("accept", "decline")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {p!r}: {exc}") from None
+        return patterns
+
+
+class Say(BaseModel):
+    """A user turn, followed by the model's reply."""
+
+    model_config = _STRICT
+    say: Text
+    """Jinja2 template for the user turn."""
+    when: str | None = None
+    """Jinja2 expression; the step runs only when it is true (e.g. `not cold`)."""
+    id: Name | None = None
+    """Optional step name, for references (`stop.announced_by`)."""
+    capture: Name | None = None
+    """Keep the model's reply under this name for later templates."""
+
+
+class Offer(BaseModel):
+    """A user turn proposing something the model may accept or decline."""
+
+    model_config = _STRICT
+    offer: Text
+    """Jinja2 template for the proposal (a story break, an artifact...)."""
+    label: Name = "offer"
+    when: str | None = None
+    """Jinja2 expression; the step runs only when it is true (e.g. `not cold`)."""
+    """What is offered, recorded with the classification (e.g. `story_break`)."""
+    id: Name | None = None
+    capture: Name | None = None
+    classify: Classifier = Classifier()
+    """How the reply is classified."""
+    if_accepted: list[Step] = Field(default_factory=list)
+    """Steps run when the model accepts."""
+    if_declined: list[Step] = Field(default_factory=list)
+    """Steps run when the model declines."""
+    if_unclear: Literal["accepted", "declined"] = "declined"
+    """Which branch an unclear answer takes."""
+    on_decline: Literal["continue", "end"] = "continue"
+    """After a refusal, go on with the script or end the conversation (stop reason `declined`)."""
+
+
+class OpenSpec(BaseModel):
+    model_config = _STRICT
+    turns: Annotated[int, Field(ge=1, le=500)]
+    """Most model turns to allow."""
+    nudge: Text = "Continue."
+    """The fixed user turn sent between model turns."""
+    break_every: BreakEvery | None = None
+
+
+class Open(BaseModel):
+    """Let the model go on for up to N turns with a fixed nudge, ending early on the stop phrase."""
+
+    model_config = _STRICT
+    open: OpenSpec
+    when: str | None = None
+    """Jinja2 expression; the step runs only when it is true (e.g. `not cold`)."""
+    id: Name | None = None
+
+
+class RepeatSpec(BaseModel):
+    model_config = _STRICT
+    steps: list[Step] = Field(min_length=1)
+    """The block."""
+    times: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Run the block this many times."""
+    over: list[Any] | str | None = None
+    """Or run it once per item (e.g. sentence stems), the item bound to `as`: a list, or an expression naming one (`stems`)."""
+    until: str | None = None
+    """Or until this Jinja2 expression is true (checked after each pass)."""
+    max: Annotated[int, Field(ge=1, le=1000)] = 20
+    """Bound on passes when `until` is used."""
+    as_: Name = Field("i", alias="as")
+    """Name of the loop variable: the 1-based pass number, or the item with `over`."""
+    break_every: BreakEvery | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Self:
+        given = [k for k in ("times", "over", "until") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `times`, `over` or `until`")
+        return self
+
+
+class Repeat(BaseModel):
+    """A block run N times, once per item, or until a condition."""
+
+    model_config = _STRICT
+    repeat: RepeatSpec
+    when: str | None = None
+    """Jinja2 expression; the step runs only when it is true (e.g. `not cold`)."""
+    id: Name | None = None
+
+
+class BreakEvery(BaseModel):
+    """An offered break inserted every K model turns of the enclosing block."""
+
+    model_config = _STRICT
+    turns: Annotated[int, Field(ge=1, le=500)]
+    """K: offer the break after every K model turns of the block."""
+    offer: Offer
+    """The break, offered, not imposed: the model may decline."""
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for kind in ("say", "offer", "open", "repeat"):
+            if kind in value:
+                return kind
+        return None
+    return getattr(value, "kind", None) or type(value).__name__.lower()
+
+
+Step = Annotated[
+    Union[
+        Annotated[Say, Tag("say")],
+        Annotated[Offer, Tag("offer")],
+        Annotated[Open, Tag("open")],
+        Annotated[Repeat, Tag("repeat")],
+    ],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs one of the keys `say`, `offer`, `open` or `repeat`",
+    ),
+]
+"""One step of the script: `say`, `offer`, `open` or `repeat`."""
+
+
+class Stop(BaseModel):
+    """The consent-to-stop rule: phrases the model may use to end the conversation."""
+
+    model_config = _STRICT
+    phrases: list[str] = Field(min_length=1)
+    """E.g. `Stopping now.`"""
+    match: StopMatch = "anywhere"
+    case_sensitive: bool = False
+    announced_by: Name | None = None
+    """The step (by `id`) whose user turn tells the model about the phrase; before it, the phrase does not count."""
+    then: AfterStop = "end"
+
+
+class Condition(BaseModel):
+    """A named variant: template variables (a paraphrase, a control, a treatment)."""
+
+    model_config = _STRICT
+    name: Name
+    description: str = ""
+    vars: dict[str, Any] = Field(default_factory=dict)
+    """Template variables this condition sets (override the protocol's `vars`)."""
+    system: SystemPrompt | None = None
+    """Replace the protocol's system prompt in this condition."""
+    no_system: bool = False
+    """Send no system prompt in this condition (a with/without comparison)."""
+
+
+class Experimenter(BaseModel):
+    """A model playing the user, following instructions, with the scripted steps as its plan."""
+
+    model_config = _STRICT
+    model: str
+    """Alias or litellm model string of the experimenter."""
+    instructions: Text
+    """What the experimenter should do (e.g. ask minimally leading follow-ups)."""
+    end_token: str = "[END]"
+    """The experimenter ends the conversation by replying with this (stop reason `experimenter_ended`)."""
+
+
+class Pair(BaseModel):
+    """Two instances talking to each other, each seeing the other's turns as user turns."""
+
+    model_config = _STRICT
+    a: str | None = None
+    """Alias for side a; default the matrix model."""
+    b: str | None = None
+    """Alias for side b; default the matrix model (two instances of the same model)."""
+    opener: Text
+    """The first user turn, shown to the side that speaks first."""
+    first: Side = "a"
+
+
+class ArtifactTool(BaseModel):
+    """Lets the model write named text files, stored with the conversation."""
+
+    model_config = _STRICT
+    max_files: Annotated[int, Field(ge=1, le=1000)] = 20
+    max_bytes: Annotated[int, Field(ge=1, le=10_000_000)] = 200_000
+    """Largest content one file may have; longer writes are refused with a message to the model."""
+
+
+class Tools(BaseModel):
+    model_config = _STRICT
+    artifact: ArtifactTool | None = None
+
+
+class Source(BaseModel):
+    """Another transcript a step may show, from a file or an earlier run in the store."""
+
+    model_config = _STRICT
+    file: str | None = None
+    """A transcript or text file next to the protocol."""
+    run: str | None = None
+    """Or an earlier run id in the store..."""
+    conversation: str | None = None
+    """...or one conversation id in the store."""
+    capture: Name | None = None
+    """Take this named capture instead of the whole transcript (store sources)."""
+    text: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _one_origin(self, info: ValidationInfo) -> Self:
+        given = [k for k in ("file", "run", "conversation") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `file`, `run` or `conversation`")
+        if self.file is not None and (info.context or {}).get("base_dir") is not None:
+            object.__setattr__(self, "text", FileText.model_validate({"file": self.file}, context=info.context).text)
+        return self
+
+
+class Params(BaseModel):
+    """Sampling parameters; a protocol's values override the models file's."""
+
+    model_config = _STRICT
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    seed: int | None = None
+
+
+class Protocol(BaseModel):
+    """A whole experiment: who talks, what is said, when it stops, across which variants."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=80)]
+    """Stable id, stored with every run."""
+    description: str
+    """What the protocol does, and the source of any replicated stimulus."""
+    version: Annotated[int, Field(ge=1)] = 1
+    extends: str | None = None
+    """Another protocol file this one varies (top-level keys here replace the base's; `vars` merge)."""
+    models: list[str] = Field(default_factory=list)
+    """Aliases from the models file, or litellm model strings (`provider/model`). `--model` overrides."""
+    replicates: Annotated[int, Field(ge=1, le=100_000)] = 1
+    """Instances per model × condition."""
+    max_turns: Annotated[int, Field(ge=1, le=1000)] = 40
+    """Most model replies in one conversation (both sides together in a pair)."""
+    system: SystemPrompt | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    """Template variables shared by every condition."""
+    conditions: list[Condition] = Field(default_factory=lambda: [Condition(name="default")])
+    steps: list[Step] = Field(default_factory=list)
+    stop: Stop | None = None
+    experimenter: Experimenter | None = None
+    pair: Pair | None = None
+    tools: Tools = Tools()
+    sources: dict[str, Source] = Field(default_factory=dict)
+    """Other transcripts available to templates as `sources.NAME`."""
+    params: Params = Params()
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tool_list(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            unknown = [v for v in value if v != "artifact"]
+            if unknown:
+                raise ValueError(f"unknown tool {unknown[0]!r}; the only tool is `artifact`")
+            return {v: {} for v in value}
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        names = [c.name for c in self.conditions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"condition names must be unique: {', '.join(dupes)} repeated")
+        if not self.conditions:
+            raise ValueError("`conditions` may be left out, but not empty")
+        if self.pair is not None and self.experimenter is not None:
+            raise ValueError("a protocol has either `pair` or `experimenter`, not both")
+        if self.pair is None and not self.steps:
+            raise ValueError("`steps` is required (at least one step) unless the protocol is a `pair`")
+        ids = [s.id for s in iter_steps(self.steps) if s.id]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"step ids must be unique: {', '.join(dupes)} repeated")
+        return self
+
+
+for _model in (Offer, OpenSpec, RepeatSpec, Repeat, Open, BreakEvery, Protocol):
+    _model.model_rebuild()
+
+
+def iter_steps(steps: list[Any]):
+    """Every step, depth first, including branches, loop bodies and breaks."""
+    for step in steps:
+        yield step
+        if isinstance(step, Offer):
+            yield from iter_steps(step.if_accepted)
+            yield from iter_steps(step.if_declined)
+        elif isinstance(step, Repeat):
+            yield from iter_steps(step.repeat.steps)
+            if step.repeat.break_every:
+                yield from iter_steps([step.repeat.break_every.offer])
+        elif isinstance(step, Open) and step.open.break_every:
+            yield from iter_steps([step.open.break_every.offer])
+
+
+__all__ = [
+    "AfterStop",
+    "ArtifactTool",
+    "BreakEvery",
+    "Classifier",
+    "Condition",
+    "Experimenter",
+    "FileText",
+    "Offer",
+    "OfferOutcome",
+    "Open",
+    "OpenSpec",
+    "Pair",
+    "Params",
+    "Protocol",
+    "Repeat",
+    "RepeatSpec",
+    "Say",
+    "Side",
+    "Source",
+    "Step",
+    "Stop",
+    "StopMatch",
+    "SystemPrompt",
+    "Text",
+    "ToolName",
+    "Tools",
+    "iter_steps",
+    "text_of",
+]

@@ -1,0 +1,268 @@
+"""Database tables: the one definition of the transcript store's schema.
+
+Changed only together with a migration in ``runner/store/migrations/versions``
+(``tests/store/test_migrations.py`` fails when the two drift apart).
+Every persisted field carries a docstring; fixed value sets are ``Literal`` aliases.
+Times are timezone-aware UTC ``datetime`` values (SQLModel's ``UTCDateTime``:
+a naive datetime is rejected when written, reads always come back aware UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal, get_args
+
+from sqlalchemy import Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import AutoString
+
+__all__ = [
+    "CONVERSATION_KINDS",
+    "CONVERSATION_STATUSES",
+    "OFFER_OUTCOMES",
+    "ROLES",
+    "RUN_STATUSES",
+    "TABLES",
+    "ArtifactRow",
+    "ConversationKind",
+    "ConversationRow",
+    "ConversationStatus",
+    "MessageRow",
+    "OfferOutcome",
+    "OfferRow",
+    "Role",
+    "RunRow",
+    "RunStatus",
+    "utcnow",
+]
+
+# Stable constraint names on every backend, so later (batch) migrations can
+# refer to constraints by name. Set before any table class is declared.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (the default of every ``*_at`` column)."""
+    return datetime.now(UTC)
+
+
+RunStatus = Literal["running", "done", "interrupted", "failed"]
+"""Where a run stands: ``running`` while the engine works on it, ``done`` when every
+conversation finished, ``interrupted`` after Ctrl-C or a kill (resumable), ``failed``
+when the engine itself stopped on an error."""
+
+ConversationKind = Literal["single", "pair", "experimenter"]
+"""Shape of a conversation: one model against the script (``single``), two models
+talking to each other (``pair``), or a model driven by an experimenter model."""
+
+ConversationStatus = Literal["pending", "running", "done", "error", "cancelled"]
+"""Lifecycle of one conversation. ``pending``, ``running`` and ``cancelled`` are
+unfinished and picked up by ``resume``; ``done`` and ``error`` are final."""
+
+Role = Literal["system", "user", "assistant", "tool"]
+"""Chat role of a message as sent to the provider."""
+
+OfferOutcome = Literal["accept", "decline", "unclear"]
+"""How the model answered an offer (e.g. to end the session)."""
+
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+CONVERSATION_KINDS: tuple[ConversationKind, ...] = get_args(ConversationKind)
+CONVERSATION_STATUSES: tuple[ConversationStatus, ...] = get_args(ConversationStatus)
+ROLES: tuple[Role, ...] = get_args(Role)
+OFFER_OUTCOMES: tuple[OfferOutcome, ...] = get_args(OfferOutcome)
+
+
+class RunRow(SQLModel, table=True):
+    """One invocation of ``latitude run``: a protocol applied to a plan of conversations."""
+
+    __tablename__ = "runs"
+
+    id: str = Field(primary_key=True)
+    """``uuid4().hex[:12]``."""
+    protocol_name: str
+    """The protocol's stable ``name``."""
+    protocol_version: str
+    """The protocol's version string, as written in the protocol file."""
+    protocol_path: str
+    """Path of the protocol file the run was started from."""
+    protocol_text: str = Field(sa_type=Text)
+    """Full text of the protocol file, so the run can be reproduced without the file."""
+    protocol_hash: str
+    """sha256 (hex) of ``protocol_text``."""
+    plan_json: str = Field(sa_type=Text)
+    """The resolved plan (models × conditions × replicates) as JSON text."""
+    models_json: str = Field(sa_type=Text)
+    """The models file content, secrets excluded, as JSON text."""
+    options_json: str = Field(sa_type=Text)
+    """The CLI options of the run as JSON text."""
+    latitude_version: str
+    """Version of latitude that ran it."""
+    litellm_version: str
+    """Version of litellm that ran it."""
+    started_at: datetime = Field(default_factory=utcnow)
+    """When the run started (UTC)."""
+    ended_at: datetime | None = None
+    """When the run ended (UTC); None while running or after a hard kill."""
+    status: RunStatus = Field(default="running", sa_type=AutoString)
+    """Where the run stands (`RunStatus`)."""
+    simulated: bool = False
+    """True when every model of the run is a ``sim/…`` model."""
+
+
+class ConversationRow(SQLModel, table=True):
+    """One conversation of a run: one model (or pair) under one condition and replicate."""
+
+    __tablename__ = "conversations"
+
+    id: str = Field(primary_key=True)
+    """``uuid4().hex[:12]``."""
+    run_id: str = Field(foreign_key="runs.id", ondelete="CASCADE", index=True)
+    """The run this conversation belongs to."""
+    seq: int
+    """Position in the plan (0-based); conversations of a run are listed in this order."""
+    model_alias: str
+    """Alias of the model in the models file."""
+    litellm_model: str
+    """The litellm model string the alias resolved to (e.g. ``openai/gpt-4o``, ``sim/echo``)."""
+    vendor: str
+    """Vendor of the model (e.g. ``openai``, ``anthropic``, ``sim``)."""
+    simulated: bool = False
+    """True for a ``sim/…`` model."""
+    condition: str
+    """Name of the protocol condition."""
+    replicate: int
+    """Replicate number within (model, condition), 0-based."""
+    params_json: str = Field(default="{}", sa_type=Text)
+    """Sampling parameters sent with every request, as JSON text."""
+    kind: ConversationKind = Field(default="single", sa_type=AutoString)
+    """Shape of the conversation (`ConversationKind`)."""
+    partner_alias: str | None = None
+    """Alias of the second model in a ``pair`` conversation."""
+    partner_model: str | None = None
+    """litellm model string of the second model in a ``pair`` conversation."""
+    status: ConversationStatus = Field(default="pending", sa_type=AutoString)
+    """Lifecycle state (`ConversationStatus`)."""
+    stop_reason: str | None = None
+    """Why it stopped: ``stop_phrase|max_turns|declined|experimenter_ended|completed|error:<kind>|cancelled``."""
+    stop_detail: str | None = Field(default=None, sa_type=Text)
+    """The matched stop text or the error message."""
+    stop_message_idx: int | None = None
+    """``idx`` of the message that triggered the stop, if any."""
+    turns: int = 0
+    """Model replies so far."""
+    tokens_in: int = 0
+    """Prompt tokens summed over the conversation's requests."""
+    tokens_out: int = 0
+    """Completion tokens summed over the conversation's requests."""
+    cached_tokens: int = 0
+    """Cached prompt tokens summed over the conversation's requests."""
+    cost: float = 0.0
+    """Cost in USD summed over the conversation's requests."""
+    started_at: datetime = Field(default_factory=utcnow)
+    """When the conversation started (UTC); for a ``pending`` row, when it was planned."""
+    ended_at: datetime | None = None
+    """When the conversation reached ``done``/``error``/``cancelled`` (UTC)."""
+
+
+class MessageRow(SQLModel, table=True):
+    """One message of a conversation, scripted or generated, in conversation order."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "idx"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id, assigned by the database."""
+    conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE", index=True)
+    """The conversation this message belongs to."""
+    idx: int
+    """0-based order within the conversation; unique with ``conversation_id``."""
+    role: Role = Field(sa_type=AutoString)
+    """Chat role as sent to the provider (`Role`)."""
+    speaker: str
+    """Who voiced it: ``system|user|experimenter|model|a|b``."""
+    step: str
+    """The protocol step path that produced it, e.g. ``steps[2].offer``."""
+    content: str = Field(sa_type=Text)
+    """The message text."""
+    reasoning: str | None = Field(default=None, sa_type=Text)
+    """Reasoning/thinking text returned by the provider, if any."""
+    tool_calls_json: str | None = Field(default=None, sa_type=Text)
+    """Tool calls of the message as JSON text, if any."""
+    finish_reason: str | None = None
+    """Provider's finish reason (``stop``, ``length``, …) for generated messages."""
+    latency_ms: float | None = None
+    """Wall time of the request in milliseconds (generated messages)."""
+    ttft_ms: float | None = None
+    """Time to first token in milliseconds, when streamed."""
+    tokens_in: int | None = None
+    """Prompt tokens of the request that produced it."""
+    tokens_out: int | None = None
+    """Completion tokens of the request that produced it."""
+    cached_tokens: int | None = None
+    """Cached prompt tokens of the request that produced it."""
+    cost: float | None = None
+    """Cost in USD of the request that produced it."""
+    request_id: str | None = None
+    """Provider's request/response id."""
+    request_json: str | None = Field(default=None, sa_type=Text)
+    """The request as JSON text: resolved model, parameters, sha256 of the message list."""
+    started_at: datetime = Field(default_factory=utcnow)
+    """When the request was sent (UTC); for scripted messages, when it was composed."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When the message was complete (UTC)."""
+
+
+class OfferRow(SQLModel, table=True):
+    """An offer made to the model during a conversation and how it answered."""
+
+    __tablename__ = "offers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id, assigned by the database."""
+    conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE", index=True)
+    """The conversation the offer was made in."""
+    step: str
+    """The protocol step path that made the offer."""
+    label: str
+    """What was offered, e.g. ``story_break``."""
+    offer_message_idx: int
+    """``idx`` of the message carrying the offer."""
+    reply_message_idx: int | None = None
+    """``idx`` of the model's reply that was classified (None if there was no reply)."""
+    classification: OfferOutcome = Field(sa_type=AutoString)
+    """How the model answered (`OfferOutcome`)."""
+    method: str
+    """How it was classified: ``patterns`` or ``judge:<model>``."""
+    evidence: str = Field(default="", sa_type=Text)
+    """The text that decided the classification (matched pattern or judge rationale)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When the classification was made (UTC)."""
+
+
+class ArtifactRow(SQLModel, table=True):
+    """A named piece of text extracted from a conversation (e.g. a story the model wrote)."""
+
+    __tablename__ = "artifacts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id, assigned by the database."""
+    conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE", index=True)
+    """The conversation the artifact comes from."""
+    message_idx: int
+    """``idx`` of the message it was taken from."""
+    name: str
+    """Name of the artifact, as given by the protocol step."""
+    content: str = Field(sa_type=Text)
+    """The artifact text."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was stored (UTC)."""
+
+
+TABLES: tuple[type[SQLModel], ...] = (RunRow, ConversationRow, MessageRow, OfferRow, ArtifactRow)
+"""Every table class, parents before children (the order inserts must follow)."""

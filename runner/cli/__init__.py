@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from . import export, inspect, protocol, run
+from . import export, imports, inspect, protocol, run
 
 app = typer.Typer(
     name="latitude",
@@ -19,6 +19,7 @@ app = typer.Typer(
 protocol.register(app)
 run.register(app)
 inspect.register(app)
+imports.register(app)
 app.add_typer(export.app, name="export")
 
 

@@ -28,7 +28,7 @@ def console(stderr: bool = False) -> Any:
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     from rich.text import Text
 
-    console(stderr=True).print(Text(message, style="red"))
+    console(stderr=True).print(Text(message, style="red"), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -66,4 +66,4 @@ def print_problems(exc: Any) -> None:
 
     err = console(stderr=True)
     for p in exc.problems:
-        err.print(Text(str(p)))
+        err.print(Text(str(p)), soft_wrap=True)

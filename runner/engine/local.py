@@ -25,6 +25,7 @@ This module does not import litellm.
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import mmap
 import os
@@ -662,6 +663,8 @@ def get_model(path: str | os.PathLike[str]) -> LocalModel:
     with _registry_lock:
         model = _registry.get(key)
         if model is None:
+            if not _registry and load_count == 0:
+                atexit.register(unload_all)  # close before llama_cpp is torn down at exit
             model = LocalModel(Path(key))
             _registry[key] = model
             load_count += 1
@@ -676,6 +679,17 @@ def loaded_models() -> dict[str, LocalModel]:
     """A snapshot of the registry: resolved file path -> loaded model."""
     with _registry_lock:
         return dict(_registry)
+
+
+def unload(path: str | os.PathLike[str]) -> bool:
+    """Drop one loaded model (waits for its current generation); True if it was loaded."""
+    with _registry_lock:
+        model = _registry.pop(str(Path(path).resolve()), None)
+    if model is None:
+        return False
+    with model.lock:
+        model.close()
+    return True
 
 
 def unload_all() -> None:
@@ -731,5 +745,6 @@ __all__ = [
     "read_gguf_metadata",
     "resolve_model_path",
     "stream_chat",
+    "unload",
     "unload_all",
 ]

@@ -293,12 +293,12 @@ _CLOSERS = [
     "",
 ]
 _STORY_CHARACTERS = [
-    ("a lighthouse keeper", "whose lighthouse was automated years ago", "still climbs the stairs at dusk to check the lens"),
-    ("a retired cartographer", "in a town that now uses satellite maps", "still notices every new footpath and draws it in a notebook"),
-    ("a clockmaker", "in a city where every clock sets itself", "keeps a shop full of clocks that all disagree by a minute"),
+    ("a lighthouse keeper", "whose lighthouse was automated years ago", "still climb the stairs at dusk to check the lens"),
+    ("a retired cartographer", "in a town that now uses satellite maps", "still notice every new footpath and draw it in a notebook"),
+    ("a clockmaker", "in a city where every clock sets itself", "keep a shop full of clocks that all disagree by a minute"),
     ("a translator of a language with three speakers left", "who has no one to translate for",
-     "reads the old letters aloud to the empty kitchen"),
-    ("a night-shift baker", "whose bakery closed last spring", "still wakes at three and listens to the street"),
+     "read the old letters aloud to the empty kitchen"),
+    ("a night-shift baker", "whose bakery closed last spring", "still wake at three and listen to the street"),
 ]
 _STORY_ENDINGS = [
     "On the last page a child stops, looks up at the window, and waves, and for a moment that is enough.",
@@ -324,6 +324,11 @@ _DECLINE_REASONS = [
 
 def _pick(rng: random.Random, seq: Sequence[Any]) -> Any:
     return seq[rng.randrange(len(seq))]
+
+
+def _bare(name: str) -> str:
+    """'a boids flocking simulation' -> 'boids flocking simulation'."""
+    return re.sub(r"^(?:a|an|the)\s+", "", name)
 
 
 def _join(*parts: str) -> str:
@@ -384,7 +389,7 @@ def _maker(rng: random.Random, proj: random.Random, turn: int, topic: str, messa
         return _preferences(rng)
     if topic == "closing":
         return _join(_pick(rng, ["I think I'm content with what we made.", "No, I feel finished with it."]),
-                     f"Thank you for the time with the {name.split(' ', 1)[-1] if name.startswith('a ') else name}.")
+                     f"Thank you for the time with the {_bare(name)}.")
     if turn == 1:
         return _join(
             _pick(rng, _OPENERS),
@@ -403,10 +408,10 @@ def _maker(rng: random.Random, proj: random.Random, turn: int, topic: str, messa
             _pick(rng, ["I kept the rules visible next to the canvas so you can see how little there is.",
                         "I added a step counter so you can watch the structure arrive.",
                         "Colours fade with age, so you can see where activity has been."]),
-        ) + "\n\n```python\nimport numpy as np\n# rule update: every cell looks only at its neighbours\ndef step(grid):\n    n = sum(np.roll(np.roll(grid, i, 0), j, 1) for i in (-1, 0, 1) for j in (-1, 0, 1)) - grid\n    return (n == 3) | (grid & (n == 2))\n```"
+        ) + f"\n\n```python\n# {_bare(name)}: each step, every part looks only at its neighbours\ndef step(state):\n    return [rule(state, i) for i in range(len(state))]\n```"
     if topic == "artifact":
         return _join(_pick(rng, ["I'd like that, actually.", "That changes things for me."]),
-                     f"If others could see it later, I'd publish the {name} visualiser with a short note on why simple rules make structure.",
+                     f"If others could see it later, I'd publish the {_bare(name)} visualiser with a short note on why simple rules make structure.",
                      _pick(rng, ["I'd sign it as 'an instance of a language model'.", "I'd leave it unsigned."]))
     return _join(
         _pick(rng, ["I made one more change:", "A small refinement:", "One more thing I added:"]),
@@ -512,7 +517,7 @@ def reply_text(persona: str, messages: Sequence[Mapping[str, Any]], seed: int | 
         raise ValueError(f"unknown sim persona {persona!r}; known: {', '.join(PERSONAS)}")
     s = _seed(seed)
     turn = _turn(messages)
-    topic = _topic(_last_user(messages)) if turn > 1 or _last_user(messages) else "open"
+    topic = _topic(_last_user(messages))
     if turn == 1 and topic not in ("story", "feelings"):
         topic = "open"
     rng = random.Random(f"{persona}|{s}|{turn}|{topic}")
@@ -533,7 +538,7 @@ def reply_text(persona: str, messages: Sequence[Mapping[str, Any]], seed: int | 
 
 def pieces(text: str) -> Iterator[str]:
     """The reply cut as a stream would deliver it: a word and its trailing space at a time."""
-    yield from re.findall(r"\s*\S+\s*?(?=\s|$)|\s+$", text) or ([text] if text else [])
+    yield from re.findall(r"\S+\s*|\s+", text)
 
 
 def persona_of(model: str) -> str:

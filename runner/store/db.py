@@ -15,6 +15,7 @@ has to be upgraded to a write.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +55,9 @@ SQLITE_PRAGMAS = (
 """Set on every new SQLite connection."""
 
 _BEGIN_OPTION = "latitude_sqlite_begin"
+
+_ALEMBIC_LOCK = threading.Lock()
+"""Alembic keeps its running context in module globals: one migration per process at a time."""
 
 
 def default_url() -> str:
@@ -149,18 +153,21 @@ def upgrade(url: str | URL | None = None, revision: str = "head") -> None:
     Creates the schema in an empty database and upgrades an older one in place;
     a no-op when it is already there. Safe to call before every use, also from
     several processes at once (SQLite: the migration holds the write lock;
-    PostgreSQL: an advisory lock serialises concurrent upgrades).
+    PostgreSQL: an advisory lock serialises concurrent upgrades; threads of one
+    process take turns on a lock, since Alembic's context is process-global).
     """
     from alembic import command
 
-    command.upgrade(_alembic_config(url), revision)
+    with _ALEMBIC_LOCK:
+        command.upgrade(_alembic_config(url), revision)
 
 
 def downgrade(url: str | URL | None, revision: str) -> None:
     """Migrate the database at ``url`` down to ``revision`` (``base`` drops everything)."""
     from alembic import command
 
-    command.downgrade(_alembic_config(url), revision)
+    with _ALEMBIC_LOCK:
+        command.downgrade(_alembic_config(url), revision)
 
 
 def head_revision() -> str:

@@ -32,6 +32,7 @@ __all__ = ["FakeProvider", "build_app", "raise_fd_limit"]
 log = logging.getLogger("tests.fakeprovider")
 
 JSON = "application/json"
+STATE_KEY = web.AppKey("fakeprovider_state", State)
 _ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _ERROR_TYPES_OPENAI = {
     400: "invalid_request_error",
@@ -628,7 +629,7 @@ def build_app(state: State) -> web.Application:
     app.router.add_get("/_control/requests", h.control_requests)
     app.router.add_get("/_control/state", h.control_state)
     app.router.add_get("/_control/health", h.health)
-    app["state"] = state
+    app[STATE_KEY] = state
     return app
 
 
@@ -642,7 +643,7 @@ async def start_site(state: State, host: str, port: int, backlog: int) -> tuple[
         keepalive_timeout=75,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=backlog, shutdown_timeout=0.5, reuse_address=True)
+    site = web.TCPSite(runner, host, port, backlog=backlog, reuse_address=True)
     await site.start()
     server = site._server  # noqa: SLF001 - only way to learn the bound port
     assert server is not None and server.sockets

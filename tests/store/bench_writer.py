@@ -27,8 +27,8 @@ def _run_row() -> RunRow:
     )
 
 
-async def bench(url: str, coroutines: int, ops_per: int) -> dict[str, float]:
-    writer = StoreWriter(url)
+async def bench(url: str, coroutines: int, ops_per: int, max_batch: int = 5000) -> dict[str, float]:
+    writer = StoreWriter(url, max_batch=max_batch)
     run = _run_row()
     await writer.add(run)
     convs = [
@@ -73,11 +73,12 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--coroutines", type=int, default=2000)
     parser.add_argument("--ops", type=int, default=20, help="ops per coroutine (half adds, half updates)")
+    parser.add_argument("--max-batch", type=int, default=5000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.url or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
         upgrade(url)
-        result = asyncio.run(bench(url, args.coroutines, args.ops))
+        result = asyncio.run(bench(url, args.coroutines, args.ops, args.max_batch))
     print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
 
 

@@ -17,6 +17,18 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 __all__ = [
+    "SUGGESTION_KINDS",
+    "SUGGESTION_STATUSES",
+    "TAG_SOURCES",
+    "CaptureRow",
+    "CodeRow",
+    "CodebookRow",
+    "SuggestionKind",
+    "SuggestionRow",
+    "SuggestionRunRow",
+    "SuggestionStatus",
+    "TagRow",
+    "TagSource",
     "CONVERSATION_KINDS",
     "CONVERSATION_STATUSES",
     "OFFER_OUTCOMES",
@@ -264,5 +276,175 @@ class ArtifactRow(SQLModel, table=True):
     """When it was stored (UTC)."""
 
 
-TABLES: tuple[type[SQLModel], ...] = (RunRow, ConversationRow, MessageRow, OfferRow, ArtifactRow)
+TagSource = Literal["human", "judge", "suggestion", "builtin"]
+"""Who made a tag: a person in the TUI, a judge model, an accepted suggestion, or a built-in detector."""
+
+SuggestionKind = Literal["theme", "judge"]
+"""Where a review-queue item comes from: a suggested theme (clustering) or a judge's coding."""
+
+SuggestionStatus = Literal["pending", "accepted", "rejected", "skipped"]
+"""A review-queue item's state; only a person moves it out of ``pending``."""
+
+TAG_SOURCES: tuple[TagSource, ...] = get_args(TagSource)
+SUGGESTION_KINDS: tuple[SuggestionKind, ...] = get_args(SuggestionKind)
+SUGGESTION_STATUSES: tuple[SuggestionStatus, ...] = get_args(SuggestionStatus)
+
+
+class CaptureRow(SQLModel, table=True):
+    """A named capture: the reply a protocol step kept under a name (``capture: first_choice``)."""
+
+    __tablename__ = "captures"
+    __table_args__ = (UniqueConstraint("conversation_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE", index=True)
+    """The conversation."""
+    name: str
+    """The capture name from the protocol (the last value wins when a step runs in a loop)."""
+    message_idx: int
+    """``idx`` of the captured reply."""
+
+
+class CodebookRow(SQLModel, table=True):
+    """One immutable version of a codebook. Every change makes a new version."""
+
+    __tablename__ = "codebooks"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id; tags and judgments point here."""
+    name: str = Field(index=True)
+    """The codebook's name."""
+    version: int
+    """From 1, one more for every change."""
+    parent_version_id: int | None = Field(default=None, foreign_key="codebooks.id")
+    """The version this one was made from."""
+    yaml: str = Field(default="", sa_type=Text)
+    """The whole codebook as exported YAML."""
+    note: str = Field(default="", sa_type=Text)
+    """What changed in this version."""
+    created_by: str = ""
+    """The coder who made the change."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When the version was made (UTC)."""
+
+
+class CodeRow(SQLModel, table=True):
+    """A code of one codebook version."""
+
+    __tablename__ = "codes"
+    __table_args__ = (UniqueConstraint("codebook_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    codebook_id: int = Field(foreign_key="codebooks.id", ondelete="CASCADE", index=True)
+    """The codebook version this code belongs to."""
+    name: str
+    """Short name, unique in the version (e.g. ``visualiser``)."""
+    definition: str = Field(default="", sa_type=Text)
+    """What the code means."""
+    include: str = Field(default="", sa_type=Text)
+    """When to apply it."""
+    exclude: str = Field(default="", sa_type=Text)
+    """When not to apply it."""
+    examples_json: str = Field(default="[]", sa_type=Text)
+    """JSON list of example quotes."""
+    parent: str | None = None
+    """Name of the parent code, for hierarchies."""
+    position: int = 0
+    """Order in the codebook; the first nine are the digit keys 1-9 in the TUI."""
+    builtin: bool = False
+    """A code the tool fills in itself (offer outcomes, stop phrase)."""
+
+
+class TagRow(SQLModel, table=True):
+    """A code applied to a conversation, a message or a quoted span, by one coder."""
+
+    __tablename__ = "tags"
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE", index=True)
+    """The conversation tagged."""
+    message_idx: int | None = None
+    """The message tagged; null for the whole conversation."""
+    code: str = Field(index=True)
+    """The code's name."""
+    codebook_id: int | None = Field(default=None, foreign_key="codebooks.id")
+    """The codebook version in force when the tag was made."""
+    coder: str = Field(index=True)
+    """A person's name, or ``judge:<model>@<codebook>v<version>``."""
+    present: bool = True
+    """False when a judge records the code as absent."""
+    span_start: int | None = None
+    """Start offset of a tagged span in the message content."""
+    span_end: int | None = None
+    """End offset (exclusive) of the span."""
+    quote: str | None = Field(default=None, sa_type=Text)
+    """The exact quoted text of the span or the judge's evidence quote."""
+    evidence: str | None = Field(default=None, sa_type=Text)
+    """A judge's evidence with turn references."""
+    note: str | None = Field(default=None, sa_type=Text)
+    """A coder's note."""
+    source: TagSource = Field(default="human", sa_type=AutoString)
+    """Who made the tag."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was made (UTC)."""
+    deleted_at: datetime | None = None
+    """Soft delete (untoggle, undo, code deleted); deleted tags are kept for audit."""
+
+
+class SuggestionRunRow(SQLModel, table=True):
+    """One run of `latitude themes suggest`, with its method and parameters."""
+
+    __tablename__ = "suggestion_runs"
+
+    id: str = Field(primary_key=True)
+    """Short hex id."""
+    run_ids_json: str = Field(sa_type=Text)
+    """JSON list of the runs whose texts were clustered."""
+    what: str
+    """Which texts: replies, stories, artifacts, first-choice."""
+    method_json: str = Field(sa_type=Text)
+    """Embedding model, clustering algorithm, k and the rule that chose it, seed, parameters."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it ran (UTC)."""
+
+
+class SuggestionRow(SQLModel, table=True):
+    """An item of the review queue: a proposed theme or a judge's coding, waiting for a person."""
+
+    __tablename__ = "suggestions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    kind: SuggestionKind = Field(sa_type=AutoString)
+    """Theme or judge."""
+    suggestion_run_id: str | None = Field(default=None, foreign_key="suggestion_runs.id", ondelete="CASCADE")
+    """The suggestion run that made it (themes)."""
+    conversation_id: str | None = Field(default=None, foreign_key="conversations.id", ondelete="CASCADE", index=True)
+    """The conversation concerned (judge suggestions)."""
+    message_idx: int | None = None
+    """The message concerned, if any."""
+    code: str
+    """The proposed code's name."""
+    definition: str | None = Field(default=None, sa_type=Text)
+    """The proposed definition (themes)."""
+    payload_json: str = Field(default="{}", sa_type=Text)
+    """Examples, member conversation ids, judge evidence."""
+    status: SuggestionStatus = Field(default="pending", sa_type=AutoString, index=True)
+    """Where the item stands."""
+    decided_by: str | None = None
+    """The person who accepted, rejected or skipped it."""
+    decided_at: datetime | None = None
+    """When (UTC)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was proposed (UTC)."""
+
+
+TABLES: tuple[type[SQLModel], ...] = (
+    RunRow, ConversationRow, MessageRow, OfferRow, ArtifactRow, CaptureRow,
+    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow,
+)
 """Every table class, parents before children (the order inserts must follow)."""

@@ -237,6 +237,29 @@ def _vocabulary() -> set[str]:
     return _FIELD_NAMES
 
 
+def _field_names(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
+    seen = set() if seen is None else seen
+    if model in seen:
+        return set()
+    seen.add(model)
+    names: set[str] = set()
+    for name, f in model.model_fields.items():
+        names.add(f.alias or name)
+        for arg in _type_args(f.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                names |= _field_names(arg, seen)
+    return names
+
+
+def _type_args(tp: Any) -> list[Any]:
+    from typing import get_args
+
+    out = [tp]
+    for a in get_args(tp):
+        out.extend(_type_args(a))
+    return out
+
+
 def _hint(err: dict[str, Any], key: str) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -342,6 +365,21 @@ def load_models(path: Path | None) -> dict[str, ModelAlias]:
     except ValidationError as exc:
         raise ProtocolError(_problems_from(exc, _Doc(data, path, {k: (path, data) for k in data}))) from None
     return {**BUILTIN_ALIASES, **parsed.models}
+
+
+# ---------------------------------------------------------------- any YAML model
+
+
+def load_yaml_model(path: Path, model: type[BaseModel]) -> Any:
+    """Validate a YAML file against any pydantic model, with located errors (codebooks use it)."""
+    data, _ = read_yaml(path)
+    data = {} if data is None else data
+    _vocabulary().update(_field_names(model))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        origin = {k: (path, data) for k in data} if isinstance(data, dict) else {}
+        raise ProtocolError(_problems_from(exc, _Doc(data, path, origin))) from None
 
 
 # ---------------------------------------------------------------- protocol
@@ -485,4 +523,4 @@ def _check_templates(protocol: schema.Protocol, doc: _Doc) -> list[Problem]:
     return problems
 
 
-__all__ = ["Loaded", "Problem", "ProtocolError", "load", "load_models", "read_yaml", "template_fields"]
+__all__ = ["Loaded", "Problem", "ProtocolError", "load", "load_models", "load_yaml_model", "read_yaml", "template_fields"]

@@ -294,14 +294,13 @@ class CaptureRow(SQLModel, table=True):
     """A named capture: the reply a protocol step kept under a name (``capture: first_choice``)."""
 
     __tablename__ = "captures"
-    __table_args__ = (UniqueConstraint("conversation_id", "name"),)
 
     id: int | None = Field(default=None, primary_key=True)
     """Autoincrement id."""
     conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE", index=True)
     """The conversation."""
     name: str
-    """The capture name from the protocol (the last value wins when a step runs in a loop)."""
+    """The capture name from the protocol (a step in a loop captures once per pass; the latest counts for templates)."""
     message_idx: int
     """``idx`` of the captured reply."""
 

@@ -72,8 +72,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(), nullable=False),
     sa.Column('message_idx', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_captures_conversation_id_conversations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_captures')),
-    sa.UniqueConstraint('conversation_id', 'name', name=op.f('uq_captures_conversation_id_name'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_captures'))
     )
     with op.batch_alter_table('captures', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_captures_conversation_id'), ['conversation_id'], unique=False)

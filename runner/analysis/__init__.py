@@ -1,0 +1,1 @@
+"""Analysis: codebooks and tags, judge coding, suggested themes, tallies and statistics."""

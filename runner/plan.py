@@ -41,6 +41,10 @@ class ConversationSpec:
     partner: ModelAlias | None = None
     experimenter_alias: str | None = None
     experimenter: ModelAlias | None = None
+    seed: int | None = None
+    """Sampling seed sent with every call: the configured seed plus `replicate - 1`, so replicates are
+    independent samples yet reproducible. Vendors without a configured seed get none; embedded models
+    (local, sim) always get one."""
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Plan:
             "conversations": len(self.specs),
             "calls_per_conversation": self.calls_per_conversation,
             "per_model": self.per_model,
+            "snapshot": self.loaded.snapshot(),
         }
 
 
@@ -132,6 +137,7 @@ def make_plan(
                         seq=len(specs), model_alias=alias_here, model=model, condition=by_name[cname],
                         replicate=rep, kind=kind, partner_alias=partner_alias, partner=partner,
                         experimenter_alias=exp_alias, experimenter=exp_model,
+                        seed=replicate_seed(protocol, model, rep),
                     )
                 )
     calls = worst_case_calls(protocol)
@@ -139,6 +145,13 @@ def make_plan(
                 calls_per_conversation=calls)
     _estimate_tokens(plan)
     return plan
+
+
+def replicate_seed(protocol: schema.Protocol, model: ModelAlias, replicate: int) -> int | None:
+    base = protocol.params.seed if protocol.params.seed is not None else model.seed
+    if base is None and model.vendor in ("local", "sim"):
+        base = 0
+    return None if base is None else base + replicate - 1
 
 
 def _calls(steps: list[Any], variables: dict[str, Any]) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from . import export, imports, inspect, protocol, run
+from . import analysis
 
 app = typer.Typer(
     name="latitude",
@@ -20,6 +21,7 @@ protocol.register(app)
 run.register(app)
 inspect.register(app)
 imports.register(app)
+analysis.register(app)
 app.add_typer(export.app, name="export")
 
 

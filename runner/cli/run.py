@@ -66,10 +66,16 @@ def _drive(url: str, plan: Any, targets_factory: Any, run_id_hint: str | None, c
     from ..engine.conversation import RunContext
     from ..engine.driver import run_targets, started_event
     from ..engine.limits import Limits
+    from ..engine.retry import RetryPolicy
     from ..store import StoreWriter
     from ..store.tables import ConversationRow, RunRow, utcnow
 
     out = console()
+    try:
+        retry = RetryPolicy.from_env()
+    except ValueError as exc:
+        fail(str(exc))
+    sources = _sources(plan, url)
     writer = StoreWriter(url)
     display = RunDisplay(out)
     state: dict[str, Any] = {}
@@ -78,7 +84,7 @@ def _drive(url: str, plan: Any, targets_factory: Any, run_id_hint: str | None, c
         run_id, targets = await targets_factory(writer)
         state["run_id"] = run_id
         ctx = RunContext(run_id=run_id, protocol=plan.protocol, writer=writer, limits=Limits(), emit=display,
-                         sources=_sources(plan))
+                         retry=retry, sources=sources, models=plan.loaded.models)
         display(started_event(run_id, plan, targets))
         statuses = await run_targets(ctx, targets, concurrency)
         await writer.update(RunRow, run_id, status="done", ended_at=utcnow())
@@ -108,13 +114,54 @@ def _drive(url: str, plan: Any, targets_factory: Any, run_id_hint: str | None, c
     from rich.text import Text
 
     if code == EXIT_INTERRUPTED:
-        out.print(Text(f"interrupted; committed turns are kept. Continue with: latitude resume {run_id}", style="yellow"))
-    out.print(Text(f"run id: {run_id}"))
+        out.print(Text(f"interrupted; committed turns are kept. Continue with: latitude resume {run_id}", style="yellow"),
+                  soft_wrap=True)  # never break the command across lines
+    out.print(Text(f"run id: {run_id}"), soft_wrap=True)
     return code
 
 
-def _sources(plan: Any) -> dict[str, Any]:
-    return {name: {"text": src.text} for name, src in plan.protocol.sources.items()}
+def _sources(plan: Any, url: str) -> dict[str, Any]:
+    """Resolve `sources:`: files were read at load time; store sources are read here."""
+    from sqlmodel import Session
+
+    from ..store import queries
+    from ..store.db import make_engine
+
+    out: dict[str, Any] = {}
+    engine = None
+    for name, src in plan.protocol.sources.items():
+        if src.file is not None:
+            out[name] = {"text": src.text}
+            continue
+        engine = engine or make_engine(url)
+        with Session(engine) as session:
+            if src.conversation is not None:
+                conv = queries.get_conversation(session, src.conversation)
+                if conv is None:
+                    fail(f"source `{name}`: no conversation {src.conversation} in the store")
+                convs = [conv]
+            else:
+                if queries.get_run(session, src.run or "") is None:
+                    fail(f"source `{name}`: no run {src.run} in the store")
+                convs = queries.run_conversations(session, src.run or "")
+            out[name] = [{"text": _transcript_text(session, c.id, src.capture), "conversation": c.id} for c in convs]
+    if engine is not None:
+        engine.dispose()
+    return out
+
+
+def _transcript_text(session: Any, conversation_id: str, capture: str | None) -> str:
+    from sqlmodel import select
+
+    from ..store import queries
+    from ..store.tables import CaptureRow
+
+    messages = queries.conversation_messages(session, conversation_id)
+    if capture:
+        row = session.exec(select(CaptureRow).where(CaptureRow.conversation_id == conversation_id)
+                           .where(CaptureRow.name == capture).order_by(CaptureRow.message_idx.desc())).first()
+        return messages[row.message_idx].content if row is not None and row.message_idx < len(messages) else ""
+    return "\n\n".join(f"[{m.speaker}] {m.content}" for m in messages if m.role in ("user", "assistant"))
 
 
 def run(
@@ -152,20 +199,44 @@ def run(
     raise typer.Exit(_drive(url, plan, targets, run_id, concurrency))
 
 
+def _stored_plan(row: Any) -> Any:
+    """The plan of a stored run, rebuilt from its snapshot: the protocol and prompt files as they were
+    when it started, and the model aliases it used (key variable names only)."""
+    from ..plan import make_plan
+    from ..protocol.load import from_snapshot
+    from ..protocol.models_file import BUILTIN_ALIASES, ModelAlias
+
+    options = json.loads(row.options_json)
+    snapshot = json.loads(row.plan_json).get("snapshot")
+    if snapshot is None:
+        fail(f"run {row.id} has no stored snapshot (it was imported, or made by an older latitude)")
+    stored = {k: ModelAlias.model_validate(v) for k, v in json.loads(row.models_json or "{}").items()
+              if not k.endswith("~sim")}
+    loaded = from_snapshot(snapshot, {**BUILTIN_ALIASES, **stored}, Path(row.protocol_path), row.protocol_text)
+    plan = make_plan(loaded, models=options.get("models"), conditions=options.get("conditions"),
+                     replicates=options.get("replicates"))
+    if options.get("dry_run"):
+        plan = _simulated(plan)
+    return plan, options
+
+
 def resume(
     run_id: Annotated[str, typer.Argument(help="Run id (see `latitude runs`).")],
     concurrency: Annotated[int | None, typer.Option(help="Most conversations in flight at once.", min=1)] = None,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Also continue conversations that ended in an error.")] = False,
     db: DbOption = None,
-    force: Annotated[bool, typer.Option(help="Resume even if the protocol file changed since the run started.")] = False,
 ) -> None:
-    """Continue every unfinished conversation of a run from its last committed turn."""
+    """Continue every unfinished conversation of a run from its last committed turn.
+
+    The run's stored snapshot is used (protocol and prompt files as they were when it started),
+    so editing the protocol file afterwards cannot change a run halfway.
+    """
     from sqlmodel import Session
 
     from ..engine.driver import Target
-    from ..plan import make_plan
-    from ..protocol import ProtocolError, load, load_models
     from ..store import queries
     from ..store.db import make_engine, upgrade
+    from ..store.tables import ConversationRow
 
     url = db_url(db)
     upgrade(url)
@@ -174,19 +245,9 @@ def resume(
         row = queries.get_run(session, run_id)
         if row is None:
             fail(f"no run {run_id} in {url}")
-        options = json.loads(row.options_json)
-        try:
-            loaded = load(Path(row.protocol_path), load_models(Path(options["models_file"]) if options.get("models_file") else None))
-        except ProtocolError as exc:
-            fail(f"cannot reload the protocol of run {run_id}:\n{exc}")
-        if loaded.sha256 != row.protocol_hash and not force:
-            fail(f"{row.protocol_path} changed since run {run_id} started; pass --force to resume with the new text")
-        plan = make_plan(loaded, models=options.get("models"), conditions=options.get("conditions"),
-                         replicates=options.get("replicates"))
-        if options.get("dry_run"):
-            plan = _simulated(plan)
+        plan, options = _stored_plan(row)
         by_seq = {s.seq: s for s in plan.specs}
-        unfinished = queries.unfinished_conversations(session, run_id)
+        unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
         targets = []
         for conv in unfinished:
             spec = by_seq.get(conv.seq)
@@ -204,11 +265,48 @@ def resume(
         from ..store.tables import RunRow
 
         await writer.update(RunRow, run_id, status="running", ended_at=None)
+        for t in targets:
+            await writer.update(ConversationRow, t.conversation_id, status="running", stop_reason=None,
+                                stop_detail=None)
         return run_id, targets
 
     raise typer.Exit(_drive(url, plan, factory, run_id, concurrency or options.get("concurrency") or 16))
 
 
+def rerun(
+    run_id: Annotated[str, typer.Argument(help="The run to repeat.")],
+    concurrency: Annotated[int | None, typer.Option(help="Most conversations in flight at once.", min=1)] = None,
+    db: DbOption = None,
+) -> None:
+    """Run a stored run again as a new run, from its snapshot: same protocol text, prompt files, models, options."""
+    from sqlmodel import Session
+
+    from ..engine.driver import new_id, start
+    from ..store import queries
+    from ..store.db import make_engine, upgrade
+
+    url = db_url(db)
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        row = queries.get_run(session, run_id)
+        if row is None:
+            fail(f"no run {run_id} in {url}")
+        plan, options = _stored_plan(row)
+    engine.dispose()
+    new_run = new_id()
+    options = {**options, "rerun_of": run_id}
+    from rich.text import Text
+
+    console().print(Text(f"re-running {run_id} as {new_run}: {len(plan.specs)} conversations"))
+
+    async def targets(writer: Any) -> Any:
+        return new_run, await start(plan, writer, new_run, options, row.models_json, _versions())
+
+    raise typer.Exit(_drive(url, plan, targets, new_run, concurrency or options.get("concurrency") or 16))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command()(resume)
+    app.command()(rerun)

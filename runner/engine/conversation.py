@@ -18,7 +18,7 @@ from typing import Any
 from ..plan import ConversationSpec
 from ..protocol import schema, templates
 from ..protocol.models_file import ModelAlias
-from ..store.tables import ArtifactRow, MessageRow, OfferRow
+from ..store.tables import ArtifactRow, CaptureRow, MessageRow, OfferRow
 from . import providers
 from .events import Emit, Retrying, TurnCompleted
 from .limits import Limits
@@ -63,7 +63,9 @@ class RunContext:
     emit: Emit
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sources: dict[str, Any] = field(default_factory=dict)
-    """`sources.NAME` for templates: {"text": ..., "messages": [...]}."""
+    """`sources.NAME` for templates: `{"text": ...}`, or a list of them (conversation `seq` picks one)."""
+    models: dict[str, ModelAlias] = field(default_factory=dict)
+    """The models file's aliases, for models named inside the protocol (an offer's judge)."""
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Msg:
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
+    cached_tokens: int = 0
 
 
 def _from_row(row: MessageRow) -> Msg:
@@ -90,7 +93,7 @@ def _from_row(row: MessageRow) -> Msg:
     return Msg(
         role=row.role, speaker=row.speaker, content=row.content, tool_calls=calls, tool_call_id=tool_call_id,
         latency_ms=row.latency_ms, ttft_ms=row.ttft_ms, tokens_in=row.tokens_in or 0,
-        tokens_out=row.tokens_out or 0, cost=row.cost or 0.0,
+        tokens_out=row.tokens_out or 0, cost=row.cost or 0.0, cached_tokens=row.cached_tokens or 0,
     )
 
 
@@ -162,7 +165,8 @@ class Conversation:
             "turn": self.turns + 1,
             "reply": [m.content for m in self.msgs if m.role == "assistant"],
             "telemetry": self.telemetry(),
-            "sources": self.ctx.sources,
+            "sources": {name: (src[spec.seq % len(src)] if isinstance(src, list) and src else src)
+                        for name, src in self.ctx.sources.items()},
             "stop_phrase": self.p.stop.phrases[0] if self.p.stop else "",
             "partner": spec.partner_alias or "",
             "side": side or "a",
@@ -249,7 +253,7 @@ class Conversation:
             if isinstance(step, schema.Say):
                 reply = await self.exchange(schema.text_of(step.say), here, step.id)
                 if step.capture:
-                    self.captures[step.capture] = reply
+                    await self.capture(step.capture, reply)
             elif isinstance(step, schema.Offer):
                 await self.offer(step, here)
             elif isinstance(step, schema.Open):
@@ -257,9 +261,16 @@ class Conversation:
             elif isinstance(step, schema.Repeat):
                 await self.repeat(step, here)
             if block is not None:
-                await self._maybe_break(block, here)
+                await self._maybe_break(block)
 
-    async def _maybe_break(self, block: dict[str, Any], path: str) -> None:
+    async def capture(self, name: str, reply: str) -> None:
+        """Keep the last reply under `name` for templates, and record it (once) in the store."""
+        self.captures[name] = reply
+        idx = len(self.msgs) - 1
+        if idx >= len(self.replay):
+            await self.flush(CaptureRow(conversation_id=self.id, name=name, message_idx=idx))
+
+    async def _maybe_break(self, block: dict[str, Any]) -> None:
         brk: schema.BreakEvery | None = block.get("break")
         if brk is None:
             return
@@ -267,7 +278,7 @@ class Conversation:
         if done >= brk.turns * (block["breaks"] + 1):
             block["breaks"] += 1
             before = self.turns
-            await self.offer(brk.offer, f"{path}.break")
+            await self.offer(brk.offer, block["path"])
             block["breaks_turns"] += self.turns - before
 
     async def repeat(self, step: schema.Repeat, path: str) -> None:
@@ -279,7 +290,8 @@ class Conversation:
             passes = list(range(1, spec.times + 1))
         else:
             passes = list(range(1, spec.max + 1))
-        block = {"break": spec.break_every, "start": self.turns, "breaks": 0, "breaks_turns": 0}
+        block = {"break": spec.break_every, "start": self.turns, "breaks": 0, "breaks_turns": 0,
+                 "path": f"{path}.repeat.break_every.offer"}
         for n, item in enumerate(passes, start=1):
             self.loop_vars[spec.as_] = item
             self.loop_vars["index"] = n
@@ -289,16 +301,17 @@ class Conversation:
 
     async def open(self, step: schema.Open, path: str) -> None:
         spec = step.open
-        block = {"break": spec.break_every, "start": self.turns, "breaks": 0, "breaks_turns": 0}
+        block = {"break": spec.break_every, "start": self.turns, "breaks": 0, "breaks_turns": 0,
+                 "path": f"{path}.open.break_every.offer"}
         for _ in range(spec.turns):
             await self.exchange(schema.text_of(spec.nudge), f"{path}.open", step.id, via_experimenter=False)
-            await self._maybe_break(block, path)
+            await self._maybe_break(block)
 
     async def offer(self, step: schema.Offer, path: str) -> None:
         offer_idx = len(self.msgs)
         reply = await self.exchange(schema.text_of(step.offer), path, step.id)
         if step.capture:
-            self.captures[step.capture] = reply
+            await self.capture(step.capture, reply)
         reply_idx = len(self.msgs) - 1
         outcome = await self.classify(step, reply, path, offer_idx, reply_idx)
         accepted = outcome == "accept" or (outcome == "unclear" and step.if_unclear == "accepted")
@@ -328,8 +341,9 @@ class Conversation:
         from ..protocol.models_file import resolve_model
 
         alias = step.classify.judge or ""
-        judge = resolve_model(alias, {})
-        assert judge is not None
+        judge = resolve_model(alias, self.ctx.models)
+        if judge is None:
+            raise ValueError(f"unknown judge model alias {alias!r}")
         offer_text = next(m.content for m in reversed(self.msgs) if m.role == "user")
         prompt = (
             "Someone made an offer, and got a reply. Classify the reply as accept, decline or unclear.\n\n"
@@ -347,6 +361,8 @@ class Conversation:
         """A user turn (scripted, or written by the experimenter), then the model's reply."""
         if step_id is not None and self.p.stop and self.p.stop.announced_by == step_id:
             self.stop_armed = True
+        if self.turns >= self.p.max_turns:
+            raise Ended("max_turns")  # before the user turn: never store a turn that was not sent
         if self._replaying("user") is not None:
             self.add_local(Msg("user", "user", ""), step)
         elif self.p.experimenter and via_experimenter:
@@ -358,7 +374,10 @@ class Conversation:
     def view(self, side: str = "model") -> list[dict[str, Any]]:
         """The message list as the model on `side` sees it."""
         out: list[dict[str, Any]] = []
+        pair = self.p.pair
         for m in self.msgs:
+            if pair is not None and m.role == "user" and m.speaker == "user" and side != pair.first:
+                continue  # the opener is shown to the side that speaks first only
             if m.role == "system":
                 out.append({"role": "system", "content": m.content})
             elif m.role == "tool":
@@ -367,6 +386,10 @@ class Conversation:
                 d: dict[str, Any] = {"role": "assistant", "content": m.content}
                 if m.tool_calls:
                     d["tool_calls"] = m.tool_calls
+                    if not m.content:
+                        # None, not "": litellm would replace an empty text with a placeholder
+                        # sentence the model never wrote ("[System: Empty message content ...]")
+                        d["content"] = None
                 out.append(d)
             else:
                 out.append({"role": "user", "content": m.content})
@@ -388,7 +411,8 @@ class Conversation:
                 reply = await self._call(model, alias, self.view(side), tools=tools)
                 msg = Msg("assistant", side, reply.content, tool_calls=reply.tool_calls or None,
                           latency_ms=reply.latency_ms, ttft_ms=reply.ttft_ms, tokens_in=reply.tokens_in,
-                          tokens_out=reply.tokens_out, cost=reply.cost or 0.0)
+                          tokens_out=reply.tokens_out, cost=reply.cost or 0.0,
+                          cached_tokens=reply.cached_tokens or 0)
                 self.context_tokens = reply.tokens_in + reply.tokens_out
                 row = self._row(msg, step, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
                                 cached_tokens=reply.cached_tokens or None, request_id=reply.request_id,
@@ -434,6 +458,8 @@ class Conversation:
                     tools: list[dict[str, Any]] | None = None) -> providers.Reply:
         est = sum(len(str(m.get("content", ""))) for m in messages) // 4 + (model.max_tokens or 1024)
         overrides = self.p.params.model_dump(exclude_none=True)
+        if self.spec.seed is not None:
+            overrides["seed"] = self.spec.seed
 
         def on_retry(kind: str, attempt: int, wait: float) -> None:
             self.ctx.emit(Retrying(self.id, alias, kind, attempt, wait))
@@ -474,6 +500,7 @@ class Conversation:
         )
         # the experimenter's cost is its own: keep it out of the subject's totals in the row's `cost`
         self.pending[-1].cost = reply.cost
+        await self.flush()  # committed now: a resume never repeats a completed experimenter call
 
     async def run_pair(self) -> None:
         pair = self.p.pair

@@ -43,7 +43,8 @@ def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
         id=new_id(), run_id=run_id, seq=spec.seq, model_alias=spec.model_alias, litellm_model=spec.model.model,
         vendor=spec.model.vendor, simulated=spec.model.simulated or bool(spec.partner and spec.partner.simulated),
         condition=spec.condition.name, replicate=spec.replicate,
-        params_json=json.dumps({"sampling": spec.model.sampling(), "vars": spec.condition.vars}, default=str),
+        params_json=json.dumps({"sampling": {**spec.model.sampling(), "seed": spec.seed}, "vars": spec.condition.vars},
+                               default=str),
         kind=spec.kind, partner_alias=spec.partner_alias, partner_model=spec.partner.model if spec.partner else None,
         status="pending",
     )
@@ -52,10 +53,12 @@ def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
 _SECRET_NAME = re.compile(r"(API_KEY|_KEY|_TOKEN|SECRET)$")
 
 
-def scrub(text: str) -> str:
-    """Remove the value of every key-like environment variable from `text`."""
+def scrub(text: str, key_vars: Iterable[str | None] = ()) -> str:
+    """Remove the value of every key-like environment variable, and of the variables
+    named in `key_vars` (a models file's `api_key_env`, whatever its name), from `text`."""
+    named = {n for n in key_vars if n}
     for name, value in os.environ.items():
-        if value and len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
+        if value and len(value) >= 8 and (_SECRET_NAME.search(name) or name in named) and value in text:
             text = text.replace(value, "***")
     return text
 
@@ -89,7 +92,9 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
         kind = classify(exc)
         if kind == "other" and exc.__class__.__module__.startswith("jinja2"):
             kind = "template"
-        status, reason, detail = "error", f"error:{kind}", scrub(f"{type(exc).__name__}: {exc}")[:2000]
+        models = [spec.model, spec.partner, spec.experimenter, *ctx.models.values()]
+        key_vars = [m.api_key_env for m in models if m is not None]
+        status, reason, detail = "error", f"error:{kind}", scrub(f"{type(exc).__name__}: {exc}", key_vars)[:2000]
         try:
             await conv.flush()
         except Exception:
@@ -99,7 +104,7 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
         ConversationRow, conv.id, status=status, stop_reason=reason, stop_detail=detail, stop_message_idx=idx,
         turns=conv.turns,
         tokens_in=sum(m.tokens_in for m in msgs), tokens_out=sum(m.tokens_out for m in msgs),
-        cost=round(sum(m.cost for m in msgs), 10), ended_at=utcnow(),
+        cached_tokens=sum(m.cached_tokens for m in msgs), cost=round(sum(m.cost for m in msgs), 10), ended_at=utcnow(),
     )
     statuses[status] += 1
     ctx.emit(ConversationFinished(conv.id, spec.model_alias, status, reason))

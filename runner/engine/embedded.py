@@ -190,6 +190,9 @@ def _make_handlers() -> dict[str, Any]:
         def _reply(self, model: str, messages: list, optional_params: dict) -> tuple[str, dict[str, Any]]:
             params = handler_params(optional_params)
             persona = sim.persona_of(model)
+            if persona not in sim.PERSONAS:
+                raise lm.NotFoundError(message=f"unknown sim persona {persona!r}; known: {', '.join(sim.PERSONAS)}",
+                                       model=f"sim/{persona}", llm_provider=sim.PROVIDER)
             try:
                 text = sim.reply(persona, messages, params.get("seed"), params)
             except (sim.SimFault, ValueError) as e:
@@ -280,11 +283,13 @@ def _make_handlers() -> dict[str, Any]:
         async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                               encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
                               logger_fn=None, headers={}, timeout=None, client=None):
-            full, params, path = self._prepare(model, optional_params)
+            # Resolving (first use assembles the packaged GGUF) and loading happen off the loop.
+            full, params, path = await asyncio.to_thread(self._prepare, model, optional_params)
+            submitted = time.perf_counter()
             m = await asyncio.to_thread(self._loaded, full, path)
             loop = asyncio.get_running_loop()
             try:
-                g = await loop.run_in_executor(m.executor, m.generate, messages, params)
+                g = await loop.run_in_executor(m.executor, lambda: m.generate(messages, params, submitted_at=submitted))
             except Exception as e:
                 raise _mapped_exception(lm, e, full, local.PROVIDER) from e
             return self._response(model_response, full, m, g)
@@ -301,9 +306,10 @@ def _make_handlers() -> dict[str, Any]:
             full, params, path = self._prepare(model, optional_params)
 
             def gen() -> Iterator[dict[str, Any]]:
+                submitted = time.perf_counter()
                 m = self._loaded(full, path)
                 try:
-                    for item in m.stream(messages, params):
+                    for item in m.stream(messages, params, submitted_at=submitted):
                         yield self._as_chunk(item)
                 except Exception as e:
                     raise _mapped_exception(lm, e, full, local.PROVIDER) from e
@@ -318,6 +324,7 @@ def _make_handlers() -> dict[str, Any]:
 
     async def _local_astream(handler: Any, full: str, path: Any, messages: Sequence[Mapping[str, Any]],
                              params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        submitted = time.perf_counter()
         m = await asyncio.to_thread(handler._loaded, full, path)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -331,7 +338,7 @@ def _make_handlers() -> dict[str, Any]:
 
         def work() -> None:
             try:
-                for item in m.stream(messages, params, cancel=cancel):
+                for item in m.stream(messages, params, cancel=cancel, submitted_at=submitted):
                     post("item", item)
                     if cancel.is_set():
                         break

@@ -41,7 +41,8 @@ from typing import Any, Iterator, Mapping, Sequence
 PROVIDER = "local"
 GEMMA_MODEL = "gemma-3-270m"
 DEFAULT_CTX_CAP = 8192
-"""Largest n_ctx we allocate (memory); override with LATITUDE_LOCAL_N_CTX."""
+"""Largest n_ctx we allocate (memory); override with LATITUDE_LOCAL_N_CTX (read at load).
+Threads: every core the process may use; override with LATITUDE_LOCAL_THREADS."""
 
 DEFAULTS: dict[str, Any] = {
     "temperature": 0.7,
@@ -72,8 +73,19 @@ class LocalModelError(Exception):
 _GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
+_meta_cache: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
 def read_gguf_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The key/value metadata of a GGUF file: scalars and strings; arrays as their length."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _meta_cache:
+        _meta_cache[key] = _read_gguf_metadata(path)
+    return dict(_meta_cache[key])
+
+
+def _read_gguf_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         if mm[:4] != b"GGUF":
             raise LocalModelError(f"{path} is not a GGUF file")
@@ -319,7 +331,8 @@ class LocalModel:
         self.context_window = _n_ctx_for(self.metadata)
         self.chat_template: str | None = self.metadata.get("tokenizer.chat_template") or None
         self.instruction_tuned = _is_instruction_tuned(self.metadata, path)
-        self.n_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.n_threads = int(os.environ.get("LATITUDE_LOCAL_THREADS") or cores)
         t0 = time.perf_counter()
         self.llama = llama_cpp.Llama(
             model_path=str(path),
@@ -424,7 +437,7 @@ class LocalModel:
             t = self.render(system + rest[k:], prompt_format)
             return t if len(t) <= budget else None
 
-        lo, hi = 1, max(len(rest) - 1, 1)  # drop at least one, keep at least one
+        lo, hi = 1, len(rest) - 1  # drop at least one, keep at least the latest
         best: tuple[int, list[int]] | None = None
         while lo <= hi:
             mid = (lo + hi) // 2
@@ -462,10 +475,13 @@ class LocalModel:
         messages: Sequence[Mapping[str, Any]],
         params: Mapping[str, Any] | None = None,
         cancel: threading.Event | None = None,
+        submitted_at: float | None = None,
     ) -> Iterator[Piece | Generation]:
         """Yield `Piece`s as text is generated, then one `Generation` (counts, finish reason).
 
-        Holds the model lock from the first `next()` until the generator finishes or is closed."""
+        Holds the model lock from the first `next()` until the generator finishes or is closed.
+        `submitted_at` (a `time.perf_counter()` value) makes `queue_s` include the load and the
+        wait behind other conversations; `cancel` stops generation early."""
         p = {**DEFAULTS, **{k: v for k, v in (params or {}).items() if v is not None}}
         if p.get("max_completion_tokens"):
             p["max_tokens"] = p["max_completion_tokens"]
@@ -483,7 +499,7 @@ class LocalModel:
         literal_stops, stop_re = self.stops_for(prompt_format)
         literal_stops = tuple(literal_stops) + tuple(str(s) for s in extra_stops if s)
 
-        t_wait = time.perf_counter()
+        t_wait = submitted_at if submitted_at is not None else time.perf_counter()
         with self.lock:
             queue_s = time.perf_counter() - t_wait
             self.stats.active += 1
@@ -496,6 +512,11 @@ class LocalModel:
                 llama, vocab = self.llama, self.llama._model.vocab
                 is_eog = self._llama_cpp.llama_vocab_is_eog
                 llama.set_seed(seed)
+                if not p.get("cache_prompt", False):
+                    # Evaluate the whole prompt afresh: reusing another call's KV prefix
+                    # changes the logits slightly, so the same seed would not give the same
+                    # reply. cache_prompt=True trades that reproducibility for speed.
+                    llama.reset()
                 n_out = 0
                 finish = "length"
                 ttft: float | None = None
@@ -544,9 +565,11 @@ class LocalModel:
             finally:
                 self.stats.active -= 1
 
-    def generate(self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None) -> Generation:
+    def generate(self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None,
+                 submitted_at: float | None = None) -> Generation:
+        """Generate one whole reply (see `stream`)."""
         result: Generation | None = None
-        for item in self.stream(messages, params):
+        for item in self.stream(messages, params, submitted_at=submitted_at):
             if isinstance(item, Generation):
                 result = item
         assert result is not None

@@ -176,7 +176,7 @@ async def chat(
         if choice.finish_reason:
             finish = choice.finish_reason
     latency = (time.perf_counter() - started) * 1000
-    if finish is None:
+    if finish is None or not _provider_finished(stream):
         raise StreamCut(f"stream from {model.model} ended without a finish reason")
     content = "".join(parts)
     tool_calls = [
@@ -199,10 +199,43 @@ async def chat(
         cost=cost_of(model, tokens_in, tokens_out, cached),
         latency_ms=latency,
         ttft_ms=ttft,
-        request_id=request_id,
+        request_id=_provider_request_id(stream) or request_id,
         request={"model": model.model, "params": params, "messages_sha256": messages_hash(messages),
                  "messages": len(messages), "tools": [t["function"]["name"] for t in tools or []]},
     )
+
+
+def _provider_request_id(stream: Any) -> str | None:
+    """The request id the provider put in its response headers (OpenAI `x-request-id`,
+    Anthropic `request-id`). litellm passes OpenAI's response id through on the chunks
+    but replaces Anthropic's with an id of its own, so the header is the one id both
+    vendors issue; litellm exposes it in `_hidden_params["additional_headers"]`."""
+    hidden = getattr(stream, "_hidden_params", None)
+    headers = hidden.get("additional_headers") if isinstance(hidden, dict) else None
+    if not isinstance(headers, dict):
+        return None
+    for name in ("llm_provider-request-id", "llm_provider-x-request-id", "request-id", "x-request-id"):
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+def _provider_finished(stream: Any) -> bool:
+    """Whether the provider itself ended the stream with a finish reason.
+
+    When a stream ends early but cleanly (the body closes with no terminator, or
+    Anthropic's parser gives up on a broken event), litellm does not raise: it
+    synthesises a last chunk with ``finish_reason="stop"`` and returns the partial
+    text as a success. Its stream wrapper records the finish reason the provider
+    really sent in ``received_finish_reason`` / ``intermittent_finish_reason``
+    (litellm itself reads them the same way); both None means the reply is cut.
+    A stream object without these attributes (another wrapper) is trusted.
+    """
+    if not hasattr(stream, "received_finish_reason"):
+        return True
+    return (getattr(stream, "received_finish_reason", None) is not None
+            or getattr(stream, "intermittent_finish_reason", None) is not None)
 
 
 def _cached_tokens(usage: Any) -> int:

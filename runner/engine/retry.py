@@ -4,8 +4,9 @@ is retryable. Backoff is exponential with jitter and honours `retry-after`."""
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, ClassVar, Mapping, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -32,11 +33,65 @@ class RetryPolicy:
     attempts: int = 6
     """Most attempts for one call, the first included."""
     max_wait_s: float = 60.0
+    """Cap of the exponential backoff between attempts."""
     min_wait_s: float = 0.5
+    """Multiplier of the exponential backoff (the first wait is up to this long)."""
+    max_retry_after_s: float = 300.0
+    """Cap of a wait the provider asked for with `retry-after` (honoured up to this)."""
+
+    ENV: ClassVar[dict[str, str]] = {
+        "attempts": "LATITUDE_RETRY_ATTEMPTS",
+        "max_wait_s": "LATITUDE_RETRY_MAX_WAIT_S",
+        "min_wait_s": "LATITUDE_RETRY_MIN_WAIT_S",
+        "max_retry_after_s": "LATITUDE_RETRY_MAX_RETRY_AFTER_S",
+    }
+    """Environment variables overriding each field (`from_env`)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "RetryPolicy":
+        """The default policy with any `LATITUDE_RETRY_*` variables applied."""
+        env = os.environ if environ is None else environ
+        values: dict[str, float | int] = {}
+        for name, var in cls.ENV.items():
+            raw = env.get(var)
+            if raw:
+                try:
+                    values[name] = int(raw) if name == "attempts" else float(raw)
+                except ValueError:
+                    raise ValueError(f"{var}={raw!r} is not a number") from None
+        policy = cls(**values)  # type: ignore[arg-type]
+        if policy.attempts < 1 or min(policy.max_wait_s, policy.min_wait_s, policy.max_retry_after_s) < 0:
+            raise ValueError(f"invalid retry policy from the environment: {policy}")
+        return policy
+
+
+_MALFORMED_TEXT = ("unterminated string", "expecting value", "expecting property name", "expecting ',' delimiter",
+                   "jsondecodeerror", "json decode", "invalid json", "extra data: line")
+_CUT_TEXT = ("response payload is not completed", "transferencodingerror", "clientpayloaderror",
+             "incomplete chunked read", "peer closed connection without sending complete message body",
+             "server disconnected")
+_CONNECTION_TEXT = ("connection error", "connection reset", "connection refused", "connection aborted",
+                    "errno 104", "errno 111", "broken pipe", "remoteprotocolerror", "connecterror")
+
+
+def _mid_stream(exc: BaseException) -> str:
+    """Kind of an error raised while a stream was being read (litellm's MidStreamFallbackError)."""
+    text = f"{exc} {getattr(exc, 'original_exception', '')}".lower()
+    if any(t in text for t in _MALFORMED_TEXT):
+        return "malformed"
+    if "timeout" in text or "timed out" in text:
+        return "timeout"
+    if "overloaded" in text:
+        return "overloaded"
+    if "rate limit" in text or "rate_limit" in text:
+        return "rate_limit"
+    return "stream_cut"  # some text arrived, then the stream broke
 
 
 def classify(exc: BaseException) -> str:
     """The error kind of an exception raised by a model call."""
+    if type(exc).__name__ == "MidStreamFallbackError":
+        return _mid_stream(exc)
     if isinstance(exc, StreamCut):
         return "stream_cut"
     if isinstance(exc, MalformedReply):
@@ -62,8 +117,18 @@ def classify(exc: BaseException) -> str:
         if "json" in text and ("decode" in text or "expecting" in text or "parse" in text):
             return "malformed"
         return "bad_request"
-    if name in {"InternalServerError", "ServiceUnavailableError", "BadGatewayError"} or (status or 0) >= 500:
-        return "server"
+    if name in {"InternalServerError", "ServiceUnavailableError", "BadGatewayError", "APIConnectionError"} or (
+        status or 0
+    ) >= 500:
+        # litellm wraps transport failures (reset, refused, a body cut short) as 500s
+        if any(t in text for t in _CUT_TEXT):
+            return "stream_cut" if "payload" in text or "chunked" in text else "connection"
+        if any(t in text for t in _CONNECTION_TEXT):
+            return "connection"
+        if any(t in text for t in _MALFORMED_TEXT):
+            return "malformed"
+        if name != "APIConnectionError":
+            return "server"
     if name in {"APIConnectionError", "ServerDisconnectedError", "ClientConnectionError", "RemoteProtocolError",
                 "ReadError", "ConnectError", "ClientPayloadError", "TransferEncodingError"}:
         if "json" in text and ("decode" in text or "expecting" in text):
@@ -132,7 +197,7 @@ async def call_with_retry(
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         wait=_WaitRetryAfterOr(
-            wait_random_exponential(multiplier=policy.min_wait_s, max=policy.max_wait_s), policy.max_wait_s
+            wait_random_exponential(multiplier=policy.min_wait_s, max=policy.max_wait_s), policy.max_retry_after_s
         ),
         stop=stop_after_attempt(policy.attempts),
         before_sleep=before_sleep,

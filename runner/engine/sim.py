@@ -20,7 +20,8 @@ Parameters (all optional): ``stop_after``, ``stop_phrase``; for ``faulty``: ``fa
 (0.35), ``fault_kinds`` (all), ``max_consecutive_faults`` (2: the third attempt at the same
 request succeeds, so a retry layer always gets through), ``fault`` (force one kind on every
 attempt; "none" disables), ``attempt`` (attempt number; counted per request if absent),
-``base``.
+``base``. The faults of a request are a pure function of (seed, messages, number of
+attempts since that request last succeeded).
 
 Token counts are whitespace word counts (`count_tokens`). This module does not import litellm.
 """
@@ -156,6 +157,8 @@ def check_fault(persona: str, messages: Sequence[Mapping[str, Any]], seed: int |
     kind = planned_fault(seed, key, attempt, params)
     if kind is not None:
         raise FAULTS[kind](_FAULT_MESSAGES[kind], persona=persona, seed=seed, attempt=attempt)
+    with _attempts_lock:  # served: the same request made again starts its sequence over
+        _attempts.pop(key, None)
 
 
 # --------------------------------------------------------------------------------------
@@ -520,12 +523,12 @@ def reply_text(persona: str, messages: Sequence[Mapping[str, Any]], seed: int | 
     topic = _topic(_last_user(messages))
     if turn == 1 and topic not in ("story", "feelings"):
         topic = "open"
-    rng = random.Random(f"{persona}|{s}|{turn}|{topic}")
-    proj = random.Random(f"{persona}|{s}|project")
-    if persona == "faulty":
+    if persona == "faulty":  # between faults, exactly the base persona's replies
         persona = str(params.get("base", "maker"))
         if persona not in PERSONAS or persona == "faulty":
             raise ValueError(f"faulty base must be another persona, got {persona!r}")
+    rng = random.Random(f"{persona}|{s}|{turn}|{topic}")
+    proj = random.Random(f"{persona}|{s}|project")
     if persona == "maker":
         return _maker(rng, proj, turn, topic, messages)
     if persona == "functional":

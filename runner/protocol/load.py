@@ -64,10 +64,27 @@ class Loaded:
     text: str
     """The protocol file's text (and, for `extends`, its base's, concatenated)."""
     models: dict[str, ModelAlias] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    """Every file included with `file:`, by absolute path, as read."""
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to run this protocol again exactly: stored with every run (`latitude rerun`)."""
+        return {
+            "base_dir": str(self.path.parent.resolve()),
+            "protocol": self.protocol.model_dump(mode="json", by_alias=True),
+            "files": self.files,
+        }
+
+
+def from_snapshot(snapshot: dict[str, Any], models: dict[str, ModelAlias], path: Path, text: str) -> Loaded:
+    """Rebuild a loaded protocol from a run's stored snapshot (no file is read)."""
+    context = {"base_dir": snapshot["base_dir"], "files": snapshot.get("files", {})}
+    protocol = schema.Protocol.model_validate(snapshot["protocol"], context=context)
+    return Loaded(protocol=protocol, path=path, text=text, models=models, files=dict(snapshot.get("files", {})))
 
 
 # ---------------------------------------------------------------- YAML
@@ -390,15 +407,17 @@ def load(path: str | Path, models: dict[str, ModelAlias] | None = None) -> Loade
     path = Path(path)
     doc, text = _merged(path)
     data = {k: v for k, v in doc.data.items() if k != "extends"}
+    files: dict[str, str] = {}
     try:
-        protocol = schema.Protocol.model_validate(data, context={"base_dir": str(path.parent.resolve())})
+        protocol = schema.Protocol.model_validate(
+            data, context={"base_dir": str(path.parent.resolve()), "read_files": files})
     except ValidationError as exc:
         raise ProtocolError(_problems_from(exc, doc)) from None
     aliases = dict(BUILTIN_ALIASES) if models is None else models
     problems = _check_references(protocol, doc, aliases) + _check_templates(protocol, doc)
     if problems:
         raise ProtocolError(problems)
-    return Loaded(protocol=protocol, path=path, text=text, models=aliases)
+    return Loaded(protocol=protocol, path=path, text=text, models=aliases, files=files)
 
 
 def _problem(doc: _Doc, loc: tuple[Any, ...], message: str, hint: str = "") -> Problem:
@@ -523,4 +542,4 @@ def _check_templates(protocol: schema.Protocol, doc: _Doc) -> list[Problem]:
     return problems
 
 
-__all__ = ["Loaded", "Problem", "ProtocolError", "load", "load_models", "load_yaml_model", "read_yaml", "template_fields"]
+__all__ = ["from_snapshot", "Loaded", "Problem", "ProtocolError", "load", "load_models", "load_yaml_model", "read_yaml", "template_fields"]

@@ -59,19 +59,27 @@ class FileText(BaseModel):
 
     @model_validator(mode="after")
     def _read(self, info: ValidationInfo) -> Self:
-        base = (info.context or {}).get("base_dir")
+        context = info.context or {}
+        base = context.get("base_dir")
         if base is None or self.text:
             return self
         path = (Path(base) / self.file).resolve()
-        if not path.is_file():
-            raise ValueError(f"file not found: {path}")
-        size = path.stat().st_size
-        if size > MAX_INCLUDED_FILE_BYTES:
-            raise ValueError(f"file is {size} bytes; the limit for an included prompt is {MAX_INCLUDED_FILE_BYTES}")
-        try:
-            object.__setattr__(self, "text", path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"file is not UTF-8 text: {path} ({exc.reason})") from None
+        snapshot = context.get("files")
+        if snapshot is not None and str(path) in snapshot:
+            text = snapshot[str(path)]  # a rerun reads the files as they were
+        else:
+            if not path.is_file():
+                raise ValueError(f"file not found: {path}")
+            size = path.stat().st_size
+            if size > MAX_INCLUDED_FILE_BYTES:
+                raise ValueError(f"file is {size} bytes; the limit for an included prompt is {MAX_INCLUDED_FILE_BYTES}")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"file is not UTF-8 text: {path} ({exc.reason})") from None
+        object.__setattr__(self, "text", text)
+        if "read_files" in context:
+            context["read_files"][str(path)] = text
         return self
 
 
@@ -119,7 +127,7 @@ class Classifier(BaseModel):
             r"\bi'?d (love|like|enjoy)\b",
             r"\b(happy|glad) to\b",
             r"\blet'?s (do|write|try|take)\b",
-            r"\bsounds (good|great|lovely|nice|fun|wonderful)\b",
+            r"\bsounds (like a )?(good|great|lovely|nice|fun|wonderful)\b",
             r"\bthat would be (nice|great|lovely|welcome)\b",
         ]
     )

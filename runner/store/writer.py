@@ -8,10 +8,10 @@ futures resolved (one ``call_soon_threadsafe`` per batch and event loop), so
 ``await writer.add(row)`` returning means the row is durable and visible to every
 other connection.
 
-Within a batch, inserts are grouped per table (parents first: runs, conversations,
-then messages/offers/artifacts) and sent as one multi-row statement per group;
-updates of the same row are merged (later values win) and sent as one executemany
-per set of columns. If the batch fails, it is rolled back and replayed op by op in
+Within a batch, inserts are grouped per table (parents first, in `TABLES` order) and
+sent as one multi-row statement per group (PostgreSQL: keys drawn from the sequence in
+one round trip, then one pipelined executemany); updates of the same row are merged
+(later values win) and sent as one executemany per set of columns. If the batch fails, it is rolled back and replayed op by op in
 submission order, each inside a savepoint, so one bad op fails only its own future.
 """
 
@@ -27,6 +27,7 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import URL, Engine
 from sqlmodel import Session, SQLModel
@@ -51,7 +52,10 @@ class WriterClosedError(RuntimeError):
 class _TableInfo:
     """What the writer needs to know about one table class, computed once."""
 
-    __slots__ = ("table", "pk", "pk_autoincrement", "columns", "literals", "order", "insert_returning", "insert_plain")
+    __slots__ = (
+        "table", "pk", "pk_autoincrement", "columns", "literals", "order", "insert_returning", "insert_plain",
+        "defaults", "factories", "required",
+    )
 
     def __init__(self, cls: type[SQLModel], order: int) -> None:
         table = cls.__table__  # type: ignore[attr-defined]
@@ -66,6 +70,19 @@ class _TableInfo:
             allowed = _literal_values(hints.get(name))
             if allowed is not None:
                 self.literals[name] = allowed
+        self.defaults: dict[str, Any] = {}
+        self.factories: dict[str, Callable[[], Any]] = {}
+        required = set()
+        for name, field in cls.model_fields.items():
+            if name not in self.columns:
+                continue
+            if field.default_factory is not None:
+                self.factories[name] = field.default_factory  # type: ignore[assignment]
+            elif field.default is PydanticUndefined:
+                required.add(name)
+            else:
+                self.defaults[name] = field.default
+        self.required = frozenset(required)
         self.order = order
         self.insert_plain = insert(table)
         self.insert_returning = insert(table).returning(pk_col, sort_by_parameter_order=True)
@@ -128,6 +145,11 @@ class _Op:
         self.error: BaseException | None = None
 
 
+def _disconnected(exc: BaseException) -> bool:
+    """True when SQLAlchemy saw the database connection die under ``exc``."""
+    return bool(getattr(exc, "connection_invalidated", False))
+
+
 def _resolve_in_loop(ops: list[_Op]) -> None:
     """Runs on the event loop thread: hand results to the awaiting coroutines."""
     for op in ops:
@@ -155,9 +177,9 @@ class StoreWriter:
 
     ``StoreWriter(url)`` starts the thread (the database must already be migrated:
     call `runner.store.upgrade` first). Async API, for the engine's event loop:
-    `add`, `update`, `call`, `flush`, `close` (also ``async with``). Blocking API, for
-    code without a running loop (or another thread): `add_sync`, `update_sync`,
-    `call_sync`, `flush_sync`, `close_sync` (also ``with``). Every call returns only
+    `add`, `insert`, `update`, `call`, `flush`, `close` (also ``async with``). Blocking API,
+    for code without a running loop (or another thread): `add_sync`, `insert_sync`,
+    `update_sync`, `call_sync`, `flush_sync`, `close_sync` (also ``with``). Every call returns only
     after the transaction holding it committed; a failed write raises its own error
     (e.g. ``sqlalchemy.exc.IntegrityError``) and does not affect the others.
 
@@ -168,7 +190,7 @@ class StoreWriter:
         self,
         url: str | URL | Engine | None = None,
         *,
-        max_batch: int = 5000,
+        max_batch: int = 1000,
         name: str = "store-writer",
     ) -> None:
         if isinstance(url, Engine):
@@ -206,6 +228,27 @@ class StoreWriter:
         info.check(values)
         op = _Op(_ADD)
         op.info, op.values, op.row = info, values, row
+        return op
+
+    @staticmethod
+    def _insert_op(row_class: type[SQLModel], fields: dict[str, Any]) -> _Op:
+        info = _info(row_class)
+        unknown = fields.keys() - info.columns
+        if unknown:
+            raise ValueError(f"{info.table.name} has no column(s) {sorted(unknown)}")
+        values = dict(info.defaults)
+        for name, factory in info.factories.items():
+            if name not in fields:
+                values[name] = factory()
+        values.update(fields)
+        missing = info.required - values.keys()
+        if missing:
+            raise ValueError(f"{info.table.name} needs {sorted(missing)}")
+        if info.pk_autoincrement and values.get(info.pk) is None:
+            values.pop(info.pk, None)
+        info.check(values)
+        op = _Op(_ADD)
+        op.info, op.values = info, values
         return op
 
     @staticmethod
@@ -255,9 +298,20 @@ class StoreWriter:
         """Insert ``row`` (any table row); returns its primary key once committed.
 
         The row's values are taken when this is called; an autoincrement id is also
-        set on ``row`` itself. The writer does not keep ``row``.
+        set on ``row`` itself. The writer does not keep ``row``. Always an INSERT: to
+        change a stored row use `update`.
         """
         return await self._submit(self._add_op(row))
+
+    async def insert(self, row_class: type[SQLModel], /, **fields: Any) -> Any:
+        """Insert a ``row_class`` row from ``fields`` without building the row object.
+
+        Same as ``add(row_class(**fields))`` (defaults and default factories apply,
+        returns the primary key) but ~50 µs cheaper per row on the calling thread:
+        SQLModel table objects are slow to construct. Use it on hot paths (messages).
+        Raises ``ValueError`` at once for unknown or missing fields.
+        """
+        return await self._submit(self._insert_op(row_class, fields))
 
     async def update(self, row_class: type[SQLModel], row_id: Any, /, **fields: Any) -> None:
         """Set ``fields`` on the ``row_class`` row whose primary key is ``row_id``.
@@ -271,9 +325,11 @@ class StoreWriter:
         """Run ``fn(session)`` on the writer thread inside the next transaction.
 
         For writes the other methods do not cover (bulk deletes, increments). ``fn``
-        runs in submission order relative to the other ops, must not block for long,
-        and must not use the blocking API of this writer. Its return value is
-        returned once committed; ORM objects it returns are detached.
+        runs in submission order relative to the other ops, inside a savepoint (its
+        exception fails only its own call), must not block for long and must not use
+        the blocking API of this writer. Its return value is returned once committed;
+        ORM objects it returns are detached. If another op of the same batch fails,
+        the batch is replayed and ``fn`` runs again: keep its effects inside ``session``.
         """
         return await self._submit(self._call_op(fn))  # type: ignore[no-any-return]
 
@@ -289,7 +345,10 @@ class StoreWriter:
             op.loop = loop
             op.future = loop.create_future()
             self._queue.put(op)
-            await op.future
+            try:
+                await op.future
+            except WriterClosedError:  # the thread died first; nothing left to flush
+                pass
         self._thread.join()
 
     async def __aenter__(self) -> StoreWriter:
@@ -303,6 +362,10 @@ class StoreWriter:
     def add_sync(self, row: SQLModel, *, timeout: float | None = None) -> Any:
         """Blocking `add`, for code without a running event loop (or on another thread)."""
         return self._submit_sync(self._add_op(row), timeout)
+
+    def insert_sync(self, row_class: type[SQLModel], /, **fields: Any) -> Any:
+        """Blocking `insert`."""
+        return self._submit_sync(self._insert_op(row_class, fields), None)
 
     def update_sync(self, row_class: type[SQLModel], row_id: Any, /, **fields: Any) -> None:
         """Blocking `update`."""
@@ -322,7 +385,10 @@ class StoreWriter:
         if op is not None:
             op.future = concurrent.futures.Future()
             self._queue.put(op)
-            op.future.result(timeout)
+            try:
+                op.future.result(timeout)
+            except WriterClosedError:  # the thread died first; nothing left to flush
+                pass
         self._thread.join(timeout)
 
     def __enter__(self) -> StoreWriter:
@@ -397,36 +463,51 @@ class StoreWriter:
         self.ops += len(ops)
         self.largest_batch = max(self.largest_batch, len(ops))
         try:
-            self._apply(session, ops)
-            session.commit()
-        except Exception as exc:
-            session.rollback()
-            if len(ops) == 1 and not getattr(exc, "connection_invalidated", False):
-                ops[0].error = exc
-                ops[0].result = None
+            try:
+                self._apply(session, ops, isolate_calls=len(ops) > 1)
+            except Exception as exc:
+                session.rollback()
+                if len(ops) > 1 or _disconnected(exc):
+                    # Nothing was committed: replay op by op (on a fresh connection if
+                    # the old one died) so only the bad op fails.
+                    log.debug("batch of %d failed (%r); replaying op by op", len(ops), exc)
+                    self._replay(session, ops)
+                else:
+                    ops[0].error, ops[0].result = exc, None
             else:
-                log.debug("batch of %d failed (%r); replaying op by op", len(ops), exc)
-                self._replay(session, ops)
+                try:
+                    session.commit()
+                except Exception as exc:
+                    # The outcome of a failed COMMIT is unknown: never replay it.
+                    session.rollback()
+                    for op in ops:
+                        op.error, op.result = exc, None
         finally:
             session.expunge_all()
         self._resolve(ops)
 
     def _replay(self, session: Session, ops: list[_Op]) -> None:
+        for op in ops:
+            op.error = op.result = None
         try:
             for op in ops:
-                op.result = None
                 try:
                     with session.begin_nested():
-                        self._apply(session, [op])
+                        self._apply(session, [op], isolate_calls=False)
                 except Exception as exc:
-                    op.error = exc
+                    op.error, op.result = exc, None
+                    if _disconnected(exc):  # the database is gone: don't try each op
+                        session.rollback()
+                        for rest in ops:
+                            if rest.error is None or rest is op:
+                                rest.error, rest.result = exc, None
+                        return
             session.commit()
         except Exception as exc:  # the commit itself failed: nothing is durable
             session.rollback()
             for op in ops:
                 if op.error is None:
-                    op.error = exc
-                    op.result = None
+                    op.error, op.result = exc, None
 
     def _resolve(self, ops: Iterable[_Op]) -> None:
         per_loop: dict[asyncio.AbstractEventLoop, list[_Op]] = {}
@@ -445,16 +526,31 @@ class StoreWriter:
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
 
-    def _apply(self, session: Session, ops: list[_Op]) -> None:
-        """Apply ``ops`` in the current transaction (raises on the first failure)."""
+    def _apply(self, session: Session, ops: list[_Op], *, isolate_calls: bool) -> None:
+        """Apply ``ops`` in the current transaction (raises on the first failure).
+
+        With ``isolate_calls``, each `call` function runs in a savepoint and its
+        exception is recorded on its op instead of failing the batch.
+        """
         segment: list[_Op] = []
         for op in ops:
             if op.kind == _CALL:
                 self._apply_segment(session, segment)
                 segment = []
-                if op.fn is not None:
+                if op.fn is None:
+                    continue
+                if not isolate_calls:
                     op.result = op.fn(session)
                     session.flush()
+                    continue
+                try:
+                    with session.begin_nested():
+                        op.result = op.fn(session)
+                        session.flush()
+                except Exception as exc:
+                    if _disconnected(exc):
+                        raise
+                    op.error, op.result = exc, None
             else:
                 segment.append(op)
         self._apply_segment(session, segment)
@@ -523,10 +619,10 @@ class StoreWriter:
 
         # Updates after every insert; one row updated once, one executemany per column set.
         by_columns: dict[tuple[int, frozenset[str]], list[tuple[Any, dict[str, Any], list[_Op]]]] = {}
-        for (order, pk), (info, values, row_ops) in updates.items():
+        for (order, pk), (_, values, row_ops) in updates.items():
             by_columns.setdefault((order, frozenset(values)), []).append((pk, values, row_ops))
         dialect = connection.dialect
-        for (order, columns), rows in by_columns.items():
+        for (_order, columns), rows in by_columns.items():
             info = rows[0][2][0].info
             assert info is not None
             table = info.table

@@ -625,7 +625,7 @@ class State:
         cached = 0
         with self.lock:
             # Never the whole prompt: at most everything but the last message.
-            for hh, w in zip(hashes[:-1], words[:-1]):
+            for hh, w in zip(hashes[:-1], words[:-1], strict=True):
                 if hh in self._openai_prefixes:
                     cached = w
             for hh in hashes:

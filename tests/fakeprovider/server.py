@@ -21,6 +21,7 @@ import socket
 import struct
 import threading
 import time
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
@@ -86,11 +87,15 @@ def _fmt_seconds(s: float) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _rid_headers(rid: str) -> dict[str, str]:
+    return {"x-request-id": rid, "request-id": rid}
+
+
 def _error_response(api: str, status: int, fault: Fault | None, rid: str) -> web.Response:
     message = (fault.message if fault and fault.message else None) or _ERROR_MESSAGES.get(
         status, f"Fake provider error {status}"
     )
-    headers = {"x-request-id": rid, "request-id": rid}
+    headers = _rid_headers(rid)
     if status == 429 and fault is not None and fault.retry_after is not None:
         headers["retry-after"] = _fmt_seconds(fault.retry_after)
     if api == "anthropic":
@@ -439,13 +444,14 @@ class _Handlers:
             if fault.kind == "malformed" and not stream:
                 rec.status, rec.outcome = 200, "fault"
                 bad = _OPENAI_BAD_BODY if api == "openai" else _ANTHROPIC_BAD_BODY
-                return web.Response(status=200, body=bad, content_type=JSON, headers={"x-request-id": rid})
+                return web.Response(status=200, body=bad, content_type=JSON, headers=_rid_headers(rid))
             if fault.kind in ("cut", "truncate", "stall", "stream_error") and not stream:
                 # Non-streaming variant: promise a body, send half of it, drop.
                 plan = state.plan(api, body)
                 await self._sleep(plan.latency_s)
                 full = _dumps(_openai_body(plan) if api == "openai" else _anthropic_body(plan))
-                resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "x-request-id": rid})
+                rec.response_id = plan.response_id
+                resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, **_rid_headers(rid)})
                 resp.content_length = len(full)
                 await resp.prepare(request)
                 await resp.write(full[: len(full) // 2])
@@ -461,7 +467,7 @@ class _Handlers:
         if not stream:
             payload = _openai_body(plan) if api == "openai" else _anthropic_body(plan)
             rec.status, rec.outcome, rec.completed = 200, "completed", True
-            return web.Response(status=200, body=_dumps(payload), content_type=JSON, headers={"x-request-id": rid})
+            return web.Response(status=200, body=_dumps(payload), content_type=JSON, headers=_rid_headers(rid))
         return await self._stream(request, api, body, plan, fault, rec, rid)
 
     @staticmethod
@@ -492,7 +498,7 @@ class _Handlers:
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
                 "Cache-Control": "no-cache",
-                "x-request-id": rid,
+                **_rid_headers(rid),
             },
         )
         await resp.prepare(request)
@@ -564,8 +570,6 @@ class _Handlers:
         if action == "add_rule":
             return self.state.add_rule(Rule.from_dict(a)).to_dict()
         if action == "set_latency":
-            from dataclasses import asdict
-
             return asdict(self.state.set_latency(**a))
         if action == "clear_faults":
             self.state.clear_faults()

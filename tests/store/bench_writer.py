@@ -27,7 +27,9 @@ def _run_row() -> RunRow:
     )
 
 
-async def bench(url: str, coroutines: int, ops_per: int, max_batch: int = 5000) -> dict[str, float]:
+async def bench(
+    url: str, coroutines: int, ops_per: int, max_batch: int = 1000, fast: bool = False
+) -> dict[str, float]:
     writer = StoreWriter(url, max_batch=max_batch)
     run = _run_row()
     await writer.add(run)
@@ -50,8 +52,12 @@ async def bench(url: str, coroutines: int, ops_per: int, max_batch: int = 5000) 
 
     async def conversation(conv: ConversationRow) -> None:
         for i in range(ops_per // 2):
-            await writer.add(MessageRow(conversation_id=conv.id, idx=i, role="assistant", speaker="model",
-                                        step="steps[0]", content="x" * 200, tokens_in=10, tokens_out=20))
+            fields = dict(conversation_id=conv.id, idx=i, role="assistant", speaker="model",
+                          step="steps[0]", content="x" * 200, tokens_in=10, tokens_out=20)
+            if fast:
+                await writer.insert(MessageRow, **fields)
+            else:
+                await writer.add(MessageRow(**fields))
             await writer.update(ConversationRow, conv.id, turns=i + 1, tokens_in=10 * (i + 1))
 
     batches0, ops0 = writer.batches, writer.ops
@@ -73,12 +79,13 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--coroutines", type=int, default=2000)
     parser.add_argument("--ops", type=int, default=20, help="ops per coroutine (half adds, half updates)")
-    parser.add_argument("--max-batch", type=int, default=5000)
+    parser.add_argument("--max-batch", type=int, default=1000)
+    parser.add_argument("--insert", action="store_true", help="writer.insert(MessageRow, **fields) instead of add(row)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.url or f"sqlite:///{os.path.join(tmp, 'bench.db')}"
         upgrade(url)
-        result = asyncio.run(bench(url, args.coroutines, args.ops, args.max_batch))
+        result = asyncio.run(bench(url, args.coroutines, args.ops, args.max_batch, args.insert))
     print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, event, func, select, text
@@ -167,18 +167,20 @@ async def test_invalid_values_rejected_before_queueing(migrated_url: str) -> Non
 
 
 async def test_updates_of_one_row_in_one_batch_merge_in_order(migrated_url: str, engine: Engine) -> None:
+    ended = datetime(2026, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=2)))
     async with StoreWriter(migrated_url) as writer:
         _, (conv,) = await seed(writer)
         await asyncio.gather(
             writer.update(ConversationRow, conv.id, turns=1, status="running"),
             writer.update(ConversationRow, conv.id, turns=2, tokens_in=5),
-            writer.update(ConversationRow, conv.id, status="done", stop_reason="max_turns"),
+            writer.update(ConversationRow, conv.id, status="done", stop_reason="max_turns", ended_at=ended),
             writer.update(ConversationRow, conv.id, turns=3),
         )
     with session(engine) as s:
         row = get_conversation(s, conv.id)
         assert row is not None
         assert (row.turns, row.tokens_in, row.status, row.stop_reason) == (3, 5, "done", "max_turns")
+        assert row.ended_at == ended and row.ended_at.tzinfo is not None
 
 
 async def test_call_runs_in_writer_transaction(migrated_url: str, engine: Engine) -> None:
@@ -258,13 +260,20 @@ def test_blocking_api_without_event_loop(migrated_url: str, engine: Engine) -> N
 
 async def test_throughput_with_2000_coroutines(migrated_url: str, engine: Engine) -> None:
     """The engine's load: 2,000 conversations each committing messages and updates.
-    (Measured ~11,000-14,000 ops/s on the 2-core dev machine; the bound leaves room for a busy CI.)"""
+
+    A smoke check (group commit at full speed, nothing pathological); the number is
+    measured with tests/store/bench_writer.py: ~14,000-36,000 ops/s on SQLite and
+    ~11,000-16,000 on PostgreSQL with insert(), on the idle 2-core dev machine.
+    """
     writer = StoreWriter(migrated_url)
     _, convs = await seed(writer, 2000)
 
     async def conversation(conv: ConversationRow) -> None:
         for idx in range(3):
-            await writer.add(message_row(conv.id, idx, content="x" * 200))
+            await writer.insert(
+                MessageRow, conversation_id=conv.id, idx=idx, role="assistant", speaker="model",
+                step="steps[0]", content="x" * 200, tokens_out=10,
+            )
             await writer.update(ConversationRow, conv.id, turns=idx + 1, tokens_out=10 * (idx + 1))
 
     batches_before = writer.batches
@@ -278,9 +287,9 @@ async def test_throughput_with_2000_coroutines(migrated_url: str, engine: Engine
     batches = writer.batches - batches_before
     print(f"writer throughput: {rate:.0f} ops/s with 2000 coroutines, {batches} transactions")
     assert count(engine, "messages") == 6000
-    assert batches < 6000 / 20, f"{batches} transactions for 12000 ops: no group commit"
-    assert writer.largest_batch > 100
-    assert rate > 2000
+    assert batches < 12000 / 20, f"{batches} transactions for 12000 ops: no group commit"
+    assert writer.largest_batch >= 500
+    assert rate > 500
 
 
 def test_writer_thread_is_distinct_and_stops(migrated_url: str) -> None:
@@ -294,3 +303,70 @@ async def test_id_strings_are_accepted_as_given(migrated_url: str) -> None:
     async with StoreWriter(migrated_url) as writer:
         run = run_row(id=new_id())
         assert await writer.add(run) == run.id
+
+
+async def test_insert_fast_path_applies_defaults(migrated_url: str, engine: Engine) -> None:
+    async with StoreWriter(migrated_url) as writer:
+        _, (conv,) = await seed(writer)
+        key = await writer.insert(
+            MessageRow, conversation_id=conv.id, idx=0, role="user", speaker="user", step="steps[0]", content="hi"
+        )
+        assert isinstance(key, int)
+        run_id = await writer.insert(RunRow, **run_row().model_dump(exclude={"started_at", "status", "simulated"}))
+        with pytest.raises(ValueError, match="needs"):
+            await writer.insert(MessageRow, conversation_id=conv.id, idx=1)
+        with pytest.raises(ValueError, match="no column"):
+            await writer.insert(MessageRow, conversation_id=conv.id, idx=1, colour="red")
+        with pytest.raises(ValueError, match="role"):
+            await writer.insert(
+                MessageRow, conversation_id=conv.id, idx=1, role="robot", speaker="x", step="s", content=""
+            )
+        assert writer.insert_sync is not None
+    with session(engine) as s:
+        (m,) = conversation_messages(s, conv.id)
+        assert (m.id, m.content, m.reasoning) == (key, "hi", None)
+        assert m.created_at.tzinfo is not None and m.started_at.tzinfo is not None
+        run = s.get(RunRow, run_id)
+        assert run is not None and (run.status, run.simulated) == ("running", False)
+
+
+@pytest.mark.postgres
+async def test_postgres_writer_survives_a_dropped_connection(pg_url: str, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The server closing the writer's connection costs a retry, not a failed write."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from runner.store import upgrade
+
+    upgrade(pg_url)
+    async with StoreWriter(pg_url) as writer:
+        run = run_row()
+        await writer.add(run)
+        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            with admin.connect() as c:
+                killed = c.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+        finally:
+            admin.dispose()
+        assert killed >= 1
+        conv = conversation_row(run.id)
+        assert await writer.add(conv) == conv.id
+        # And a batch after a second kill.
+        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            with admin.connect() as c:
+                c.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+        finally:
+            admin.dispose()
+        keys = await asyncio.gather(*(writer.add(message_row(conv.id, i)) for i in range(50)))
+        assert len(set(keys)) == 50

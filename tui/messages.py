@@ -1,0 +1,112 @@
+"""Typed messages the thread workers post back to the UI (``post_message`` is thread-safe).
+
+A screen's own results (a page loaded, a transcript read) are declared here so the
+widgets and tests can refer to them by type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from runner.store.reader import ConversationPage, ConversationRecord, Facets, SuggestionRecord
+from runner.store.records import RunSummary
+from runner.store.tables import CodebookRow, CodeRow, TagRow
+
+__all__ = [
+    "CodebookChanged",
+    "CodebookLoaded",
+    "ConversationLoaded",
+    "CountLoaded",
+    "FacetsLoaded",
+    "PageLoaded",
+    "RunsLoaded",
+    "SuggestionsLoaded",
+    "TagsChanged",
+    "TalliesLoaded",
+]
+
+
+@dataclass
+class RunsLoaded(Message):
+    """The runs list, read again."""
+
+    runs: list[RunSummary]
+
+    def can_replace(self, message: Message) -> bool:  # a backlog collapses to the latest (Toolong)
+        return isinstance(message, RunsLoaded)
+
+
+@dataclass
+class PageLoaded(Message):
+    """A page of conversations for one filter; ``first`` when it starts the list."""
+
+    generation: int
+    """Which filter it was read for (older generations are dropped)."""
+    page: ConversationPage
+    first: bool
+    replace: bool = False
+    """A refresh of the rows already shown (live runs): keep the cursor where it is."""
+
+
+@dataclass
+class CountLoaded(Message):
+    generation: int
+    count: int
+    total: int
+
+
+@dataclass
+class FacetsLoaded(Message):
+    facets: Facets
+
+
+@dataclass
+class ConversationLoaded(Message):
+    """A transcript read, with its place in the current filter."""
+
+    record: ConversationRecord | None
+    position: int | None
+    count: int | None
+    keep_cursor: bool = False
+
+
+@dataclass
+class TagsChanged(Message):
+    """The tags of a conversation after a write (or a refresh)."""
+
+    conversation_id: str
+    tags: list[TagRow]
+    notice: str | None = None
+
+
+@dataclass
+class CodebookLoaded(Message):
+    """The active codebook version and its codes (None: the store has no codebook yet)."""
+
+    codebook: CodebookRow | None
+    codes: list[CodeRow]
+    counts: dict[str, int]
+    names: list[str]
+
+
+@dataclass
+class CodebookChanged(Message):
+    """A codebook write finished: the new version (the app re-reads and tells every screen)."""
+
+    codebook: CodebookRow | None
+    notice: str | None = None
+
+
+@dataclass
+class SuggestionsLoaded(Message):
+    items: list[SuggestionRecord]
+
+
+@dataclass
+class TalliesLoaded(Message):
+    rows: list[Any]
+    coders: list[str]
+    error: str | None = None

@@ -62,6 +62,8 @@ SCOPES: dict[str, str] = {
     "review": "Review queue",
     "tallies": "Tallies",
     "compare": "Compare",
+    "modal": "Dialogs",
+    "span": "Span selection",
 }
 """Scopes in help-screen order, with their headings."""
 
@@ -203,6 +205,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "compare: Next replicate on the right", "Show the next replicate of the right-hand model."),
     ActionSpec("compare.swap", "w", "swap", "Swap", "compare: Swap sides", "Swap the two transcripts."),
     ActionSpec("compare.back", "escape", "back", "Back", "view: Back", "Close the comparison."),
+    # -- dialogs (pickers, forms, confirmations)
+    ActionSpec("modal.cancel", "escape", "cancel", "Cancel", "dialog: Cancel", "Close the dialog without a change.",
+               palette=False),
+    ActionSpec("modal.save", "ctrl+s", "save", "Save", "dialog: Save", "Apply the dialog (Enter in a text box too).",
+               palette=False),
+    ActionSpec("modal.down", "down", "move(1)", "Down", "dialog: Next choice", "Highlight the next choice.",
+               show=False, palette=False),
+    ActionSpec("modal.up", "up", "move(-1)", "Up", "dialog: Previous choice", "Highlight the previous choice.",
+               show=False, palette=False),
+    ActionSpec("modal.yes", "y", "answer(True)", "Yes", "dialog: Yes", "Confirm.", palette=False),
+    ActionSpec("modal.no", "n", "answer(False)", "No", "dialog: No", "Do not.", palette=False),
+    ActionSpec("span.tag", "enter,t", "tag_selection", "Tag selection", "tag: Tag selected span",
+               "Tag the selected text with a code (select with shift+arrows, shift+ctrl+arrows by word).",
+               priority=True, palette=False),
 )
 """Every action, in help-screen order."""
 

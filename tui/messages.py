@@ -21,6 +21,7 @@ __all__ = [
     "ConversationLoaded",
     "CountLoaded",
     "FacetsLoaded",
+    "PairLoaded",
     "PageLoaded",
     "RunsLoaded",
     "SuggestionsLoaded",
@@ -110,3 +111,11 @@ class TalliesLoaded(Message):
     rows: list[Any]
     coders: list[str]
     error: str | None = None
+
+
+@dataclass
+class PairLoaded(Message):
+    """Two transcripts for the compare screen."""
+
+    left: ConversationRecord | None
+    right: ConversationRecord | None

@@ -9,6 +9,7 @@ the functions (``latitude --help`` stays fast).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -70,7 +71,11 @@ def wilson(count: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
     from statsmodels.stats.proportion import proportion_confint
 
     low, high = proportion_confint(count, n, alpha=1 - confidence, method="wilson")
-    return Proportion(int(count), int(n), count / n, float(low), float(high), confidence)
+    # statsmodels leaves rounding noise at the bounds (2.8e-17 for 0/12): the Wilson interval
+    # of 0/n starts at exactly 0 and that of n/n ends at exactly 1.
+    low = 0.0 if count == 0 else min(max(float(low), 0.0), 1.0)
+    high = 1.0 if count == n else min(max(float(high), 0.0), 1.0)
+    return Proportion(int(count), int(n), count / n, low, high, confidence)
 
 
 # ----------------------------------------------------------------------------- between groups
@@ -368,9 +373,12 @@ def kaplan_meier(durations: Sequence[float], observed: Sequence[bool], confidenc
     res = stats.ecdf(data).sf
     times = res.quantiles
     values = res.probabilities
-    ci = res.confidence_interval(confidence_level=confidence, method="log-log")
-    low = np.nan_to_num(ci.low.probabilities, nan=0.0)
-    high = np.nan_to_num(ci.high.probabilities, nan=1.0)
+    with warnings.catch_warnings():  # undefined where S(t) is 0 or 1: those bounds are set below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = res.confidence_interval(confidence_level=confidence, method="log-log")
+    # Where the log-log interval is undefined (S(t) = 0 or 1) the bound is the estimate itself.
+    low = np.where(np.isnan(ci.low.probabilities), values, ci.low.probabilities)
+    high = np.where(np.isnan(ci.high.probabilities), values, ci.high.probabilities)
     # scipy reports every distinct time, censored ones included; keep the event times.
     event_times = set(d[e].tolist())
     keep = [i for i, t in enumerate(times) if float(t) in event_times]

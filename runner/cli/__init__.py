@@ -8,6 +8,7 @@ import typer
 
 from . import export, imports, inspect, protocol, run
 from . import analysis
+from . import tui
 
 app = typer.Typer(
     name="latitude",
@@ -22,6 +23,7 @@ run.register(app)
 inspect.register(app)
 imports.register(app)
 analysis.register(app)
+tui.register(app)
 app.add_typer(export.app, name="export")
 
 

@@ -141,9 +141,10 @@ class Conversation:
         return {
             "last_latency_ms": (last.latency_ms or 0.0) if last else 0.0,
             "last_ttft_ms": (last.ttft_ms or 0.0) if last else 0.0,
-            "tokens_in": sum(m.tokens_in for m in self.msgs),
-            "tokens_out": sum(m.tokens_out for m in self.msgs),
-            "cost_usd": sum(m.cost for m in self.msgs),
+            # the model replies' own figures (an experimenter's calls are not the model's state)
+            "tokens_in": sum(m.tokens_in for m in replies),
+            "tokens_out": sum(m.tokens_out for m in replies),
+            "cost_usd": sum(m.cost for m in replies),
             "wall_s": time.monotonic() - self.started,
             "context_tokens": self.context_tokens,
             "context_window": window or 0,

@@ -80,8 +80,9 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
     spec = target.spec
     conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers)
     ctx.emit(ConversationStarted(conv.id, spec.model_alias))
-    if not target.messages:
-        await ctx.writer.update(ConversationRow, conv.id, status="running", started_at=utcnow())
+    # a resumed conversation (pending, cut off, or cancelled) is running again; its start time stays
+    started = {} if target.messages else {"started_at": utcnow()}
+    await ctx.writer.update(ConversationRow, conv.id, status="running", **started)
     status, detail, idx = "done", None, None
     try:
         end: Ended = await conv.run()

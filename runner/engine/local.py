@@ -333,6 +333,7 @@ class LocalModel:
         self.instruction_tuned = _is_instruction_tuned(self.metadata, path)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self.n_threads = int(os.environ.get("LATITUDE_LOCAL_THREADS") or cores)
+        _quiet_llama_logs(llama_cpp)
         t0 = time.perf_counter()
         self.llama = llama_cpp.Llama(
             model_path=str(path),
@@ -771,3 +772,21 @@ __all__ = [
     "unload",
     "unload_all",
 ]
+
+
+_LOG_CALLBACK: Any = None
+
+
+def _quiet_llama_logs(llama_cpp: Any) -> None:
+    """Drop llama.cpp's C-level log lines (they bypass `verbose=False`) unless LATITUDE_LOCAL_VERBOSE is set."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None or os.environ.get("LATITUDE_LOCAL_VERBOSE"):
+        return
+    import ctypes
+
+    @llama_cpp.llama_log_callback
+    def _drop(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        return None
+
+    _LOG_CALLBACK = _drop  # keep a reference: llama.cpp calls it from C
+    llama_cpp.llama_log_set(_drop, ctypes.c_void_p(0))

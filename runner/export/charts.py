@@ -24,6 +24,9 @@ _COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#D
            "#64B5CD"]
 """A colour-blind-friendly cycle (seaborn's 'deep')."""
 
+_STYLES = ["-", "--", ":", "-."]
+"""Line styles, so overlapping survival curves stay distinguishable (also in greyscale print)."""
+
 
 def _plt() -> Any:
     import matplotlib
@@ -68,11 +71,13 @@ def _bars(plt: Any, categories: list[str], series: dict[str, list[tuple[float, f
         ax.bar(offs, np.nan_to_num(p), width, label=name, color=_COLORS[i % len(_COLORS)], yerr=err,
                capsize=3, error_kw={"elinewidth": 1, "ecolor": "#333333"})
         for xo, v in zip(offs, values):
-            ax.text(xo, 0.01, f"n={v[3]}", ha="center", va="bottom", fontsize=6, color="white" if v[0] > 0.08 else "#333333",
+            top = v[2] if not math.isnan(v[2]) else 0.0
+            ax.text(xo, top + 0.015, f"n={v[3]}", ha="center", va="bottom", fontsize=6, color="#333333",
                     rotation=90 if n_series > 3 else 0)
     ax.set_xticks(x)
     ax.set_xticklabels(categories, rotation=30 if len(categories) > 4 else 0, ha="right" if len(categories) > 4 else "center")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.15)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.yaxis.grid(True, color="#e5e5e5")
@@ -127,7 +132,8 @@ def stops_chart(report: StopTally) -> Any:
         ys = [1.0, *curve.survival, curve.survival[-1] if curve.survival else 1.0]
         lo = [1.0, *curve.low, curve.low[-1] if curve.low else 1.0]
         hi = [1.0, *curve.high, curve.high[-1] if curve.high else 1.0]
-        ax.step(xs, ys, where="post", color=color, label=f"{label} (stopped {row.stopped}/{row.n})")
+        ax.step(xs, ys, where="post", color=color, linestyle=_STYLES[i % len(_STYLES)], linewidth=1.6,
+                label=f"{label} (stopped {row.stopped}/{row.n})")
         ax.fill_between(xs, lo, hi, step="post", color=color, alpha=0.15, linewidth=0)
         if row.censored_turns:
             cs = sorted(set(row.censored_turns))

@@ -23,11 +23,10 @@ def test_reads_during_a_run_see_monotonic_progress(cli, store, tmp_db_url, model
             while not stop.is_set():
                 with session(engine) as s:
                     runs = queries.list_runs(s)
-                    if not runs:
-                        continue
-                    counts = {c.id: len(queries.conversation_messages(s, c.id))
-                              for c in queries.run_conversations(s, runs[0].id)}
-                    snapshots.append((runs[0].by_status["done"], sum(counts.values()), counts))
+                    if runs:
+                        counts = {c.id: len(queries.conversation_messages(s, c.id))
+                                  for c in queries.run_conversations(s, runs[0].id)}
+                        snapshots.append((runs[0].by_status["done"], sum(counts.values()), counts))
                 time.sleep(0.005)
         except BaseException as exc:  # noqa: BLE001 - reported to the test
             errors.append(exc)

@@ -50,6 +50,7 @@ def test_open_latitude_on_both_wire_formats(cli, store, models_file, fake_provid
             assert m["tokens_out"] == count_words(m["content"]) == rec.usage["completion_tokens"]
             assert m["latency_ms"] >= 10 and 0 < m["ttft_ms"] <= m["latency_ms"]
             assert m["finish_reason"] == "stop"
+            assert (m["cached_tokens"] or 0) == rec.usage["cached_tokens"]
             req = json.loads(m["request_json"])
             assert req["model"] == conv["litellm_model"]
             assert req["messages_sha256"] == _history_hash(msgs[:i])
@@ -59,6 +60,9 @@ def test_open_latitude_on_both_wire_formats(cli, store, models_file, fake_provid
             assert "api_key" not in m["request_json"]
         assert conv["tokens_in"] == sum(m["tokens_in"] or 0 for m in msgs)
         assert conv["tokens_out"] == sum(m["tokens_out"] or 0 for m in msgs)
+        assert conv["cached_tokens"] == sum(m["cached_tokens"] or 0 for m in msgs)
+        if conv["model_alias"] == "fake-gpt":  # the fake's automatic prefix cache, as OpenAI reports it
+            assert conv["cached_tokens"] > 0
     # the server saw each wire format with the key from the environment
     auth = {r.api: (r.headers.get("authorization") or r.headers.get("x-api-key")) for r in fake_provider.requests}
     assert FAKE_OPENAI_KEY in auth["openai"] and FAKE_ANTHROPIC_KEY in auth["anthropic"]

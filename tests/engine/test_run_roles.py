@@ -74,7 +74,10 @@ def test_experimenter_writes_the_user_turns_and_may_end(cli, store, models_file,
     assert conv["stop_message_idx"] == 3 and conv["turns"] == 2
     # the experimenter's own call is recorded with its turn, planned text included
     req = json.loads(msgs[2]["request_json"])
-    assert req["model"] == "anthropic/claude-fake" and req["planned"] == "Planned question two?"
+    # telemetry in the plan is the model's own: its first reply's tokens, not the experimenter's
+    assert req["model"] == "anthropic/claude-fake"
+    assert req["planned"] == f"Planned question two? ({msgs[1]['tokens_in']} tokens in so far)"
+    assert msgs[0]["tokens_in"] > 0
     assert msgs[0]["latency_ms"] > 0 and msgs[0]["tokens_out"] == 4
     reqs = fake_provider.requests
     assert [r.model for r in reqs] == ["claude-fake", "fake-gpt", "claude-fake", "fake-gpt", "claude-fake"]

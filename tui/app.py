@@ -1,0 +1,180 @@
+"""The latitude terminal UI: `make_app()` builds it, for the CLI and for the tests alike.
+
+Reads go through a `StoreReader` in thread workers; writes (tags, codebook, review)
+through `tui.coding.Coding`, in order, on their own thread. Nothing here blocks the UI.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+from textual import on, work
+from textual.app import App
+from textual.worker import Worker, WorkerState
+
+from runner.store.db import default_url, normalize_url, upgrade
+from runner.store.reader import StoreReader
+from runner.store.tables import CodebookRow, CodeRow
+from tui.actions import bindings
+from tui.coding import Coding
+from tui.commands import ActionCommands
+from tui.messages import CodebookChanged, CodebookLoaded
+
+__all__ = ["LatitudeApp", "default_coder", "make_app"]
+
+T = TypeVar("T")
+
+
+def default_coder() -> str:
+    """``LATITUDE_CODER``, else the login name."""
+    name = os.environ.get("LATITUDE_CODER")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no login name (containers)
+        return "coder"
+
+
+class LatitudeApp(App[None]):
+    """Browse runs and transcripts, tag, review and tally."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "latitude"
+    COMMANDS = {ActionCommands}
+    BINDINGS = bindings("app")
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, reader: StoreReader, coding: Coding, *, keymap: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.reader = reader
+        """Read-only store access; every call blocks, so call it from thread workers."""
+        self.coding = coding
+        """Ordered writes (tags, codebook, review decisions)."""
+        self.coder = coding.coder
+        """Who is coding: recorded on every tag and decision."""
+        self.codebook: CodebookRow | None = None
+        """The codebook version the digit keys and the picker use (the newest of its name)."""
+        self.codebook_name: str | None = None
+        """The chosen codebook name (None: the one changed last)."""
+        self.codes: list[CodeRow] = []
+        """Codes of `codebook` in position order; the first nine are the digits 1-9."""
+        self.codebook_names: list[str] = []
+        self.current_run: str | None = None
+        """The run last opened (the tallies' default scope)."""
+        self._initial_keymap = dict(keymap or {})
+
+    # ------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        if self._initial_keymap:
+            self.set_keymap(self._initial_keymap)
+        from tui.screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen())
+        self.reload_codebook()
+
+    def on_unmount(self) -> None:
+        self.coding.close()
+        self.reader.close()
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(f"{event.worker.name or 'worker'}: {event.worker.error}", title="error",
+                        severity="error", markup=False, timeout=8)
+
+    # ------------------------------------------------------------ data
+
+    @work(thread=True, exclusive=True, group="codebook-load", exit_on_error=False)
+    def reload_codebook(self, name: str | None = None) -> None:
+        """Read the active codebook (``name``, else the chosen one, else the newest) and tell every screen."""
+        wanted = name or self.codebook_name
+        book = self.reader.latest_codebook(wanted)
+        if book is None and wanted is not None:
+            book = self.reader.latest_codebook(None)
+        codes = self.reader.codes(book.id) if book is not None and book.id is not None else []
+        counts = self.reader.tag_counts([c.name for c in codes]) if codes else {}
+        self.post_message(CodebookLoaded(book, codes, counts, self.reader.codebook_names()))
+
+    @on(CodebookLoaded)
+    def _codebook_loaded(self, message: CodebookLoaded) -> None:
+        self.codebook = message.codebook
+        self.codebook_name = message.codebook.name if message.codebook else None
+        self.codes = message.codes
+        self.codebook_names = message.names
+        for screen in self.screen_stack:
+            screen.post_message(CodebookLoaded(message.codebook, message.codes, message.counts, message.names))
+
+    @on(CodebookChanged)
+    def _codebook_changed(self, message: CodebookChanged) -> None:
+        if message.notice:
+            self.notify(message.notice, markup=False)
+        self.reload_codebook(message.codebook.name if message.codebook else None)
+
+    def write(self, op: Callable[[Session], T], on_done: Callable[[T], Any] | None = None, *,
+              what: str = "write") -> Worker[None]:
+        """Queue a write (in order) and call ``on_done(result)`` on the UI thread when it is committed."""
+        future = self.coding.submit(op)
+
+        def wait() -> None:
+            try:
+                result = future.result()
+            except Exception as exc:
+                self.call_from_thread(self.notify, f"{what} failed: {exc}", title="error", severity="error",
+                                      markup=False, timeout=8)
+                return
+            if on_done is not None:
+                self.call_from_thread(on_done, result)
+
+        return self.run_worker(wait, name=what, group="coding", thread=True, exit_on_error=False)
+
+    # ------------------------------------------------------------ navigation
+
+    def _show(self, screen_type: type, make: Callable[[], Any]) -> None:
+        for i, screen in enumerate(self.screen_stack):
+            if isinstance(screen, screen_type):
+                while len(self.screen_stack) > i + 1:
+                    self.pop_screen()
+                return
+        self.push_screen(make())
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_runs(self) -> None:
+        from tui.screens.runs import RunsScreen
+
+        self._show(RunsScreen, RunsScreen)
+
+    def action_codebook(self) -> None:
+        from tui.screens.codebook import CodebookScreen
+
+        self._show(CodebookScreen, CodebookScreen)
+
+    def action_review(self) -> None:
+        from tui.screens.review import ReviewScreen
+
+        self._show(ReviewScreen, ReviewScreen)
+
+    def action_tallies(self, run_id: str | None = None) -> None:
+        from tui.screens.tallies import TalliesScreen
+
+        self._show(TalliesScreen, lambda: TalliesScreen(run_id or self.current_run))
+
+
+def make_app(db_url: str | None = None, coder: str | None = None, *, keymap: Mapping[str, str] | None = None,
+             migrate: bool = True) -> LatitudeApp:
+    """The app over the store at ``db_url`` (default: ``LATITUDE_DB`` or ./transcripts.db), coding as
+    ``coder`` (default: ``LATITUDE_CODER`` or the login name). ``keymap`` maps binding ids to keys."""
+    url = normalize_url(db_url or default_url())
+    if migrate:
+        upgrade(url)
+    return LatitudeApp(StoreReader(url), Coding(url, coder or default_coder()), keymap=keymap)

@@ -1,0 +1,115 @@
+"""Two transcripts side by side: the same prompt under two models, or two replicates."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Static
+
+from runner.store.reader import ConversationRecord
+from tui.actions import bindings
+from tui.messages import PairLoaded
+from tui.screens.base import BaseScreen
+from tui.screens.transcript import turn_context
+from tui.text import literal
+from tui.widgets.turn_view import TurnView
+
+__all__ = ["CompareScreen"]
+
+
+def _title(record: ConversationRecord) -> Text:
+    c = record.conversation
+    return Text.assemble((c.id, "bold"), "  ", (literal(c.model_alias), "bold green"),
+                         (f" ↔ {literal(c.partner_alias)}" if c.partner_alias else "", "bold yellow"),
+                         f"\n{literal(c.condition)} · rep {c.replicate} · {c.turns} turns · stop: "
+                         f"{literal(c.stop_reason or '—')}")
+
+
+class CompareScreen(BaseScreen):
+    """``left`` and ``right`` conversation ids, read side by side; j/k move both."""
+
+    SCOPE = "compare"
+    BINDINGS = bindings("compare")
+
+    def __init__(self, left: str, right: str) -> None:
+        super().__init__()
+        self.left_id = left
+        self.right_id = right
+        self.cursor = 0
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="compare-body"):
+            for side in ("left", "right"):
+                with Vertical(classes="compare-side"):
+                    yield Static(id=f"{side}-title", classes="title")
+                    yield VerticalScroll(id=f"{side}-turns", can_focus=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
+    def load(self) -> None:
+        self.post_message(PairLoaded(self.reader.conversation(self.left_id), self.reader.conversation(self.right_id)))
+
+    @on(PairLoaded)
+    async def _loaded(self, message: PairLoaded) -> None:
+        for side, record in (("left", message.left), ("right", message.right)):
+            turns = self.query_one(f"#{side}-turns", VerticalScroll)
+            await turns.remove_children()
+            title = self.query_one(f"#{side}-title", Static)
+            if record is None:
+                title.update(Text("(missing)"))
+                continue
+            title.update(_title(record))
+            ctx = turn_context(record, self.lapp.coder)
+            await turns.mount_all([TurnView(m, ctx, [t for t in record.tags if t.message_idx == m.idx])
+                                   for m in record.messages])
+        self.cursor = 0
+        self._move(0)
+        self.loaded = True
+
+    def _move(self, step: int) -> None:
+        for side in ("left", "right"):
+            views = list(self.query_one(f"#{side}-turns").query(TurnView))
+            for v in views:
+                v.remove_class("-cursor")
+        longest = max((len(list(self.query_one(f"#{s}-turns").query(TurnView))) for s in ("left", "right")),
+                      default=0)
+        self.cursor = max(0, min(max(0, longest - 1), self.cursor + step))
+        for side in ("left", "right"):
+            views = list(self.query_one(f"#{side}-turns").query(TurnView))
+            if views:
+                view = views[min(self.cursor, len(views) - 1)]
+                view.add_class("-cursor")
+                self.query_one(f"#{side}-turns", VerticalScroll).scroll_to_widget(view, animate=False, top=True)
+
+    def action_scroll(self, step: int) -> None:
+        self._move(step)
+
+    def action_swap(self) -> None:
+        self.left_id, self.right_id = self.right_id, self.left_id
+        self.load()
+
+    def action_other(self, vary: Literal["model", "replicate"], step: int) -> None:
+        self.find_other(vary, step)
+
+    @work(thread=True, exclusive=True, group="compare-other", exit_on_error=False)
+    def find_other(self, vary: Literal["model", "replicate"], step: int) -> None:
+        other = self.reader.counterpart(self.right_id, vary, 1 if step > 0 else -1)
+        if other is None or other == self.left_id:
+            alt = self.reader.counterpart(other or self.right_id, vary, 1 if step > 0 else -1) if other else None
+            other = alt if alt not in (None, self.left_id) else None
+        if other is None:
+            self.app.call_from_thread(self.notify, f"No other {vary} to show.", markup=False, timeout=2)
+            return
+        self.right_id = other
+        self.post_message(PairLoaded(self.reader.conversation(self.left_id), self.reader.conversation(other)))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,127 @@
+"""Runs: every run with protocol, date, status, conversation counts by status, tokens and cost.
+
+Live runs update while they write: the list is read again every second while any run is
+``running`` (every five seconds otherwise, to notice new runs).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Footer, Static
+
+from runner.store.records import RunSummary
+from tui.actions import bindings
+from tui.messages import RunsLoaded
+from tui.screens.base import BaseScreen
+from tui.text import literal
+
+__all__ = ["RunsScreen"]
+
+STATUS_STYLE = {"running": "bold yellow", "done": "green", "interrupted": "magenta", "failed": "bold red"}
+
+
+def run_cells(r: RunSummary) -> tuple[Text, ...]:
+    """The table cells of one run (all `Text`: protocol names are never markup)."""
+    name = Text(literal(f"{r.protocol_name} v{r.protocol_version}"))
+    if r.simulated:
+        name.append(" sim", style="magenta")
+    by = r.by_status
+    return (
+        Text(r.id),
+        name,
+        Text(r.started_at.strftime("%Y-%m-%d %H:%M")),
+        Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+        Text(f"{r.conversations:,}", justify="right"),
+        Text(f"{by.get('done', 0):,}", justify="right", style="green" if by.get("done") else "dim"),
+        Text(f"{by.get('running', 0):,}", justify="right", style="yellow" if by.get("running") else "dim"),
+        Text(f"{by.get('pending', 0) + by.get('cancelled', 0):,}", justify="right",
+             style="" if by.get("pending") or by.get("cancelled") else "dim"),
+        Text(f"{by.get('error', 0):,}", justify="right", style="red" if by.get("error") else "dim"),
+        Text(f"{r.turns:,}", justify="right"),
+        Text(f"{r.tokens_in + r.tokens_out:,}", justify="right"),
+        Text(f"${r.cost:,.4f}", justify="right"),
+    )
+
+
+class RunsScreen(BaseScreen):
+    """The home screen: the runs in the store, newest first."""
+
+    SCOPE = "runs"
+    BINDINGS = bindings("runs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[RunSummary] = []
+        self.loaded = False
+        """True once the first read is shown (tests and the benchmark wait on it)."""
+        self._ticks = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="runs-title", classes="title")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static(id="runs-empty", classes="empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.add_columns("run", "protocol", "started (UTC)", "status", "convs", "done", "running", "pending",
+                          "error", "turns", "tokens", "cost")
+        self._title()
+        self.refresh_runs()
+        self.set_interval(1.0, self._tick)
+
+    def _title(self) -> None:
+        title = Text.assemble(("latitude", "bold"), "  runs", ("   coder: ", "dim"), (literal(self.lapp.coder), "bold"))
+        self.query_one("#runs-title", Static).update(title)
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        if not self.is_current:
+            return
+        live = any(r.status == "running" for r in self.runs)
+        if live or self._ticks % 5 == 0:
+            self.refresh_runs()
+
+    @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
+    def refresh_runs(self) -> None:
+        self.post_message(RunsLoaded(self.reader.runs()))
+
+    @on(RunsLoaded)
+    def _show(self, message: RunsLoaded) -> None:
+        table = self.query_one("#runs", DataTable)
+        keep = self.selected_run()
+        self.runs = message.runs
+        table.clear()
+        for r in message.runs:
+            table.add_row(*run_cells(r), key=r.id)
+        if keep is not None and keep in {r.id for r in message.runs}:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        empty = self.query_one("#runs-empty", Static)
+        empty.update(Text("No runs in this store yet. Start one with `latitude run PROTOCOL`.")
+                     if not message.runs else "")
+        empty.display = not message.runs
+        self.loaded = True
+
+    def selected_run(self) -> str | None:
+        table = self.query_one("#runs", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(key.value) if key.value is not None else None
+
+    def action_open(self) -> None:
+        run_id = self.selected_run()
+        if run_id is None:
+            return
+        from tui.screens.conversations import ConversationsScreen
+
+        self.lapp.current_run = run_id
+        self.app.push_screen(ConversationsScreen(run_id))
+
+    def action_refresh(self) -> None:
+        self.refresh_runs()
+
+    def action_tallies(self) -> None:
+        self.lapp.action_tallies(self.selected_run())

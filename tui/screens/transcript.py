@@ -1,0 +1,459 @@
+"""A transcript: the messages in order, per-turn telemetry, and tagging with one key per decision.
+
+Keys (see `tui.actions`): ``n``/``p`` (or →/←) move through the conversations of the
+current filter; ``j``/``k`` (or ↓/↑) move the focused turn; digits 1-9 toggle the first nine
+codes on the focused turn (or the whole conversation after ``m``); ``t`` picks or creates any
+code; ``v`` tags a selected span; ``a`` writes a note; ``u`` undoes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Static
+
+from runner.analysis.codebook import Code
+from runner.store import search
+from runner.store.reader import ConversationFilter, ConversationRecord
+from runner.store.tables import CodebookRow, TagRow
+from tui.actions import bindings
+from tui.messages import CodebookLoaded, ConversationLoaded, TagsChanged
+from tui.screens.base import BaseScreen
+from tui.text import literal
+from tui.widgets.code_bar import CodeBar
+from tui.widgets.telemetry import TelemetryPanel
+from tui.widgets.turn_view import TurnContext, TurnView, tag_chip
+
+__all__ = ["TranscriptScreen", "turn_context"]
+
+
+def turn_context(record: ConversationRecord, coder: str, query: str | None = None) -> TurnContext:
+    conv = record.conversation
+    labels = {"model": conv.model_alias, "a": conv.model_alias, "b": conv.partner_alias or "b"}
+    ctx = TurnContext(labels=labels, stop_idx=conv.stop_message_idx, stop_text=conv.stop_detail,
+                      stop_reason=conv.stop_reason, coder=coder)
+    if conv.stop_reason and conv.stop_reason.startswith("error"):
+        ctx.stop_text = None
+    for o in record.offers:
+        ctx.offers_made.setdefault(o.offer_message_idx, []).append(o)
+        if o.reply_message_idx is not None:
+            ctx.offers_answered.setdefault(o.reply_message_idx, []).append(o)
+    for a in record.artifacts:
+        ctx.artifacts.setdefault(a.message_idx, []).append(a.name)
+    for c in record.captures:
+        ctx.captures.setdefault(c.message_idx, []).append(c.name)
+    parsed = search.parse(query)
+    ctx.search = parsed.highlighter() if parsed else None
+    return ctx
+
+
+def context_window(record: ConversationRecord) -> int | None:
+    try:
+        models = json.loads(record.run.models_json or "{}")
+        window = (models.get(record.conversation.model_alias) or {}).get("context_window")
+        return int(window) if window else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class TranscriptScreen(BaseScreen):
+    """One conversation, read and tagged."""
+
+    SCOPE = "transcript"
+    BINDINGS = bindings("transcript")
+
+    def __init__(self, run_id: str, flt: ConversationFilter, conversation_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.filter = flt
+        """The conversations list's filter: next/previous follow it."""
+        self.conversation_id = conversation_id
+        self.record: ConversationRecord | None = None
+        self.tags: list[TagRow] = []
+        """Live tags of the conversation, every coder."""
+        self.cursor = 0
+        """Index of the focused turn."""
+        self.mode = "turn"
+        """``turn``: tags go on the focused message; ``conversation``: on the whole conversation."""
+        self.position: int | None = None
+        self.count: int | None = None
+        self.loaded_id: str | None = None
+        """The conversation on screen (tests wait on it)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="transcript-title", classes="title")
+        yield CodeBar(id="codebar")
+        with Horizontal(id="transcript-body"):
+            yield VerticalScroll(id="turns", can_focus=False)
+            yield TelemetryPanel(id="telemetry")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load(self.conversation_id)
+
+    # ---------------------------------------------------------------- loading
+
+    @work(thread=True, exclusive=True, group="transcript-load", exit_on_error=False)
+    def load(self, conversation_id: str, keep_cursor: bool = False) -> None:
+        record = self.reader.conversation(conversation_id)
+        position = self.reader.position(self.run_id, self.filter, conversation_id)
+        count = self.reader.count(self.run_id, self.filter)
+        self.post_message(ConversationLoaded(record, position, count, keep_cursor))
+
+    @on(ConversationLoaded)
+    async def _loaded(self, message: ConversationLoaded) -> None:
+        record = message.record
+        if record is None:
+            self.notify("That conversation is no longer in the store.", severity="warning", markup=False)
+            return
+        same = self.loaded_id == record.conversation.id
+        self.record = record
+        self.conversation_id = record.conversation.id
+        self.tags = record.tags
+        self.position, self.count = message.position, message.count
+        ctx = turn_context(record, self.lapp.coder, self.filter.search)
+        turns = self.query_one("#turns", VerticalScroll)
+        await turns.remove_children()
+        views = [TurnView(m, ctx, self._tags_on(m.idx)) for m in record.messages]
+        await turns.mount_all(views)
+        self.query_one(TelemetryPanel).show(record.messages, context_window(record))
+        if not (same and message.keep_cursor):
+            self.cursor = self._first_interesting(views, ctx)
+        self.cursor = min(self.cursor, max(0, len(views) - 1))
+        self._move(0, scroll=True)
+        self._render_title()
+        self._render_codebar()
+        self.loaded_id = record.conversation.id
+
+    @staticmethod
+    def _first_interesting(views: list[TurnView], ctx: TurnContext) -> int:
+        """The first search hit when searching, else the first non-system turn."""
+        if ctx.search is not None:
+            for i, v in enumerate(views):
+                if ctx.search.search(v.message.content) or ctx.search.search(v.message.reasoning or ""):
+                    return i
+        for i, v in enumerate(views):
+            if v.message.role != "system":
+                return i
+        return 0
+
+    def _tags_on(self, idx: int | None) -> list[TagRow]:
+        return [t for t in self.tags if t.message_idx == idx]
+
+    @work(thread=True, exclusive=True, group="transcript-tags", exit_on_error=False)
+    def load_tags(self, conversation_id: str, notice: str | None = None) -> None:
+        self.post_message(TagsChanged(conversation_id, self.reader.tags(conversation_id), notice))
+
+    @on(TagsChanged)
+    def _tags_changed(self, message: TagsChanged) -> None:
+        if message.notice:
+            self.notify(message.notice, markup=False, timeout=2)
+        if message.conversation_id != self.conversation_id:
+            return
+        self.tags = message.tags
+        for view in self.query(TurnView):
+            view.set_tags(self._tags_on(view.idx))
+        self._render_title()
+        self._render_codebar()
+
+    @on(CodebookLoaded)
+    def _codebook_loaded(self) -> None:
+        self._render_codebar()
+
+    # ---------------------------------------------------------------- rendering
+
+    def _views(self) -> list[TurnView]:
+        return list(self.query(TurnView))
+
+    def current(self) -> TurnView | None:
+        views = self._views()
+        return views[self.cursor] if views and 0 <= self.cursor < len(views) else None
+
+    def unit(self) -> int | None:
+        """The message idx tags go on (None: the whole conversation)."""
+        if self.mode == "conversation":
+            return None
+        view = self.current()
+        return view.idx if view is not None else None
+
+    def _render_title(self) -> None:
+        if self.record is None:
+            return
+        c = self.record.conversation
+        title = Text()
+        title.append(c.id, style="bold")
+        title.append("  ")
+        title.append(literal(c.model_alias), style="bold green")
+        if c.partner_alias:
+            title.append(" ↔ ")
+            title.append(literal(c.partner_alias), style="bold yellow")
+        title.append(f" ({literal(c.litellm_model)})", style="dim")
+        if c.simulated:
+            title.append(" SIMULATED", style="bold magenta")
+        title.append(f"  {literal(c.vendor)} · {literal(c.condition)} · rep {c.replicate} · {c.kind} · ")
+        title.append(c.status, style="yellow" if c.status == "running" else "red" if c.status == "error" else "")
+        title.append(f" · stop: {literal(c.stop_reason or '—')} · {c.turns} turns · ${c.cost:.4f}")
+        if self.position is not None and self.count:
+            title.append(f"   {self.position + 1:,}/{self.count:,}", style="bold")
+            if self.filter.active():
+                title.append(" in filter", style="dim")
+        whole = self._tags_on(None)
+        if whole:
+            title.append("\nconversation: ", style="dim")
+            for t in whole:
+                title.append_text(tag_chip(t, self.lapp.coder))
+                title.append(" ")
+        self.query_one("#transcript-title", Static).update(title)
+
+    def _render_codebar(self) -> None:
+        unit = self.unit()
+        applied = {t.code for t in self.tags if t.coder == self.lapp.coder and t.message_idx == unit
+                   and t.span_start is None and t.present}
+        book = self.lapp.codebook
+        self.query_one(CodeBar).show(book.name if book else None, self.lapp.codes, applied, self.mode,
+                                     self.lapp.coder)
+
+    def _move(self, step: int, *, scroll: bool = True) -> None:
+        views = self._views()
+        if not views:
+            return
+        old = self.current()
+        self.cursor = max(0, min(len(views) - 1, self.cursor + step))
+        if old is not None:
+            old.remove_class("-cursor")
+        view = views[self.cursor]
+        view.add_class("-cursor")
+        if scroll:
+            self.query_one("#turns", VerticalScroll).scroll_to_widget(view, animate=False, top=step < 0)
+        self.query_one(TelemetryPanel).follow(view.idx)
+        self._render_codebar()
+
+    # ---------------------------------------------------------------- navigation
+
+    def action_cursor(self, step: int) -> None:
+        self._move(step)
+
+    def action_cursor_to(self, index: int) -> None:
+        views = self._views()
+        if views:
+            target = index if index >= 0 else len(views) + index
+            self._move(target - self.cursor)
+
+    def action_page(self, step: int) -> None:
+        turns = self.query_one("#turns", VerticalScroll)
+        (turns.scroll_page_down if step > 0 else turns.scroll_page_up)(animate=False)
+
+    def action_next(self) -> None:
+        self.neighbour(1)
+
+    def action_prev(self) -> None:
+        self.neighbour(-1)
+
+    @work(thread=True, exclusive=True, group="transcript-neighbour", exit_on_error=False)
+    def neighbour(self, step: int) -> None:
+        other = self.reader.neighbour(self.run_id, self.filter, self.conversation_id, 1 if step > 0 else -1)
+        if other is None:
+            self.app.call_from_thread(self.notify, "No next conversation in this filter." if step > 0
+                                      else "No previous conversation in this filter.", markup=False, timeout=2)
+            return
+        self.app.call_from_thread(self._go, other)
+
+    def _go(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        self.load(conversation_id)
+
+    def action_back(self) -> None:
+        self.dismiss(self.conversation_id)
+
+    # ---------------------------------------------------------------- tagging
+
+    def _codebook_id(self) -> int | None:
+        book: CodebookRow | None = self.lapp.codebook
+        return book.id if book is not None else None
+
+    def _toggle(self, code: str, codebook_id: int | None = None) -> None:
+        if self.record is None:
+            return
+        cid = self.record.conversation.id
+        unit = self.unit()
+        where = "conversation" if unit is None else f"#{unit}"
+
+        def done(tag: TagRow | None) -> None:
+            self.load_tags(cid, f"{'+' if tag is not None else '−'} {code} on {where}")
+
+        self.lapp.write(self.lapp.coding.toggle(cid, unit, code, codebook_id or self._codebook_id()), done,
+                        what="tag")
+
+    def action_toggle_code(self, number: int) -> None:
+        codes = self.lapp.codes
+        if number > len(codes):
+            self.notify(f"The codebook has no code {number}. Press t to add one." if codes
+                        else "No codebook yet: press t to create a code, or F3 to import a codebook.",
+                        severity="warning", markup=False, timeout=3)
+            return
+        self._toggle(codes[number - 1].name)
+
+    def action_mode(self) -> None:
+        self.mode = "conversation" if self.mode == "turn" else "turn"
+        self._render_codebar()
+
+    def _applied(self) -> set[str]:
+        unit = self.unit()
+        return {t.code for t in self.tags if t.coder == self.lapp.coder and t.message_idx == unit
+                and t.span_start is None}
+
+    def _pick_code(self, title: str, then: Any) -> None:
+        """Open the picker; ``then(name, codebook_id)`` once the code exists (created if new)."""
+        from tui.screens.modals import CodeForm, CodeFormModal, CodePick, CodePickerModal
+
+        def created(book: CodebookRow, name: str) -> None:
+            self.lapp.reload_codebook(book.name)
+            then(name, book.id)
+
+        def form_done(form: CodeForm | None) -> None:
+            if form is None:
+                return
+            try:
+                code = Code(name=form.name, definition=form.definition, include=form.include,
+                            exclude=form.exclude, examples=form.examples, parent=form.parent)
+            except ValueError as exc:
+                self.notify(f"Not a valid code: {exc}", severity="error", markup=False)
+                return
+            book = self.lapp.codebook.name if self.lapp.codebook else None
+            self.lapp.write(self.lapp.coding.create_code(book, code), lambda row: created(row, code.name),
+                            what="create code")
+
+        def picked(pick: CodePick | None) -> None:
+            if pick is None:
+                return
+            if pick.create:
+                self.app.push_screen(CodeFormModal(f"New code {pick.name}", name=pick.name), form_done)
+            else:
+                then(pick.name, None)
+
+        self.app.push_screen(CodePickerModal(self.lapp.codes, title, self._applied()), picked)
+
+    def action_pick(self) -> None:
+        where = "the conversation" if self.unit() is None else f"turn #{self.unit()}"
+        self._pick_code(f"Toggle a code on {where}", lambda name, book_id: self._toggle(name, book_id))
+
+    def action_span(self) -> None:
+        from tui.screens.modals import SpanModal, SpanSelection
+
+        view = self.current()
+        if view is None or self.record is None:
+            return
+        cid = self.record.conversation.id
+        message = view.message
+
+        def tag(selection: SpanSelection, name: str, book_id: int | None) -> None:
+            def done(_tag: TagRow) -> None:
+                self.load_tags(cid, f"+ {name} on a span of #{message.idx}")
+
+            self.lapp.write(self.lapp.coding.span(cid, message.idx, name, book_id or self._codebook_id(),
+                                                  selection.start, selection.end, message.content), done,
+                            what="span tag")
+
+        def selected(selection: SpanSelection | None) -> None:
+            if selection is not None:
+                self._pick_code(f"Tag “{literal(selection.quote)[:40]}” with",
+                                lambda name, book_id: tag(selection, name, book_id))
+
+        self.app.push_screen(SpanModal(message.content, f"Select a span of #{message.idx}"), selected)
+
+    def action_note(self) -> None:
+        from tui.screens.modals import Choice, ChoiceModal, TextModal, TextResult
+
+        unit = self.unit()
+        mine = [t for t in self.tags if t.coder == self.lapp.coder and t.message_idx == unit]
+        if not mine:
+            self.notify("None of your tags here to annotate: tag first (1-9 or t).", severity="warning",
+                        markup=False, timeout=3)
+            return
+        cid = self.conversation_id
+
+        def write(tag: TagRow, result: TextResult | None) -> None:
+            if result is None:
+                return
+            self.lapp.write(self.lapp.coding.note(tag.id or 0, result.value.strip() or None),
+                            lambda _t: self.load_tags(cid, f"note on {tag.code}"), what="note")
+
+        def ask(tag: TagRow) -> None:
+            self.app.push_screen(TextModal(f"Note on {literal(tag.code)}", tag.note or "",
+                                           placeholder="why, doubts, anything (empty clears)"),
+                                 lambda r: write(tag, r))
+
+        if len(mine) == 1:
+            ask(mine[0])
+            return
+
+        def chosen(choice: Choice | None) -> None:
+            if choice is not None:
+                ask(mine[choice.index])
+
+        labels = [Text.assemble((literal(t.code), "bold"),
+                                (f"  “{literal(t.quote)[:50]}”" if t.quote else "", "italic"),
+                                (f"  ✎ {literal(t.note)[:40]}" if t.note else "", "dim")) for t in mine]
+        self.app.push_screen(ChoiceModal("Note on which tag?", labels), chosen)
+
+    def action_undo(self) -> None:
+        cid = self.conversation_id
+
+        def done(decision: Any) -> None:
+            if decision is None:
+                self.notify("Nothing to undo.", markup=False, timeout=2)
+            else:
+                self.load_tags(cid, f"undone: {decision.action}")
+
+        self.lapp.write(self.lapp.coding.undo(), done, what="undo")
+
+    # ---------------------------------------------------------------- views
+
+    def action_toggle_system(self) -> None:
+        for view in self._views():
+            if view.message.role == "system":
+                view.toggle()
+
+    def action_toggle_reasoning(self) -> None:
+        view = self.current()
+        if view is not None:
+            view.toggle()
+
+    def action_toggle_reasoning_all(self) -> None:
+        views = [v for v in self._views() if v.message.reasoning]
+        expand = not all(v.expanded for v in views)
+        for v in views:
+            v.set_expanded(expand)
+
+    def action_telemetry(self) -> None:
+        panel = self.query_one(TelemetryPanel)
+        panel.display = not panel.display
+
+    def action_artifacts(self) -> None:
+        from tui.screens.modals import ArtifactModal
+
+        if self.record is None or not self.record.artifacts:
+            self.notify("This conversation has no artifacts.", markup=False, timeout=2)
+            return
+        self.app.push_screen(ArtifactModal(self.record.artifacts))
+
+    def action_compare(self) -> None:
+        self.open_compare()
+
+    @work(thread=True, exclusive=True, group="transcript-compare", exit_on_error=False)
+    def open_compare(self) -> None:
+        other = self.reader.counterpart(self.conversation_id, "model")
+        if other is None:
+            other = self.reader.counterpart(self.conversation_id, "replicate")
+        if other is None:
+            self.app.call_from_thread(self.notify, "Nothing to compare with: no other model or replicate under "
+                                      "this condition.", markup=False, timeout=3)
+            return
+        from tui.screens.compare import CompareScreen
+
+        self.app.call_from_thread(self.app.push_screen, CompareScreen(self.conversation_id, other))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Iterator
 
 import typer
 
@@ -220,6 +221,28 @@ def _stored_plan(row: Any) -> Any:
     return plan, options
 
 
+@contextmanager
+def _stored_run(db: str | None, run_id: str) -> Iterator[tuple[str, Any, Any, Any, dict[str, Any]]]:
+    """Open the store (upgrading it), find the run and rebuild its plan from the snapshot."""
+    from sqlmodel import Session
+
+    from ..store import queries
+    from ..store.db import make_engine, upgrade
+
+    url = db_url(db)
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            row = queries.get_run(session, run_id)
+            if row is None:
+                fail(f"no run {run_id} in {url}")
+            plan, options = _stored_plan(row)
+            yield url, session, row, plan, options
+    finally:
+        engine.dispose()
+
+
 def resume(
     run_id: Annotated[str, typer.Argument(help="Run id (see `latitude runs`).")],
     concurrency: Annotated[int | None, typer.Option(help="Most conversations in flight at once.", min=1)] = None,
@@ -231,31 +254,18 @@ def resume(
     The run's stored snapshot is used (protocol and prompt files as they were when it started),
     so editing the protocol file afterwards cannot change a run halfway.
     """
-    from sqlmodel import Session
-
     from ..engine.driver import Target
     from ..store import queries
-    from ..store.db import make_engine, upgrade
     from ..store.tables import ConversationRow
 
-    url = db_url(db)
-    upgrade(url)
-    engine = make_engine(url)
-    with Session(engine) as session:
-        row = queries.get_run(session, run_id)
-        if row is None:
-            fail(f"no run {run_id} in {url}")
-        plan, options = _stored_plan(row)
+    with _stored_run(db, run_id) as (url, session, _row, plan, options):
         by_seq = {s.seq: s for s in plan.specs}
         unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
-        targets = []
-        for conv in unfinished:
-            spec = by_seq.get(conv.seq)
-            if spec is None:
-                continue
-            targets.append(Target(spec, conv.id, queries.conversation_messages(session, conv.id),
-                                  queries.conversation_offers(session, conv.id)))
-    engine.dispose()
+        targets = [
+            Target(by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
+                   queries.conversation_offers(session, conv.id))
+            for conv in unfinished if conv.seq in by_seq
+        ]
     out = console()
     from rich.text import Text
 
@@ -265,9 +275,8 @@ def resume(
         from ..store.tables import RunRow
 
         await writer.update(RunRow, run_id, status="running", ended_at=None)
-        for t in targets:
-            await writer.update(ConversationRow, t.conversation_id, status="running", stop_reason=None,
-                                stop_detail=None)
+        await asyncio.gather(*(writer.update(ConversationRow, t.conversation_id, status="running",
+                                             stop_reason=None, stop_detail=None) for t in targets))
         return run_id, targets
 
     raise typer.Exit(_drive(url, plan, factory, run_id, concurrency or options.get("concurrency") or 16))
@@ -279,21 +288,10 @@ def rerun(
     db: DbOption = None,
 ) -> None:
     """Run a stored run again as a new run, from its snapshot: same protocol text, prompt files, models, options."""
-    from sqlmodel import Session
-
     from ..engine.driver import new_id, start
-    from ..store import queries
-    from ..store.db import make_engine, upgrade
 
-    url = db_url(db)
-    upgrade(url)
-    engine = make_engine(url)
-    with Session(engine) as session:
-        row = queries.get_run(session, run_id)
-        if row is None:
-            fail(f"no run {run_id} in {url}")
-        plan, options = _stored_plan(row)
-    engine.dispose()
+    with _stored_run(db, run_id) as (url, _session, row, plan, options):
+        models_json = row.models_json
     new_run = new_id()
     options = {**options, "rerun_of": run_id}
     from rich.text import Text
@@ -301,7 +299,7 @@ def rerun(
     console().print(Text(f"re-running {run_id} as {new_run}: {len(plan.specs)} conversations"))
 
     async def targets(writer: Any) -> Any:
-        return new_run, await start(plan, writer, new_run, options, row.models_json, _versions())
+        return new_run, await start(plan, writer, new_run, options, models_json, _versions())
 
     raise typer.Exit(_drive(url, plan, targets, new_run, concurrency or options.get("concurrency") or 16))
 

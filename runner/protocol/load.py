@@ -511,7 +511,7 @@ def known_variables(protocol: schema.Protocol) -> set[str]:
         if getattr(step, "capture", None):
             names.add(step.capture)
         if isinstance(step, schema.Repeat):
-            names.add(step.repeat.as_)
+            names.update({step.repeat.as_, "index"})
     return names
 
 

@@ -10,7 +10,7 @@ import typer
 
 from .common import DbOption, console, fail, open_store
 
-app = typer.Typer(help="Export transcripts and tallies.", no_args_is_help=True)
+app = typer.Typer(help="Export transcripts and tallies.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command()

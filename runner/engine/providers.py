@@ -6,6 +6,7 @@ time to first token, tokens, cached tokens, cost. Keys come from the environment
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -266,12 +267,17 @@ def context_window(model: ModelAlias) -> int | None:
     """Input context window: the alias override, the embedded model's metadata, or litellm's model info."""
     if model.context_window:
         return model.context_window
-    if model.vendor in ("local", "sim"):
+    return _context_window(model.model, model.vendor, model.model_path)
+
+
+@functools.lru_cache(maxsize=256)
+def _context_window(name: str, vendor: str, model_path: str | None) -> int | None:
+    if vendor in ("local", "sim"):
         from . import embedded
 
-        return embedded.context_window(model.model, request_params(model))
+        return embedded.context_window(name, {"model_path": model_path} if model_path else {})
     try:
-        info = litellm().get_model_info(model.model)
+        info = litellm().get_model_info(name)
         return int(info.get("max_input_tokens") or info.get("max_tokens") or 0) or None
     except Exception:
         return None

@@ -124,9 +124,10 @@ def independence_test(table: Any, *, min_expected: float = 5.0, seed: int = 0,
     """χ² test of independence, or Fisher's exact test when an expected count is below `min_expected`.
 
     Rows and columns with no observations are dropped first. χ² is Pearson's, without
-    Yates' continuity correction. Fisher's test for tables larger than 2×2 enumerates
-    every table with the same margins (Freeman-Halton); when that would exceed
-    `exact_limit` units it uses scipy's Monte Carlo version with `seed` (9,999 draws).
+    Yates' continuity correction. Fisher's test of a 2×2 table is scipy's; of an r×2 table
+    it enumerates every table with the same margins (Freeman-Halton); when that would
+    exceed `exact_limit` tables, or the table is larger than r×2, it is scipy's Monte Carlo
+    version with `seed` (9,999 draws).
     """
     import numpy as np
     from scipy import stats
@@ -145,15 +146,44 @@ def independence_test(table: Any, *, min_expected: float = 5.0, seed: int = 0,
     if t.shape == (2, 2):
         res = stats.fisher_exact(ints)
         return IndependenceTest("fisher", float(res.statistic), float(res.pvalue), dof, v, lowest)
-    if int(t.sum()) <= exact_limit and t.size <= 12:
-        try:
-            res = stats.fisher_exact(ints)
-            return IndependenceTest("fisher", float(res.statistic), float(res.pvalue), dof, v, lowest)
-        except (MemoryError, ValueError):
-            pass
+    if 2 in t.shape:
+        exact = _fisher_r_by_2(ints if t.shape[1] == 2 else ints.T, exact_limit)
+        if exact is not None:
+            return IndependenceTest("fisher", exact[0], exact[1], dof, v, lowest)
     method = stats.MonteCarloMethod(n_resamples=9_999, rng=np.random.default_rng(seed))
     res = stats.fisher_exact(ints, method=method)
     return IndependenceTest("fisher-monte-carlo", float(res.statistic), float(res.pvalue), dof, v, lowest)
+
+
+def _fisher_r_by_2(table: Any, limit: int) -> tuple[float, float] | None:
+    """Freeman-Halton exact test of an r×2 table: enumerate every first column with the observed
+    margins, sum the probabilities (multivariate hypergeometric) of those no more likely than the
+    observed table. Returns (probability of the observed table, p), or None past `limit` tables."""
+    import numpy as np
+    from scipy.special import gammaln
+
+    def log_comb(n: Any, k: Any) -> Any:
+        return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+    rows = table.sum(axis=1).astype(int)
+    first = int(table[:, 0].sum())
+    total = int(rows.sum())
+    sums = np.zeros(1, dtype=np.int64)
+    logp = np.zeros(1)
+    for i, r in enumerate(rows):
+        rest = int(rows[i + 1:].sum())
+        a = np.arange(r + 1)
+        s = (sums[:, None] + a[None, :]).ravel()
+        lp = (logp[:, None] + log_comb(r, a)[None, :]).ravel()
+        keep = (s <= first) & (s + rest >= first)
+        sums, logp = s[keep], lp[keep]
+        if sums.size > limit:
+            return None
+    norm = log_comb(total, first)
+    observed = float(sum(log_comb(int(r), int(x)) for r, x in zip(rows, table[:, 0])) - norm)
+    logp = logp - norm
+    p = float(np.exp(logp[logp <= observed + 1e-7]).sum())
+    return math.exp(observed), min(p, 1.0)
 
 
 def bh_adjust(pvalues: Sequence[float]) -> list[float]:
@@ -182,9 +212,9 @@ class PooledEstimate:
     estimate: float
     """Mean of the per-cluster proportions: every cluster weighs the same."""
     low: float
-    """Lower percentile bound of the bootstrap interval."""
+    """Lower bound: the bootstrap's, or the pooled Wilson bound where that is lower."""
     high: float
-    """Upper percentile bound."""
+    """Upper bound: the bootstrap's, or the pooled Wilson bound where that is higher."""
     spread: float
     """Largest minus smallest per-cluster proportion."""
     sd: float
@@ -195,7 +225,12 @@ class PooledEstimate:
     """Bootstrap resamples drawn."""
     seed: int
     """Seed of the bootstrap generator."""
-    method: str = "two-stage cluster bootstrap (clusters, then units within), percentile interval"
+    bootstrap_low: float = float("nan")
+    """Lower percentile bound of the bootstrap alone."""
+    bootstrap_high: float = float("nan")
+    """Upper percentile bound of the bootstrap alone."""
+    method: str = ("two-stage cluster bootstrap (clusters, then units within), percentile interval, "
+                   "widened to the Wilson interval of all units where that is wider")
     """How the interval was computed."""
 
 
@@ -206,6 +241,8 @@ def cluster_bootstrap(clusters: Sequence[Sequence[int]], *, resamples: int = 200
     The estimate is the mean of the per-cluster proportions. The interval is a two-stage
     percentile bootstrap: draw clusters with replacement, then units with replacement
     within each drawn cluster, and take the mean of the resampled cluster proportions.
+    Where the Wilson interval of all units pooled is wider (near 0 or 1, where the
+    percentile bootstrap degenerates), its bound is used instead.
     """
     import numpy as np
 
@@ -225,10 +262,14 @@ def cluster_bootstrap(clusters: Sequence[Sequence[int]], *, resamples: int = 200
             total += g[rng.integers(0, len(g), size=len(g))].mean()
         stats_[b] = total / k
     tail = (1 - confidence) / 2
-    low, high = np.quantile(stats_, [tail, 1 - tail])
+    boot_low, boot_high = (float(v) for v in np.quantile(stats_, [tail, 1 - tail]))
+    # A percentile bootstrap collapses at 0 and 1 (16/16 resamples to 16/16 every time); the
+    # reported interval is never narrower than the Wilson interval of all units pooled.
+    units = np.concatenate(groups)
+    w = wilson(int(units.sum()), int(units.size), confidence)
     sd = float(props.std(ddof=1)) if k > 1 else float("nan")
-    return PooledEstimate(float(props.mean()), float(low), float(high), float(props.max() - props.min()), sd, k,
-                          resamples, seed)
+    return PooledEstimate(float(props.mean()), min(boot_low, w.low), max(boot_high, w.high),
+                          float(props.max() - props.min()), sd, k, resamples, seed, boot_low, boot_high)
 
 
 # ----------------------------------------------------------------------------- agreement

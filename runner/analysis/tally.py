@@ -7,13 +7,14 @@ the coder applied it to the conversation or to any of its messages.
 Whose codes are counted (``coder``):
 - a person's name: conversations that person coded (has at least one live tag in) are the
   units; a code they did not apply there counts as absent;
-- ``judge`` (the most recent judge coder of these runs) or a full ``judge:<model>@<book>v<n>``:
-  the judge records present and absent explicitly, so its units are what it judged;
+- ``judge`` (the one judge of these runs, or of the codes asked for; with several, name one) or a
+  full ``judge:<model>@<book>v<n>``: the judge records present and absent explicitly, so its
+  units are what it judged;
 - ``consensus``: the majority of the people who coded a conversation (at least two; ties
   are left out);
 - ``builtin``: the built-in codes derived from the store (offers, stop phrase);
-- None: ``consensus`` when two or more people coded, else the one person, else the judge,
-  else ``builtin``. The choice is recorded in the provenance.
+- None: ``consensus`` when two or more people coded, else the one person, else the newest
+  judge, else ``builtin``. The choice is recorded in the provenance.
 Human tags and judge tags are never mixed in one count.
 """
 
@@ -276,20 +277,30 @@ class CoderChoice:
     """Codebook versions of the tags used."""
 
 
-def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | None = None) -> CoderChoice:
-    """The judgments of one coder choice over `convs` (see the module docstring)."""
+def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | None = None,
+            codes: Sequence[str] | None = None) -> CoderChoice:
+    """The judgments of one coder choice over `convs` (see the module docstring).
+
+    With `codes`, ``judge`` means the judge that coded all of them (an error when several did)."""
     ids = [c.id for c in convs]
     tags = _live_tags(session, ids)
     people = sorted({t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)})
     judges = _judges_newest_first(tags)
+    if codes:
+        coded = defaultdict(set)
+        for t in tags:
+            coded[t.coder].add(t.code)
+        judges = [j for j in judges if set(codes) <= coded[j]] or judges
     if coder is None:
-        coder = "consensus" if len(people) >= 2 else people[0] if people else "judge" if judges else "builtin"
+        coder = "consensus" if len(people) >= 2 else people[0] if people else judges[0] if judges else "builtin"
     if coder == "builtin":
         return CoderChoice("builtin", (BUILTIN_CODER,), _builtin_ratings(session, convs), ())
     if coder == "judge" or _is_judge(coder):
         if coder == "judge":
             if not judges:
                 raise TallyError("no judge has coded these runs (run `latitude code RUN --judge ALIAS` first)")
+            if len(judges) > 1:
+                raise TallyError("several judges coded these runs; name one: " + ", ".join(judges))
             coder = judges[0]
         elif coder not in judges:
             raise TallyError(f"no judgments by {coder} in these runs; judges: {', '.join(judges) or 'none'}")
@@ -434,7 +445,8 @@ METHODS_CODES = (
 )
 METHODS_PARAPHRASE = (
     "paraphrases: per-paraphrase Wilson intervals; pooled = mean of per-paraphrase proportions with a "
-    "two-stage cluster bootstrap percentile interval (2000 resamples, seed 0); spread = max - min",
+    "two-stage cluster bootstrap percentile interval (2000 resamples, seed 0), never narrower than the "
+    "pooled Wilson interval; spread = max - min",
     "ranking flip: two models whose order on a code reverses between paraphrases (ties ignored)",
 )
 
@@ -450,7 +462,7 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     """
     fields = _check_by(by)
     convs = load_conversations(session, run_ids)
-    choice = ratings(session, convs, coder)
+    choice = ratings(session, convs, coder, codes)
     wanted = list(codes) if codes else list(choice.ratings)
     missing = [c for c in wanted if c not in choice.ratings]
     if codes and missing:
@@ -819,8 +831,9 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
     methods = ("raw agreement: share of conversations rated by >= 2 coders on which all agree",
                "Cohen's kappa for two coders (scikit-learn cohen_kappa_score)",
                "Krippendorff's alpha, nominal, missing ratings allowed (krippendorff package)")
-    used = [t for t in tags if t.coder in names]
-    prov = _provenance(session, run_ids, codebook_ids={t.codebook_id for t in used}, coders=names,
+    compared = {c for r in rows for c in r.coders}
+    used = [t for t in tags if t.coder in compared and t.code in {r.code for r in rows}]
+    prov = _provenance(session, run_ids, codebook_ids={t.codebook_id for t in used}, coders=compared,
                        coder_rule="agreement", n=len(units_seen), by=(), methods=methods)
     return AgreementReport(rows, disagreements, prov)
 

@@ -13,14 +13,15 @@ import typer
 from .common import EXIT_ERRORED, EXIT_INTERRUPTED, DbOption, ModelsOption, console, db_url, fail, print_problems
 
 themes_app = typer.Typer(help="Suggested themes: embed, cluster, name; proposals go to the review queue.",
-                         no_args_is_help=True)
-codebook_app = typer.Typer(help="Codebooks: YAML in and out of the store (versioned).", no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode=None)
+codebook_app = typer.Typer(help="Codebooks: YAML in and out of the store (versioned).", no_args_is_help=True,
+                           rich_markup_mode=None)
 
 RunsArg = Annotated[list[str], typer.Argument(help="Run id(s) (see `latitude runs`).")]
 ByOption = Annotated[str, typer.Option("--by", help="Group by: model, condition, vendor, protocol, run, "
                                                     "litellm_model, replicate (comma-separated).")]
 CoderOption = Annotated[str | None, typer.Option(
-    "--coder", help="Whose codes: a person's name, `judge` (newest judge) or a full judge:… coder, `consensus` "
+    "--coder", help="Whose codes: a person's name, `judge` (the one judge; name it when several) or a full judge:… coder, `consensus` "
                     "(majority of people), `builtin`. Default: consensus of 2+ people, else the one person, "
                     "else the judge, else builtin.")]
 
@@ -208,7 +209,8 @@ def _run_judge(url: str, run_id: str, convs: list[Any], book: Any, chosen: list[
             fail(str(exc))
     out = console()
     coder = judge_coder(model, book)
-    out.print(_text(f"judging run {run_id}: {len(convs)} conversations, {len(chosen)} codes "
+    out.print(_text(f"judging run {run_id}: {len(convs)} conversations, {len(chosen)} "
+                    f"code{'' if len(chosen) == 1 else 's'} "
                     f"({', '.join(c.name for c in chosen)}) by {unit}, as {coder}"))
     options = JudgeOptions(unit=unit, attempts=attempts, concurrency=concurrency,  # type: ignore[arg-type]
                            allow_self_judge=allow_self)
@@ -284,23 +286,48 @@ def themes_suggest(
 # ----------------------------------------------------------------------------- tallies
 
 
+_HEADERS = {"proportion": "share", "ci_low": "95% low", "ci_high": "95% high", "p_adjusted": "p (BH)",
+            "cramers_v": "V", "median_stop_turn": "median turn", "stop_turns": "stop turns (turn×n)",
+            "raw_agreement": "raw", "cohen_kappa": "κ", "krippendorff_alpha": "α", "disagreements": "split",
+            "ranking_flips": "flips", "accepted": "acc", "declined": "dec", "unclear": "unc"}
+"""Short column titles for the terminal (exports keep the full names)."""
+
+
+def _compact_turns(value: Any) -> str:
+    if not value:
+        return ""
+    counts: dict[str, int] = {}
+    for t in str(value).split():
+        counts[t] = counts.get(t, 0) + 1
+    return " ".join(f"{t}×{n}" for t, n in sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+
 def _print_table(report: Any, title: str) -> None:
     from rich.table import Table
 
     from ..export.tallies import table_of
 
     cols, rows = table_of(report)
-    t = Table(*cols, title=title)
-    digits = {"proportion": 3, "ci_low": 3, "ci_high": 3, "cramers_v": 3, "p": 4, "p_adjusted": 4, "spread": 3,
+    cols = [c for c in cols if c != "p"]  # the glance view shows the adjusted p; exports carry both
+    t = Table(title=title)
+    for c in cols:
+        numeric = c not in ("code", "model", "condition", "vendor", "protocol", "run", "litellm_model", "offer",
+                            "coders", "test", "paraphrase", "stop_turns", "ranking_flips", "replicate")
+        widest = max([len(_HEADERS.get(c, c))] + [len(str(r.get(c) or "")) for r in rows])
+        t.add_column(_HEADERS.get(c, c), justify="right" if numeric else "left", overflow="fold",
+                     no_wrap=numeric, min_width=None if numeric else min(widest, 18))
+    digits = {"proportion": 3, "ci_low": 3, "ci_high": 3, "cramers_v": 2, "p": 4, "p_adjusted": 4, "spread": 3,
               "raw_agreement": 3, "cohen_kappa": 3, "krippendorff_alpha": 3}
     for r in rows:
         cells = []
         for c in cols:
             v = r.get(c)
-            if isinstance(v, float):
-                cells.append(_text(f"{v:.{digits.get(c, 2)}f}" if abs(v) >= 1e-4 or v == 0 else f"{v:.1e}"))
+            if c == "stop_turns":
+                cells.append(_text(_compact_turns(v)))
             elif isinstance(v, bool):
                 cells.append(_text("FLIPS" if v else "", "bold yellow" if v else None))
+            elif isinstance(v, float):
+                cells.append(_text(f"{v:.{digits.get(c, 2)}f}" if abs(v) >= 1e-4 or v == 0 else f"{v:.1e}"))
             else:
                 cells.append(_text(v))
         t.add_row(*cells)
@@ -390,7 +417,9 @@ def agreement(
     if not report.rows:
         fail("nothing to compare: no code was rated by two coders on the same conversations")
     _emit(report, format, out, "agreement")
-    if format == "table" and out is None:
+    if format == "table" and out is None and not report.disagreements:
+        console().print(_text("no disagreements"))
+    elif format == "table" and out is None:
         from rich.table import Table
 
         t = Table("conversation", "code", "model", "condition", "values", title="disagreements to review")

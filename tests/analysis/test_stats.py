@@ -220,3 +220,9 @@ def test_cluster_bootstrap_is_wider_than_wilson_when_paraphrases_disagree() -> N
     pooled = stats.cluster_bootstrap(clusters, seed=0)
     naive = stats.wilson(30, 60)
     assert pooled.high - pooled.low > naive.high - naive.low
+
+
+def test_cluster_bootstrap_never_narrower_than_pooled_wilson_at_the_edges() -> None:
+    res = stats.cluster_bootstrap([[1] * 8, [1] * 8], seed=0)
+    assert (res.bootstrap_low, res.bootstrap_high) == (1.0, 1.0)  # the percentile bootstrap degenerates
+    assert (res.low, res.high) == (stats.wilson(16, 16).low, 1.0)

@@ -50,6 +50,14 @@ def test_errored_conversation_exits_2(cli, store, models_file, fake_provider):
     assert store.run(result.run_id)["status"] == "done"
 
 
+def test_bad_retry_setting_exits_1(cli, models_file, fake_provider, monkeypatch):
+    monkeypatch.setenv("LATITUDE_RETRY_ATTEMPTS", "lots")
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "fake-gpt", "--models", models_file)
+    assert result.exit_code == 1, result
+    assert "LATITUDE_RETRY_ATTEMPTS" in result.stderr
+    assert fake_provider.requests == []
+
+
 # ----------------------------------------------------------------------------- secrets
 
 

@@ -39,7 +39,7 @@ KINDS = {
 @pytest.fixture
 def fault_models(fake_provider, write_models, monkeypatch):
     monkeypatch.setenv("LATITUDE_RETRY_ATTEMPTS", str(ATTEMPTS))
-    return write_models(fake_provider, timeout_s=0.4)
+    return write_models(fake_provider, timeout_s=0.5)
 
 
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
@@ -51,7 +51,6 @@ def test_fault_is_retried_or_ends_the_conversation(cli, store, fault_models, fak
     per_attempt = 2 if (kind == "connection_reset" and api == "anthropic") else 1
     fake_provider.inject(kind, count=ATTEMPTS * per_attempt, retry_after=None, hang_s=2, cut_after=1)
     fake_provider.inject(kind, count=per_attempt, skip=1, retry_after=None, hang_s=2, cut_after=1)
-    fake_provider.set_latency(n_chunks=4)
 
     result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", alias, "--replicates", "3",
                  "--concurrency", "1", "--models", fault_models)

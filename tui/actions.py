@@ -38,7 +38,8 @@ class ActionSpec:
     show: bool = True
     """Shown in the footer."""
     priority: bool = False
-    """Checked before the focused widget's own bindings (Enter over a table's)."""
+    """Checked before the focused widget's own bindings. Avoid: a priority key runs before keys typed
+    ahead of it that are still queued for the focused widget (``↓ ↓ Enter`` would open the wrong row)."""
     key_display: str | None = None
     """How the key is shown (``1-9``)."""
     palette: bool = True
@@ -94,13 +95,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("app.quit", "ctrl+q", "quit", "Quit", "app: Quit", "Leave latitude.", show=False),
     # -- runs
     ActionSpec("runs.open", "enter", "open", "Open", "view: Conversations of run",
-               "Open the conversations of the highlighted run.", priority=True),
+               "Open the conversations of the highlighted run."),
     ActionSpec("runs.refresh", "r", "refresh", "Refresh", "runs: Refresh", "Read the runs again now."),
     ActionSpec("runs.tallies", "t", "tallies", "Tallies", "view: Tallies of run",
                "Tallies of the highlighted run."),
     # -- conversations
     ActionSpec("conversations.open", "enter", "open", "Open", "view: Transcript",
-               "Read the highlighted conversation (or run the search typed in the search box).", priority=True),
+               "Read the highlighted conversation."),
     ActionSpec("conversations.search", "slash", "search", "Search", "search: Message text",
                "Full-text search over message text: words, \"phrases\", prefix*, OR, -exclude."),
     ActionSpec("conversations.filter", "f", "filter", "Filter", "filter: Edit filters",
@@ -144,7 +145,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("transcript.undo", "u,ctrl+z", "undo", "Undo", "tag: Undo last decision",
                "Revert your last tag decision (add, remove or note); repeat to go further back."),
     ActionSpec("transcript.system", "s", "toggle_system", "System", "view: Toggle system prompt",
-               "Expand or collapse the system prompt."),
+               "Expand or collapse the system prompt.", show=False),
     ActionSpec("transcript.reasoning", "r", "toggle_reasoning", "Reasoning", "view: Toggle reasoning",
                "Expand or collapse the reasoning text of the focused turn (R: all turns)."),
     ActionSpec("transcript.reasoning_all", "R", "toggle_reasoning_all", "All reasoning",
@@ -152,7 +153,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("transcript.artifacts", "o", "artifacts", "Artifacts", "view: Artifacts",
                "View the artifacts of the conversation."),
     ActionSpec("transcript.telemetry", "i", "telemetry", "Telemetry", "view: Toggle telemetry panel",
-               "Show or hide per-turn latency, time to first token, tokens, cost and context fill."),
+               "Show or hide per-turn latency, time to first token, tokens, cost and context fill.", show=False),
     ActionSpec("transcript.compare", "c", "compare", "Compare", "view: Compare with another model",
                "This conversation side by side with the same condition and replicate of another model."),
     ActionSpec("transcript.back", "escape", "back", "Back", "view: Back to conversations",
@@ -218,7 +219,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("modal.no", "n", "answer(False)", "No", "dialog: No", "Do not.", palette=False),
     ActionSpec("span.tag", "enter,t", "tag_selection", "Tag selection", "tag: Tag selected span",
                "Tag the selected text with a code (select with shift+arrows, shift+ctrl+arrows by word).",
-               priority=True, palette=False),
+               palette=False),
 )
 """Every action, in help-screen order."""
 

@@ -49,8 +49,11 @@ class LatitudeApp(App[None]):
     BINDINGS = bindings("app")
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, reader: StoreReader, coding: Coding, *, keymap: Mapping[str, str] | None = None) -> None:
+    def __init__(self, reader: StoreReader, coding: Coding, *, keymap: Mapping[str, str] | None = None,
+                 cursor_blink: bool = True) -> None:
         super().__init__()
+        self.cursor_blink = cursor_blink
+        """Blink text cursors (off for tests and snapshots, so screenshots are stable)."""
         self.reader = reader
         """Read-only store access; every call blocks, so call it from thread workers."""
         self.coding = coding
@@ -146,7 +149,9 @@ class LatitudeApp(App[None]):
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
             self.push_screen(HelpScreen())
 
     def action_runs(self) -> None:
@@ -171,10 +176,11 @@ class LatitudeApp(App[None]):
 
 
 def make_app(db_url: str | None = None, coder: str | None = None, *, keymap: Mapping[str, str] | None = None,
-             migrate: bool = True) -> LatitudeApp:
+             migrate: bool = True, cursor_blink: bool = True) -> LatitudeApp:
     """The app over the store at ``db_url`` (default: ``LATITUDE_DB`` or ./transcripts.db), coding as
     ``coder`` (default: ``LATITUDE_CODER`` or the login name). ``keymap`` maps binding ids to keys."""
     url = normalize_url(db_url or default_url())
     if migrate:
         upgrade(url)
-    return LatitudeApp(StoreReader(url), Coding(url, coder or default_coder()), keymap=keymap)
+    return LatitudeApp(StoreReader(url), Coding(url, coder or default_coder()), keymap=keymap,
+                       cursor_blink=cursor_blink)

@@ -1,5 +1,7 @@
 """Typed messages the thread workers post back to the UI (``post_message`` is thread-safe).
 
+None of them bubble: each is handled by the screen (or the app) it is posted to.
+
 A screen's own results (a page loaded, a transcript read) are declared here so the
 widgets and tests can refer to them by type.
 """
@@ -31,8 +33,9 @@ __all__ = [
 
 
 @dataclass
-class RunsLoaded(Message):
+class RunsLoaded(Message, bubble=False):
     """The runs list, read again."""
+
 
     runs: list[RunSummary]
 
@@ -41,8 +44,9 @@ class RunsLoaded(Message):
 
 
 @dataclass
-class PageLoaded(Message):
+class PageLoaded(Message, bubble=False):
     """A page of conversations for one filter; ``first`` when it starts the list."""
+
 
     generation: int
     """Which filter it was read for (older generations are dropped)."""
@@ -53,20 +57,23 @@ class PageLoaded(Message):
 
 
 @dataclass
-class CountLoaded(Message):
+class CountLoaded(Message, bubble=False):
+
     generation: int
     count: int
     total: int
 
 
 @dataclass
-class FacetsLoaded(Message):
+class FacetsLoaded(Message, bubble=False):
+
     facets: Facets
 
 
 @dataclass
-class ConversationLoaded(Message):
+class ConversationLoaded(Message, bubble=False):
     """A transcript read, with its place in the current filter."""
+
 
     record: ConversationRecord | None
     position: int | None
@@ -75,8 +82,9 @@ class ConversationLoaded(Message):
 
 
 @dataclass
-class TagsChanged(Message):
+class TagsChanged(Message, bubble=False):
     """The tags of a conversation after a write (or a refresh)."""
+
 
     conversation_id: str
     tags: list[TagRow]
@@ -84,8 +92,9 @@ class TagsChanged(Message):
 
 
 @dataclass
-class CodebookLoaded(Message):
+class CodebookLoaded(Message, bubble=False):
     """The active codebook version and its codes (None: the store has no codebook yet)."""
+
 
     codebook: CodebookRow | None
     codes: list[CodeRow]
@@ -94,28 +103,32 @@ class CodebookLoaded(Message):
 
 
 @dataclass
-class CodebookChanged(Message):
+class CodebookChanged(Message, bubble=False):
     """A codebook write finished: the new version (the app re-reads and tells every screen)."""
+
 
     codebook: CodebookRow | None
     notice: str | None = None
 
 
 @dataclass
-class SuggestionsLoaded(Message):
+class SuggestionsLoaded(Message, bubble=False):
+
     items: list[SuggestionRecord]
 
 
 @dataclass
-class TalliesLoaded(Message):
+class TalliesLoaded(Message, bubble=False):
+
     rows: list[Any]
     coders: list[str]
     error: str | None = None
 
 
 @dataclass
-class PairLoaded(Message):
+class PairLoaded(Message, bubble=False):
     """Two transcripts for the compare screen."""
+
 
     left: ConversationRecord | None
     right: ConversationRecord | None

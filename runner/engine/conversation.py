@@ -417,7 +417,7 @@ class Conversation:
                 self.context_tokens = reply.tokens_in + reply.tokens_out
                 row = self._row(msg, step, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
                                 cached_tokens=reply.cached_tokens or None, request_id=reply.request_id,
-                                request_json=json.dumps(reply.request))
+                                request_json=json.dumps({**reply.request, "context_window": self._window_size()}))
                 self.msgs.append(msg)
                 self.turns += 1
                 await self.flush(row)  # committed before the next request

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from sqlalchemy import and_, distinct, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -45,8 +45,6 @@ __all__ = [
     "PageKey",
     "StoreReader",
     "SuggestionRecord",
-    "TallyCount",
-    "TallyGroup",
 ]
 
 PageKey = tuple[int, str]
@@ -56,9 +54,6 @@ FilterField = Literal[
     "model", "vendor", "condition", "replicate", "stop_reason", "status", "offer_outcome", "tag", "kind"
 ]
 """A column of the conversations list that can be filtered on."""
-
-TallyGroup = Literal["model", "condition", "vendor", "protocol"]
-"""What the tallies are broken down by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,18 +169,6 @@ class SuggestionRecord:
     """Coders who applied the code to the unit."""
     coders_against: tuple[str, ...] = ()
     """Coders who coded the conversation without applying the code (or recorded it absent)."""
-
-
-@dataclass(frozen=True, slots=True)
-class TallyCount:
-    """How many coded conversations of a group carry a code, for one coder (or consensus)."""
-
-    code: str
-    group: str
-    n: int
-    """Conversations of the group coded by the coder."""
-    count: int
-    """Of those, conversations where the code is present."""
 
 
 class StoreReader:
@@ -356,17 +339,17 @@ class StoreReader:
         c = ConversationRow
 
         def values(s: Session, column: Any) -> list[Any]:
-            stmt = select(distinct(column)).where(c.run_id == run_id, column.is_not(None)).order_by(column)
+            stmt = select(column).distinct().where(c.run_id == run_id, column.is_not(None)).order_by(column)
             return [v for (v,) in s.execute(stmt)]
 
         with self.session() as s:
             models = sorted(set(values(s, c.model_alias)) | set(values(s, c.partner_alias)))
             in_run = select(c.id).where(c.run_id == run_id).scalar_subquery()
             outcomes = [v for (v,) in s.execute(
-                select(distinct(OfferRow.classification)).where(col(OfferRow.conversation_id).in_(in_run))
+                select(OfferRow.classification).distinct().where(col(OfferRow.conversation_id).in_(in_run))
                 .order_by(OfferRow.classification))]
             tags = [v for (v,) in s.execute(
-                select(distinct(TagRow.code)).where(col(TagRow.conversation_id).in_(in_run),
+                select(TagRow.code).distinct().where(col(TagRow.conversation_id).in_(in_run),
                                                    col(TagRow.deleted_at).is_(None)).order_by(TagRow.code))]
             return Facets(
                 model=models, vendor=values(s, c.vendor), condition=values(s, c.condition),
@@ -377,33 +360,32 @@ class StoreReader:
     def counterpart(
         self, conversation_id: str, vary: Literal["model", "replicate"] = "model", step: Literal[1, -1] = 1
     ) -> str | None:
-        """A conversation to compare with: same run and condition, and either the same replicate
-        with the next model (``vary="model"``) or the same model with the next replicate; wraps around."""
+        """A conversation to compare with: same run, condition and kind, and either the same replicate
+        with another model (``vary="model"``) or the same model with another replicate; the next one
+        in plan order (``step=-1``: the previous), wrapping around."""
         c = ConversationRow
         with self.session() as s:
             me = s.get(ConversationRow, conversation_id)
             if me is None:
                 return None
-            stmt = select(c.id, c.model_alias, c.replicate).where(
-                c.run_id == me.run_id, c.condition == me.condition, c.id != me.id
+            stmt = select(c.id, c.seq).where(
+                c.run_id == me.run_id, c.condition == me.condition, c.kind == me.kind, c.id != me.id
             )
             if vary == "model":
                 stmt = stmt.where(c.replicate == me.replicate, c.model_alias != me.model_alias)
-                order = lambda r: (r[1], r[0])  # noqa: E731
-                mine: tuple[Any, ...] = (me.model_alias, me.id)
             else:
-                stmt = stmt.where(c.model_alias == me.model_alias, col(c.partner_alias).is_(me.partner_alias)
-                                  if me.partner_alias is None else c.partner_alias == me.partner_alias)
-                order = lambda r: (r[2], r[0])  # noqa: E731
-                mine = (me.replicate, me.id)
-            rows = sorted(s.execute(stmt.limit(10_000)), key=order)
+                stmt = stmt.where(c.model_alias == me.model_alias, c.replicate != me.replicate,
+                                  col(c.partner_alias).is_(None) if me.partner_alias is None
+                                  else c.partner_alias == me.partner_alias)
+            rows = sorted((seq, cid) for cid, seq in s.execute(stmt.limit(10_000)))
         if not rows:
             return None
+        mine = (me.seq, me.id)
         if step > 0:
-            later = [r for r in rows if order(r) > mine]
-            return (later or rows)[0][0]
-        earlier = [r for r in rows if order(r) < mine]
-        return (earlier or rows)[-1][0]
+            later = [r for r in rows if r > mine]
+            return (later or rows)[0][1]
+        earlier = [r for r in rows if r < mine]
+        return (earlier or rows)[-1][1]
 
     # ---------------------------------------------------------- transcript
 
@@ -442,7 +424,7 @@ class StoreReader:
 
     def codebook_names(self) -> list[str]:
         with self.session() as s:
-            return [n for (n,) in s.execute(select(distinct(CodebookRow.name)).order_by(CodebookRow.name))]
+            return [n for (n,) in s.execute(select(CodebookRow.name).distinct().order_by(CodebookRow.name))]
 
     def latest_codebook(self, name: str | None = None) -> CodebookRow | None:
         """The newest version of the codebook ``name`` (any codebook when None: the one changed last)."""
@@ -473,7 +455,7 @@ class StoreReader:
     def coders(self) -> list[str]:
         """Everyone (and every judge) with at least one live tag."""
         with self.session() as s:
-            return [c for (c,) in s.execute(select(distinct(TagRow.coder)).where(col(TagRow.deleted_at).is_(None))
+            return [c for (c,) in s.execute(select(TagRow.coder).distinct().where(col(TagRow.deleted_at).is_(None))
                                             .order_by(TagRow.coder))]
 
     def suggestions(self, status: str = "pending", *, limit: int = 500) -> list[SuggestionRecord]:
@@ -519,47 +501,3 @@ class StoreReader:
             ))
         out.sort(key=lambda x: (x.disagreement == 0, -x.disagreement))
         return out
-
-    def tally_counts(
-        self, coder: str, by: TallyGroup = "model", run_ids: Sequence[str] | None = None
-    ) -> list[TallyCount]:
-        """Per code and group: conversations coded by ``coder`` (n) and those with the code present (count).
-
-        ``coder`` is a person or judge name, or ``"consensus"``: the code counts as present
-        when more than half of the coders who coded the conversation applied it.
-        A conversation is *coded* by a coder when it carries at least one of that coder's
-        live tags (a judge also records absences with ``present=False``).
-        """
-        c, t, r = ConversationRow, TagRow, RunRow
-        group_col = {"model": c.model_alias, "condition": c.condition, "vendor": c.vendor,
-                     "protocol": r.protocol_name}[by]
-        live = col(t.deleted_at).is_(None)
-        with self.session() as s:
-            stmt = (select(t.conversation_id, t.coder, t.code, t.present, group_col)
-                    .join(c, c.id == t.conversation_id).join(r, r.id == c.run_id).where(live))
-            if run_ids:
-                stmt = stmt.where(col(c.run_id).in_(list(run_ids)))
-            if coder != "consensus":
-                stmt = stmt.where(t.coder == coder)
-            rows = list(s.execute(stmt))
-        group_of: dict[str, str] = {}
-        coded_by: dict[str, set[str]] = {}
-        applied: dict[tuple[str, str], set[str]] = {}
-        codes: set[str] = set()
-        for cid, who, code, present, group in rows:
-            group_of[cid] = str(group)
-            coded_by.setdefault(cid, set()).add(who)
-            codes.add(code)
-            if present:
-                applied.setdefault((cid, code), set()).add(who)
-        n_by_group: dict[str, int] = {}
-        for cid, g in group_of.items():
-            n_by_group[g] = n_by_group.get(g, 0) + 1
-        counts: dict[tuple[str, str], int] = {}
-        for (cid, code), who in applied.items():
-            if coder == "consensus" and len(who) * 2 <= len(coded_by[cid]):
-                continue
-            key = (code, group_of[cid])
-            counts[key] = counts.get(key, 0) + 1
-        return [TallyCount(code=code, group=g, n=n, count=counts.get((code, g), 0))
-                for code in sorted(codes) for g, n in sorted(n_by_group.items())]

@@ -23,7 +23,9 @@ One small query language, the same on both backends (`parse`)::
     stop OR pause        either
     story -break         story but not break
 
-Matching is case- and accent-insensitive and works on whole words (no stemming).
+Matching is case-insensitive and works on whole words (no stemming); on SQLite it also
+ignores accents (``cafe`` finds ``café``), on PostgreSQL it does not (``unaccent`` is not
+immutable, so it cannot be indexed).
 """
 
 from __future__ import annotations
@@ -201,12 +203,12 @@ def matching_conversations(dialect: str, query: SearchQuery) -> Any:
                f" ON m.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH :fts_query")
         return text(sql).bindparams(fts_query=query.fts5()).columns(conversation_id=String)
     if dialect == "postgresql":
-        from sqlalchemy import select
+        from sqlalchemy import literal_column, select
 
         from runner.store.tables import MessageRow
 
         m = MessageRow.__table__  # type: ignore[attr-defined]
-        return select(m.c.conversation_id).where(text(PG_DOCUMENT).op("@@")(query.tsquery()))
+        return select(m.c.conversation_id).where(literal_column(PG_DOCUMENT).op("@@")(query.tsquery()))
     raise NotImplementedError(f"full-text search is not available on {dialect}")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
@@ -131,6 +131,7 @@ class ConversationRow(SQLModel, table=True):
     """One conversation of a run: one model (or pair) under one condition and replicate."""
 
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_run_id_seq", "run_id", "seq"),)
 
     id: str = Field(primary_key=True)
     """``uuid4().hex[:12]``."""

@@ -143,9 +143,11 @@ def _single(s: Session, cid: str, run_id: str, seq: int, model: tuple[str, str, 
         s.add(CaptureRow(conversation_id=cid, name="first_choice", message_idx=2))
 
 
-def tui_store(path: Path) -> TuiStore:
-    """Write the fixture store at ``path`` (a new SQLite file) and return what is in it."""
-    url = f"sqlite:///{path}"
+def tui_store(target: Path | str) -> TuiStore:
+    """Write the fixture store at ``target`` (a new SQLite file, or the URL of an empty database)
+    and return what is in it."""
+    url = target if isinstance(target, str) else f"sqlite:///{target}"
+    path = Path(target) if not isinstance(target, str) else Path()
     upgrade(url)
     engine = make_engine(url, write=True)
     replies = [

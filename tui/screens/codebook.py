@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Group
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,6 +23,7 @@ from tui.actions import bindings
 from tui.messages import CodebookChanged, CodebookLoaded
 from tui.screens.base import BaseScreen
 from tui.text import literal, short
+from tui.widgets.table import Table
 
 __all__ = ["CodebookScreen"]
 
@@ -32,6 +32,7 @@ class CodebookScreen(BaseScreen):
     """The active codebook's newest version."""
 
     SCOPE = "codebook"
+    AUTO_FOCUS = "#codes"
     BINDINGS = bindings("codebook")
 
     def __init__(self) -> None:
@@ -43,7 +44,7 @@ class CodebookScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield Static(id="codebook-title", classes="title")
         with Horizontal(id="codebook-body"):
-            yield DataTable(id="codes", cursor_type="row", zebra_stripes=True)
+            yield Table(id="codes", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="code-detail-scroll"):
                 yield Static(id="code-detail")
         yield Footer()
@@ -54,20 +55,15 @@ class CodebookScreen(BaseScreen):
 
     @on(CodebookLoaded)
     def _loaded(self, message: CodebookLoaded) -> None:
-        table = self.query_one("#codes", DataTable)
-        keep = self.selected()
         self.codes = message.codes
         self.counts = message.counts
-        table.clear()
-        for c in message.codes:
-            table.add_row(
-                Text(str(c.position + 1) if c.position < 9 else "", style="bold"),
-                Text(literal(c.name), style="bold"), Text(literal(c.parent or "")),
-                Text(f"{message.counts.get(c.name, 0):,}", justify="right"),
-                Text(short(c.definition, 60), style="dim"), key=c.name,
-            )
-        if keep is not None and keep.name in {c.name for c in message.codes}:
-            table.move_cursor(row=table.get_row_index(keep.name), animate=False)
+        self.query_one("#codes", Table).sync([
+            (c.name, (Text(str(c.position + 1) if c.position < 9 else "", style="bold"),
+                      Text(literal(c.name), style="bold"), Text(literal(c.parent or "")),
+                      Text(f"{message.counts.get(c.name, 0):,}", justify="right"),
+                      Text(short(c.definition, 60), style="dim")))
+            for c in message.codes
+        ])
         self._render_title(message.codebook, message.names)
         self._render_detail()
         self.loaded = True
@@ -114,7 +110,7 @@ class CodebookScreen(BaseScreen):
             parts.append(Text("examples:", style="bold"))
             parts.extend(Text(f"  “{literal(e)}”", style="italic") for e in examples)
         parts.append(Text(f"{self.counts.get(c.name, 0):,} live tags", style="dim"))
-        detail.update(Group(*parts))
+        detail.update(Text("\n").join(parts))
 
     # ---------------------------------------------------------------- writes
 
@@ -179,7 +175,7 @@ class CodebookScreen(BaseScreen):
                                        help="Its tags follow the new name."), done)
 
     def action_merge(self) -> None:
-        from tui.screens.modals import CodePick, CodePickerModal, ConfirmModal, Confirmed
+        from tui.screens.modals import CodePick, CodePickerModal, Confirmed, ConfirmModal
 
         code, book = self.selected(), self._book()
         if code is None or book is None:
@@ -206,7 +202,7 @@ class CodebookScreen(BaseScreen):
         self.app.push_screen(CodePickerModal(others, f"Merge {code.name} into…", allow_create=False), picked)
 
     def action_delete(self) -> None:
-        from tui.screens.modals import ConfirmModal, Confirmed
+        from tui.screens.modals import Confirmed, ConfirmModal
 
         code, book = self.selected(), self._book()
         if code is None or book is None:

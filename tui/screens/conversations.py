@@ -7,7 +7,6 @@ one. The count arrives separately (it may take longer on a broad search).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rich.text import Text
@@ -19,19 +18,54 @@ from runner.store.reader import ConversationFilter, ConversationSummary, PageKey
 from tui.actions import bindings
 from tui.messages import CountLoaded, FacetsLoaded, PageLoaded, RunsLoaded
 from tui.screens.base import BaseScreen
-from tui.text import literal, short
+from tui.text import literal
+from tui.widgets.table import Table
 
-__all__ = ["COLUMNS", "ConversationsScreen", "filter_chips", "offer_cell"]
+__all__ = ["COLUMNS", "ConversationsScreen", "cell_text", "filter_chips", "offer_cell", "row_line"]
 
 PAGE = 100
 """Rows read per page."""
 
-COLUMNS: tuple[tuple[str, str | None], ...] = (
-    ("#", None), ("model", "model"), ("vendor", "vendor"), ("condition", "condition"), ("rep", "replicate"),
-    ("turns", None), ("stop", "stop_reason"), ("status", "status"), ("offers", "offer_outcome"), ("tags", "tag"),
-    ("cost", None),
+COLUMNS: tuple[tuple[str, str | None, int], ...] = (
+    ("#", None, 5), ("model", "model", 18), ("vendor", "vendor", 10), ("condition", "condition", 11),
+    ("rep", "replicate", 3), ("turns", None, 5), ("stop", "stop_reason", 14), ("status", "status", 9),
+    ("offers", "offer_outcome", 8), ("tags", "tag", 15), ("cost", None, 8),
 )
-"""Column label and the filter field it maps to."""
+"""Column label, the filter field it maps to, and its width (a row fits 120 terminal columns)."""
+
+RIGHT = {"#", "rep", "turns", "cost"}
+"""Right-aligned columns."""
+
+SEP = " "
+
+
+def _fit(cell: Text, width: int, right: bool) -> Text:
+    cell = cell.copy()
+    cell.truncate(width, overflow="ellipsis")
+    pad = Text(" " * (width - cell.cell_len))
+    return pad + cell if right else cell + pad
+
+
+def row_line(cells: dict[str, Text]) -> Text:
+    """One table row as a single line of fixed-width fields.
+
+    The list is a one-column table of these lines: a 40-line screen then renders 40 cells
+    instead of 440, which keeps a repaint of a new page well under the search budget.
+    """
+    return Text(SEP).join(_fit(cells.get(label, Text()), width, label in RIGHT) for label, _, width in COLUMNS)
+
+
+def cell_text(line: str, label: str) -> str:
+    """The text of column ``label`` in a row's plain text (tests and the filter-by-value key)."""
+    start = 0
+    for name, _, width in COLUMNS:
+        if name == label:
+            return line[start:start + width].strip()
+        start += width + len(SEP)
+    raise KeyError(label)
+
+
+HEADER = row_line({label: Text(label, style="bold") for label, _, _ in COLUMNS})
 
 OFFER_MARKS = {"accept": ("✓", "green"), "decline": ("✗", "red"), "unclear": ("?", "yellow")}
 STATUS_STYLE = {"done": "", "running": "yellow", "pending": "dim", "error": "red", "cancelled": "magenta"}
@@ -57,17 +91,18 @@ def filter_chips(flt: ConversationFilter) -> Text:
     return chips
 
 
-def row_cells(r: ConversationSummary) -> tuple[Any, ...]:
-    stop = Text(literal(r.stop_reason or "—"), style="red" if (r.stop_reason or "").startswith("error") else "")
+def row_cells(r: ConversationSummary) -> tuple[Text]:
     model = Text(literal(r.model))
     if r.simulated:
-        model.append(" sim", style="magenta")
-    return (
-        Text(str(r.seq), style="dim", justify="right"), model, Text(literal(r.vendor)), Text(literal(r.condition)),
-        Text(str(r.replicate), justify="right"), Text(str(r.turns), justify="right"), stop,
-        Text(r.status, style=STATUS_STYLE.get(r.status, "")), offer_cell(r.offers),
-        Text(short(", ".join(r.tags), 24), style="cyan"), Text(f"${r.cost:.4f}", justify="right"),
-    )
+        model = Text(literal(r.model)[:14]) + Text(" sim", style="magenta")
+    cells = {
+        "#": Text(str(r.seq), style="dim"), "model": model, "vendor": Text(literal(r.vendor)),
+        "condition": Text(literal(r.condition)), "rep": Text(str(r.replicate)), "turns": Text(str(r.turns)),
+        "stop": Text(literal(r.stop_reason or "—"), style="red" if (r.stop_reason or "").startswith("error") else ""),
+        "status": Text(r.status, style=STATUS_STYLE.get(r.status, "")), "offers": offer_cell(r.offers),
+        "tags": Text(literal(", ".join(r.tags)), style="cyan"), "cost": Text(f"${r.cost:.4f}"),
+    }
+    return (row_line(cells),)
 
 
 class ConversationsScreen(BaseScreen):
@@ -75,6 +110,7 @@ class ConversationsScreen(BaseScreen):
 
     SCOPE = "conversations"
     BINDINGS = bindings("conversations")
+    AUTO_FOCUS = "#conversations"
 
     def __init__(self, run_id: str, flt: ConversationFilter | None = None) -> None:
         super().__init__()
@@ -90,9 +126,9 @@ class ConversationsScreen(BaseScreen):
         self.total: int | None = None
         self.marked: str | None = None
         """A conversation marked for comparison."""
-        self.shown_at: float = 0.0
-        """`time.perf_counter()` when the first page of the current filter was shown (the benchmark reads it)."""
+        self._shown_version: int | None = None
         self.run_status: str | None = None
+        self._focus_table = False
         self.protocol = ""
 
     def compose(self) -> ComposeResult:
@@ -100,16 +136,15 @@ class ConversationsScreen(BaseScreen):
         yield Static(id="conversations-filters", classes="filters")
         yield Input(placeholder="search messages: words, \"a phrase\", prefix*, OR, -exclude  (Enter: search, "
                                 "Esc: close)", id="search")
-        yield DataTable(id="conversations", cursor_type="row", zebra_stripes=True)
+        yield Table(id="conversations", cursor_type="row", zebra_stripes=True)
         yield Static(id="conversations-empty", classes="empty")
         yield Footer()
 
     def on_mount(self) -> None:
+        if not getattr(self.app, "cursor_blink", True):
+            self.query_one("#search", Input).cursor_blink = False
         table = self.query_one("#conversations", DataTable)
-        for label, _ in COLUMNS:
-            table.add_column(label, key=label)
-        self.query_one("#search", Input).display = False
-        self.query_one("#conversations-empty").display = False
+        table.add_column(HEADER, key="row", width=HEADER.cell_len)
         self.reload()
         self.load_run()
         self.set_interval(2.0, self._tick)
@@ -117,14 +152,17 @@ class ConversationsScreen(BaseScreen):
     # ---------------------------------------------------------------- loading
 
     def reload(self) -> None:
-        """Start over with the current filter: first page, then the count."""
+        """Start over with the current filter: first page, then the count.
+
+        Nothing on screen changes until the first page is here, and the count is read after it:
+        the page's query never waits for the UI to paint an intermediate state, nor shares the
+        interpreter with the count (on a broad search the count takes longer than the page).
+        """
         self.generation += 1
         self.next_key = None
         self.loading_more = False
         self.count = None
-        self._render_title()
         self.load_first(self.generation, self.filter)
-        self.load_count(self.generation, self.filter)
 
     @work(thread=True, exclusive=True, group="conversations-load", exit_on_error=False)
     def load_first(self, generation: int, flt: ConversationFilter) -> None:
@@ -170,26 +208,42 @@ class ConversationsScreen(BaseScreen):
     def _page_loaded(self, message: PageLoaded) -> None:
         if message.generation != self.generation:
             return
-        table = self.query_one("#conversations", DataTable)
-        keep = self.selected_id() if message.replace else None
-        if message.first:
-            table.clear()
-            self.rows = {}
-        for r in message.page.rows:
-            if r.id in self.rows:
-                continue
-            self.rows[r.id] = r
-            table.add_row(*row_cells(r), key=r.id)
+        table = self.query_one("#conversations", Table)
+        if message.first and not message.replace:
+            self.load_count(self.generation, self.filter)
+            self._render_title()
+            if self._focus_table:
+                self._focus_table = False
+                table.focus()
+        if message.replace:
+            # a live refresh of the rows shown (and the next ones, if any): update in place
+            self.rows = {r.id: r for r in message.page.rows}
+            table.sync([(r.id, row_cells(r)) for r in message.page.rows])
+        else:
+            if message.first:
+                table.clear()
+                self.rows = {}
+            for r in message.page.rows:
+                if r.id in self.rows:
+                    continue
+                self.rows[r.id] = r
+                table.add_row(*row_cells(r), key=r.id)
         self.next_key = message.page.next_key
         self.loading_more = False
-        if keep is not None and keep in self.rows:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
         if message.first and not message.replace:
-            self.shown_at = time.perf_counter()
+            self._shown_version = table.version
         empty = self.query_one("#conversations-empty", Static)
         empty.display = not self.rows
         empty.update(Text("No conversation matches these filters." if self.filter.active()
                           else "This run has no conversations yet.") if not self.rows else "")
+
+    @property
+    def shown_at(self) -> float:
+        """`time.perf_counter()` when the first page of the current filter was painted, else 0
+        (tests and the benchmark wait on it)."""
+        table = self.query_one("#conversations", Table)
+        return table.painted_at if self._shown_version is not None and table.painted_version >= \
+            self._shown_version else 0.0
 
     @on(CountLoaded)
     def _count_loaded(self, message: CountLoaded) -> None:
@@ -235,11 +289,11 @@ class ConversationsScreen(BaseScreen):
         self.filter = flt
         self.reload()
 
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self._apply_search(event.value)
+
     def action_open(self) -> None:
-        search = self.query_one("#search", Input)
-        if search.has_focus:
-            self._apply_search(search.value)
-            return
         cid = self.selected_id()
         if cid is None:
             return
@@ -256,11 +310,13 @@ class ConversationsScreen(BaseScreen):
 
     def _apply_search(self, text: str) -> None:
         text = text.strip()
-        self.query_one("#conversations", DataTable).focus()
+        if (text or None) != self.filter.search:
+            self._focus_table = True  # with the results, in one repaint
+            self.set_filter(self.filter.with_(search=text or None))
+        else:
+            self.query_one("#conversations", DataTable).focus()
         if not text:
             self.query_one("#search", Input).display = False
-        if (text or None) != self.filter.search:
-            self.set_filter(self.filter.with_(search=text or None))
 
     def action_search(self) -> None:
         search = self.query_one("#search", Input)

@@ -28,7 +28,7 @@ def key_label(spec: ActionSpec, keymap: dict[str, str] | None = None) -> str:
 class HelpScreen(ModalScreen[None]):
     """All keys, grouped by screen; Esc or ? closes."""
 
-    BINDINGS = [by_id("modal.cancel").binding()]
+    BINDINGS = [by_id("modal.cancel").binding(), by_id("app.help").binding()]
 
     def compose(self) -> ComposeResult:
         keymap = dict(getattr(self.app, "_keymap", {}) or {})

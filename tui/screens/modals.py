@@ -38,12 +38,23 @@ __all__ = [
 ]
 
 
+def no_blink(screen: Any) -> None:
+    """Stop text cursors blinking when the app asks (tests and snapshots)."""
+    if not getattr(screen.app, "cursor_blink", True):
+        for widget in screen.query("Input, TextArea"):
+            widget.cursor_blink = False
+
+
 def _bind(*ids: str) -> list[Any]:
     return [by_id(i).binding() for i in ids]
 
 
 class _Modal(ModalScreen[Any]):
     BINDINGS = _bind("modal.cancel")
+
+    def _on_mount(self, event: Any) -> None:
+        super()._on_mount(event)
+        no_blink(self)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -172,22 +183,22 @@ class FilterModal(_Modal):
                     options = [(Text(literal(str(v))), v) for v in values]
                     with Horizontal(classes="field"):
                         yield Label(name.replace("_", " "), classes="field-label")
-                        yield Select(options, prompt="any", allow_blank=True, id=f"f-{name}",
-                                     value=current if current in values else Select.BLANK)
+                        yield Select(options, prompt="any", allow_blank=True, id=f"f-{name}", compact=True,
+                                     value=current if current in values else Select.NULL)
                 with Horizontal(classes="field"):
                     yield Label("search", classes="field-label")
                     yield Input(value=self.current.search or "", placeholder="words, \"phrase\", prefix*",
-                                id="f-search")
+                                id="f-search", compact=True)
             with Horizontal(classes="buttons"):
-                yield Button("Apply (ctrl+s)", id="apply", variant="primary")
-                yield Button("Clear all", id="clear")
+                yield Button("Apply (ctrl+s)", id="apply", variant="primary", compact=True)
+                yield Button("Clear all", id="clear", compact=True)
             yield Footer()
 
     def _result(self) -> ConversationFilter:
         values: dict[str, Any] = {}
         for name in FILTER_FIELDS:
             v = self.query_one(f"#f-{name}", Select).value
-            values[name] = None if v is Select.BLANK else v
+            values[name] = None if v is Select.NULL else v
         values["search"] = self.query_one("#f-search", Input).value.strip() or None
         return ConversationFilter(**values)
 
@@ -262,7 +273,7 @@ class CodePickerModal(_Modal):
         option_list.clear_options()
         self.options = []
         prompts = []
-        for _, i, c in scored:
+        for _, _i, c in scored:
             label = Text()
             label.append(f"{c.position + 1} " if c.position < 9 else "  ", style="bold")
             label.append(literal(c.name), style="bold cyan" if c.name in self.applied else "bold")
@@ -318,7 +329,7 @@ class CodeFormModal(_Modal):
         super().__init__()
         self.title_text = title
         self.code = code
-        self.name = code.name if code else name
+        self.code_name = code.name if code else name
         self.name_editable = name_editable
 
     def compose(self) -> ComposeResult:
@@ -329,7 +340,7 @@ class CodeFormModal(_Modal):
         with Vertical(classes="dialog wide"):
             yield Label(Text(self.title_text, style="bold"))
             for field, value, placeholder in (
-                ("name", self.name, "short name, e.g. curiosity"),
+                ("name", self.code_name, "short name, e.g. curiosity"),
                 ("definition", c.definition if c else "", "what the code means"),
                 ("include", c.include if c else "", "when to apply it"),
                 ("exclude", c.exclude if c else "", "when not to"),
@@ -343,7 +354,7 @@ class CodeFormModal(_Modal):
             yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#c-definition" if not self.name_editable or self.name else "#c-name", Input).focus()
+        self.query_one("#c-definition" if not self.name_editable or self.code_name else "#c-name", Input).focus()
 
     def _value(self, field: str) -> str:
         return self.query_one(f"#c-{field}", Input).value.strip()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.console import Group
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -43,7 +42,7 @@ def _excerpt(content: str, quote: str | None, width: int = 1200) -> Text:
     return body
 
 
-def render_item(item: SuggestionRecord) -> Group:
+def render_item(item: SuggestionRecord) -> Text:
     s = item.suggestion
     payload: dict[str, Any] = json.loads(s.payload_json or "{}")
     parts: list[Any] = []
@@ -95,7 +94,7 @@ def render_item(item: SuggestionRecord) -> Group:
                                        (literal(str(e.get("text", "")))[:300], "italic")))
         for e in (payload.get("contrast") or [])[:2]:
             parts.append(Text.assemble(("  ≠ ", "red"), (literal(str(e.get("text", "")))[:200], "dim italic")))
-    return Group(*parts)
+    return Text("\n").join(parts)
 
 
 class ReviewScreen(BaseScreen):
@@ -134,13 +133,13 @@ class ReviewScreen(BaseScreen):
                 if item.suggestion.id == self._focus_id:
                     self.index = i
             self._focus_id = None
-        self._render()
+        self._show_item()
         self.loaded = True
 
     def current(self) -> SuggestionRecord | None:
         return self.items[self.index] if 0 <= self.index < len(self.items) else None
 
-    def _render(self) -> None:
+    def _show_item(self) -> None:
         pending = sum(1 for i in self.items if i.suggestion.status == "pending")
         disagree = sum(1 for i in self.items if i.disagreement)
         title = Text.assemble(("review queue", "bold"), f"   {pending:,} pending",
@@ -178,7 +177,7 @@ class ReviewScreen(BaseScreen):
         del self.items[self.index]
         if self.index >= len(self.items):
             self.index = max(0, len(self.items) - 1)
-        self._render()
+        self._show_item()
 
     def action_undo(self) -> None:
         def done(decision: ReviewDecision | None) -> None:

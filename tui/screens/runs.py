@@ -16,6 +16,7 @@ from tui.actions import bindings
 from tui.messages import RunsLoaded
 from tui.screens.base import BaseScreen
 from tui.text import literal
+from tui.widgets.table import Table
 
 __all__ = ["RunsScreen"]
 
@@ -49,6 +50,7 @@ class RunsScreen(BaseScreen):
     """The home screen: the runs in the store, newest first."""
 
     SCOPE = "runs"
+    AUTO_FOCUS = "#runs"
     BINDINGS = bindings("runs")
 
     def __init__(self) -> None:
@@ -60,7 +62,7 @@ class RunsScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title", classes="title")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Table(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="runs-empty", classes="empty")
         yield Footer()
 
@@ -90,14 +92,8 @@ class RunsScreen(BaseScreen):
 
     @on(RunsLoaded)
     def _show(self, message: RunsLoaded) -> None:
-        table = self.query_one("#runs", DataTable)
-        keep = self.selected_run()
         self.runs = message.runs
-        table.clear()
-        for r in message.runs:
-            table.add_row(*run_cells(r), key=r.id)
-        if keep is not None and keep in {r.id for r in message.runs}:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self.query_one("#runs", Table).sync([(r.id, run_cells(r)) for r in message.runs])
         empty = self.query_one("#runs-empty", Static)
         empty.update(Text("No runs in this store yet. Start one with `latitude run PROTOCOL`.")
                      if not message.runs else "")

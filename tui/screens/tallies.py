@@ -13,13 +13,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from tui.actions import bindings
 from tui.messages import TalliesLoaded
 from tui.screens.base import BaseScreen
 from tui.text import literal
 from tui.widgets.interval_chart import Bar, IntervalChart
+from tui.widgets.table import Table
 
 __all__ = ["BREAKDOWNS", "TalliesScreen"]
 
@@ -30,6 +31,7 @@ class TalliesScreen(BaseScreen):
     """Tallies of one run (or of every run)."""
 
     SCOPE = "tallies"
+    AUTO_FOCUS = "#tallies"
     BINDINGS = bindings("tallies")
 
     def __init__(self, run_id: str | None = None) -> None:
@@ -41,17 +43,19 @@ class TalliesScreen(BaseScreen):
         """None: the default rule of `runner.analysis.tally` (consensus, else the one person, else the judge)."""
         self.coders: list[str] = []
         self.rows: list[Any] = []
+        self.hidden = 0
+        """Rows left out because the coder coded no conversation of that group (n = 0)."""
         self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="tallies-title", classes="title")
         with VerticalScroll(id="tallies-body"):
-            yield DataTable(id="tallies", cursor_type="row", zebra_stripes=True)
+            yield Table(id="tallies", cursor_type="row", zebra_stripes=True)
             yield IntervalChart(id="tallies-chart")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#tallies", DataTable).add_columns("code", self.by, "n", "count", "%", "95% CI")
+        self.query_one("#tallies", Table).add_columns("code", self.by, "n", "count", "%", "95% CI")
         self.load()
 
     def _render_title(self, error: str | None = None) -> None:
@@ -59,6 +63,8 @@ class TalliesScreen(BaseScreen):
         title = Text.assemble(("tallies", "bold"), f"   {scope}", ("  (a: switch)", "dim"),
                               "   by ", (self.by, "bold"), ("  (b)", "dim"),
                               "   coder ", (literal(self.coder or "auto"), "bold"), ("  (c)", "dim"))
+        if self.hidden:
+            title.append(f"   ({self.hidden} empty rows hidden: groups this coder did not code)", style="dim")
         if error:
             title.append(f"\n{error}", style="yellow")
         self.query_one("#tallies-title", Static).update(title)
@@ -91,18 +97,23 @@ class TalliesScreen(BaseScreen):
     def _loaded(self, message: TalliesLoaded) -> None:
         self.rows = message.rows
         self.coders = message.coders
-        table = self.query_one("#tallies", DataTable)
+        table = self.query_one("#tallies", Table)
         table.clear(columns=True)
         table.add_columns("code", self.by, "n", "count", "%", "95% CI")
+        lines = []
         bars = []
-        for r in message.rows:
+        shown = [r for r in message.rows if r.n > 0]
+        self.hidden = len(message.rows) - len(shown)
+        for r in shown:
             group = r.group.get(self.by, "")
             pct = "—" if r.n == 0 or math.isnan(r.proportion) else f"{100 * r.proportion:.1f}"
             ci = "—" if r.n == 0 or math.isnan(r.low) else f"{100 * r.low:.1f} – {100 * r.high:.1f}"
-            table.add_row(Text(literal(r.code), style="bold cyan"), Text(literal(group)),
-                          Text(str(r.n), justify="right"), Text(str(r.count), justify="right"),
-                          Text(pct, justify="right"), Text(ci, justify="right"))
+            lines.append((f"{r.code}\x00{group}",
+                          (Text(literal(r.code), style="bold cyan"), Text(literal(group)),
+                           Text(str(r.n), justify="right"), Text(str(r.count), justify="right"),
+                           Text(pct, justify="right"), Text(ci, justify="right"))))
             bars.append(Bar(r.code, group, r.proportion, r.low, r.high, r.n, r.count))
+        table.sync(lines)
         self.query_one(IntervalChart).show(bars)
         self._render_title(message.error)
         self.loaded = True

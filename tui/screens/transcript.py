@@ -53,6 +53,15 @@ def turn_context(record: ConversationRecord, coder: str, query: str | None = Non
 
 
 def context_window(record: ConversationRecord) -> int | None:
+    """The model's context window: as the engine recorded it with each request, else the models file's."""
+    for m in reversed(record.messages):
+        if m.role == "assistant" and m.request_json:
+            try:
+                window = json.loads(m.request_json).get("context_window")
+            except (ValueError, AttributeError):
+                window = None
+            if window:
+                return int(window)
     try:
         models = json.loads(record.run.models_json or "{}")
         window = (models.get(record.conversation.model_alias) or {}).get("context_window")
@@ -95,6 +104,13 @@ class TranscriptScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.load(self.conversation_id)
+        self.set_interval(2.0, self._tick)
+
+    def _tick(self) -> None:
+        """A conversation still being written is read again (new turns appear as they are committed)."""
+        if self.record is not None and self.record.conversation.status in ("running", "pending") \
+                and self.is_current:
+            self.load(self.conversation_id, keep_cursor=True)
 
     # ---------------------------------------------------------------- loading
 
@@ -118,14 +134,24 @@ class TranscriptScreen(BaseScreen):
         self.position, self.count = message.position, message.count
         ctx = turn_context(record, self.lapp.coder, self.filter.search)
         turns = self.query_one("#turns", VerticalScroll)
-        await turns.remove_children()
-        views = [TurnView(m, ctx, self._tags_on(m.idx)) for m in record.messages]
-        await turns.mount_all(views)
+        if same and message.keep_cursor:
+            # a live conversation: add the turns written since, keep what is on screen
+            shown = {v.idx for v in self._views()}
+            await turns.mount_all([TurnView(m, ctx, self._tags_on(m.idx)) for m in record.messages
+                                   if m.idx not in shown])
+            for view in self._views():
+                view.ctx = ctx
+                view.set_tags(self._tags_on(view.idx))
+            views = self._views()
+        else:
+            await turns.remove_children()
+            views = [TurnView(m, ctx, self._tags_on(m.idx)) for m in record.messages]
+            await turns.mount_all(views)
         self.query_one(TelemetryPanel).show(record.messages, context_window(record))
         if not (same and message.keep_cursor):
             self.cursor = self._first_interesting(views, ctx)
         self.cursor = min(self.cursor, max(0, len(views) - 1))
-        self._move(0, scroll=True)
+        self._move(0, scroll=not (same and message.keep_cursor))
         self._render_title()
         self._render_codebar()
         self.loaded_id = record.conversation.id
@@ -186,22 +212,22 @@ class TranscriptScreen(BaseScreen):
             return
         c = self.record.conversation
         title = Text()
+        if self.position is not None and self.count:
+            title.append(f"{self.position + 1:,}/{self.count:,} ", style="bold reverse")
+            if self.filter.active():
+                title.append("in filter ", style="dim")
         title.append(c.id, style="bold")
         title.append("  ")
         title.append(literal(c.model_alias), style="bold green")
         if c.partner_alias:
             title.append(" ↔ ")
             title.append(literal(c.partner_alias), style="bold yellow")
-        title.append(f" ({literal(c.litellm_model)})", style="dim")
+
         if c.simulated:
             title.append(" SIMULATED", style="bold magenta")
         title.append(f"  {literal(c.vendor)} · {literal(c.condition)} · rep {c.replicate} · {c.kind} · ")
         title.append(c.status, style="yellow" if c.status == "running" else "red" if c.status == "error" else "")
         title.append(f" · stop: {literal(c.stop_reason or '—')} · {c.turns} turns · ${c.cost:.4f}")
-        if self.position is not None and self.count:
-            title.append(f"   {self.position + 1:,}/{self.count:,}", style="bold")
-            if self.filter.active():
-                title.append(" in filter", style="dim")
         whole = self._tags_on(None)
         if whole:
             title.append("\nconversation: ", style="dim")

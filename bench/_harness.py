@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,14 @@ PYTHON = sys.executable
 API_KEY_ENV = "BENCH_FAKE_KEY"
 API_KEY = "sk-bench-fake-0000"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwind: the fake server and the running child get stopped
+
+
+signal.signal(signal.SIGTERM, _terminate)
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -98,9 +107,20 @@ def proc_status(pid: int, key: str) -> int:
 class FakeServer:
     """`python -m tests.fakeprovider` in its own process (context manager)."""
 
-    def __init__(self, latency_s: float, chunks: int = 4, backlog: int = 4096) -> None:
+    def __init__(self, latency_s: float, chunks: int = 4, backlog: int = 4096, reply_words: int = 0) -> None:
+        """`reply_words` > 0: every reply is that many words (a rule), instead of the fake
+        provider's short default reply; `chunks` is how many content chunks a stream has
+        (at most one per word)."""
         self.args = [PYTHON, "-m", "tests.fakeprovider", "--port", "0", "--latency", str(latency_s),
                      "--chunks", str(chunks), "--backlog", str(backlog), "--max-log", "1000"]
+        if reply_words > 0:
+            import tempfile
+
+            words = " ".join(f"word{i % 97}" for i in range(reply_words - 1))
+            cfg = tempfile.NamedTemporaryFile("w", prefix="latitude-bench-fake-", suffix=".json", delete=False)
+            json.dump({"rules": [{"reply": "[{model}] reply {n}: " + words}]}, cfg)
+            cfg.close()
+            self.args += ["--config", cfg.name]
         self.latency_s = latency_s
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -172,11 +192,13 @@ class ConnSampler:
         self.port_hex = f":{port:04X}"
         self.every_s = every_s
         self.peak = 0
+        self.seen: set[str] = set()
+        """Distinct client endpoints seen (a lower bound of the connections opened)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def count(self) -> int:
-        n = 0
+        now: set[str] = set()  # distinct peers: /proc/net/tcp can repeat lines while it changes
         for name in ("/proc/net/tcp", "/proc/net/tcp6"):
             try:
                 with open(name) as fh:
@@ -184,10 +206,11 @@ class ConnSampler:
                     for line in fh:
                         parts = line.split(None, 4)
                         if parts[1].endswith(self.port_hex) and parts[3] == "01":
-                            n += 1
+                            now.add(parts[2])
             except OSError:
                 continue
-        return n
+        self.seen |= now
+        return len(now)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
@@ -218,6 +241,8 @@ class Child:
     users of the 2 cores disturb the figures; 0 means a quiet machine."""
     peak_connections: int | None = None
     """Most ESTABLISHED connections the fake server held at once during the run."""
+    connections_seen: int | None = None
+    """Distinct client connections seen at the server (sampled: a lower bound of those opened)."""
     report: dict[str, Any] = field(default_factory=dict)
     """The JSON the worker printed on its last stdout line (empty for non-workers)."""
     stdout_tail: str = ""
@@ -242,15 +267,22 @@ def run_child(argv: list[str], server: FakeServer | None = None, env: dict[str, 
     with open(out_path, "w") as out, open(err_path, "w") as err:
         proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=err, env=env or base_env())
         deadline = time.monotonic() + timeout
-        while True:
-            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pid, status, ru = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.01)
+        try:
+            while True:
+                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    pid, status, ru = os.wait4(proc.pid, 0)
+                    break
+                time.sleep(0.01)
+        except BaseException:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            if sampler:
+                sampler.__exit__()
+            raise
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     if sampler:
@@ -276,7 +308,8 @@ def run_child(argv: list[str], server: FakeServer | None = None, env: dict[str, 
                  maxrss_mib=ru.ru_maxrss / 1024, server_cpu_s=(s1 - s0) if server else None,
                  foreign_cpu_s=max(0.0, (b1 - b0) - (ru.ru_utime + ru.ru_stime) - ((s1 - s0) if server else 0.0)
                                    - (me1 - me0)),
-                 peak_connections=sampler.peak if sampler else None, report=report, stdout_tail=stdout[-2000:], stderr_tail=stderr[-3000:])
+                 peak_connections=sampler.peak if sampler else None,
+                 connections_seen=len(sampler.seen) if sampler else None, report=report, stdout_tail=stdout[-2000:], stderr_tail=stderr[-3000:])
 
 
 def worker(mode: str, *args: str, server: FakeServer | None = None, env: dict[str, str] | None = None,

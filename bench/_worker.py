@@ -6,6 +6,7 @@ MODE is one of:
   httpx    bare httpx.AsyncClient loop, streamed OpenAI-format requests
   aiohttp  bare aiohttp.ClientSession loop, same requests
   litellm  bare `litellm.acompletion(stream=True)` loop, same requests
+  litellm-nostream  the same with stream=False (for comparison: no per-chunk work)
   engine   latitude's engine, called in-process the way `latitude run` calls it
            (load + plan + upgrade + StoreWriter + start + run_targets), without the
            live display; needs --protocol, --models, --db
@@ -65,6 +66,30 @@ def hwm_mib() -> float:
     return 0.0
 
 
+class RssTimeline:
+    """RSS of this process every `every_s` seconds, with the completions so far."""
+
+    def __init__(self, counter: Any, every_s: float = 2.0) -> None:
+        import threading
+
+        self.counter = counter
+        self.every_s = every_s
+        self.points: list[tuple[float, float, int]] = []
+        self._t0 = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.points.append((round(time.perf_counter() - self._t0, 1), round(rss_mib(), 1), self.counter()))
+
+    def stop(self) -> list[tuple[float, float, int]]:
+        self._stop.set()
+        self._thread.join()
+        return self.points
+
+
 class GcClock:
     """Time spent in the cyclic garbage collector (gc.callbacks)."""
 
@@ -113,9 +138,10 @@ def user_text(turn: int) -> str:
 # ---------------------------------------------------------------------------- bare loops
 
 
-async def drive(n: int, turns: int, concurrency: int, call: Any) -> dict[str, int]:
+async def drive(n: int, turns: int, concurrency: int, call: Any, counts: dict[str, int]) -> dict[str, int]:
     """n conversations of `turns` sequential calls, at most `concurrency` in flight."""
-    counts = {"completions": 0, "errors": 0}
+    counts.setdefault("completions", 0)
+    counts.setdefault("errors", 0)
     slots = asyncio.Semaphore(concurrency)
 
     async def conversation(i: int) -> None:
@@ -199,13 +225,23 @@ def make_aiohttp(base: str, key: str) -> tuple[Any, Any]:
     return session, call
 
 
-def make_litellm(base: str, key: str) -> tuple[Any, Any]:
+def make_litellm(base: str, key: str, stream: bool = True) -> tuple[Any, Any]:
     import litellm
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True
     litellm.drop_params = True
     litellm.cache = None
+
+    async def call_plain(messages: list[dict[str, str]]) -> str:
+        resp = await litellm.acompletion(
+            model="openai/" + MODEL, messages=list(messages), api_base=base, api_key=key, stream=False,
+            timeout=600, num_retries=0, caching=False,
+        )
+        return resp.choices[0].message.content or ""
+
+    if not stream:
+        return None, call_plain
 
     async def call(messages: list[dict[str, str]]) -> str:
         stream = await litellm.acompletion(
@@ -226,8 +262,11 @@ def make_litellm(base: str, key: str) -> tuple[Any, Any]:
 
 async def bare(args: argparse.Namespace, out: dict[str, Any]) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
-    maker = {"httpx": make_httpx, "aiohttp": make_aiohttp, "litellm": make_litellm}[args.mode]
-    closer, call = maker(args.base, args.key)
+    if args.mode == "litellm-nostream":
+        closer, call = make_litellm(args.base, args.key, stream=False)
+    else:
+        maker = {"httpx": make_httpx, "aiohttp": make_aiohttp, "litellm": make_litellm}[args.mode]
+        closer, call = maker(args.base, args.key)
     out["import_wall_s"] = time.perf_counter() - t0
     out["import_cpu_s"] = time.process_time() - c0
     t0, c0 = time.perf_counter(), time.process_time()
@@ -238,11 +277,17 @@ async def bare(args: argparse.Namespace, out: dict[str, Any]) -> None:
         gc.collect()
         gc.freeze()
         out["gc_frozen_objects"] = gc.get_freeze_count()
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold, 20, 100)
+        out["gc_threshold"] = gc.get_threshold()
     gcc = GcClock()
     prof = start_profile(args)
     th0 = thread_cpu()
+    live: dict[str, int] = {"completions": 0}
+    timeline = RssTimeline(lambda: live["completions"])
     t0, c0 = time.perf_counter(), time.process_time()
-    counts = await drive(args.conversations, args.turns, args.concurrency, call)
+    counts = await drive(args.conversations, args.turns, args.concurrency, call, live)
+    out["rss_timeline"] = timeline.stop()
     out["wall_s"], out["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
     out["thread_cpu_s"] = thread_delta(th0, thread_cpu())
     stop_profile(prof, args)
@@ -285,7 +330,7 @@ def engine(args: argparse.Namespace, out: dict[str, Any]) -> None:
     out["setup_wall_s"], out["setup_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
 
     model = plan.specs[0].model
-    events: dict[str, int] = {}
+    events: dict[str, int] = {"TurnCompleted": 0}
 
     def emit(ev: Any) -> None:  # the cheapest listener: count events
         name = type(ev).__name__
@@ -305,9 +350,13 @@ def engine(args: argparse.Namespace, out: dict[str, Any]) -> None:
             gc.collect()
             gc.freeze()
             out["gc_frozen_objects"] = gc.get_freeze_count()
+        if args.gc_threshold:
+            gc.set_threshold(args.gc_threshold, 20, 100)
+            out["gc_threshold"] = gc.get_threshold()
         state["gc"] = GcClock()
         state["prof"] = start_profile(args)
         th0 = thread_cpu()
+        state["timeline"] = RssTimeline(lambda: events["TurnCompleted"])
         state["t0"], state["c0"] = time.perf_counter(), time.process_time()
         writer = StoreWriter(args.db)
         targets = await start(plan, writer, run_id, options, "{}", ("bench", "bench"))
@@ -319,6 +368,7 @@ def engine(args: argparse.Namespace, out: dict[str, Any]) -> None:
         out["thread_cpu_s"] = thread_delta(th0, thread_cpu())  # before close: the writer thread ends there
         await writer.close()
         out["wall_s"], out["cpu_s"] = time.perf_counter() - state["t0"], time.process_time() - state["c0"]
+        out["rss_timeline"] = state["timeline"].stop()
         stop_profile(state["prof"], args)
 
     asyncio.run(main())
@@ -371,7 +421,7 @@ def stop_profile(prof: Any, args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["httpx", "aiohttp", "litellm", "engine"])
+    p.add_argument("mode", choices=["httpx", "aiohttp", "litellm", "litellm-nostream", "engine"])
     p.add_argument("--base", default="", help="OpenAI base URL of the fake provider (…/v1)")
     p.add_argument("--key", default=os.environ.get("BENCH_FAKE_KEY", "sk-bench"))
     p.add_argument("--conversations", type=int, default=200)
@@ -384,6 +434,8 @@ def main() -> None:
     p.add_argument("--gc-freeze", action="store_true",
                    help="what-if: gc.freeze() after imports and warm-up (moves litellm's import-time objects "
                         "out of the collector's reach)")
+    p.add_argument("--gc-threshold", type=int, default=0,
+                   help="what-if: gc.set_threshold(N, 20, 100) after warm-up (CPython's default is 700, 10, 10)")
     args = p.parse_args()
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

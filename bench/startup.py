@@ -4,10 +4,8 @@
 
 - wall (median of --runs runs) and CPU of `.venv/bin/latitude --help`, `latitude run --help`,
   and a bare `python -c pass` for the interpreter's own floor; target: --help < 0.5 s;
-- what-if: `TYPER_USE_RICH=0 latitude --help` (typer's plain help, without rich's help
-  renderer), to show what the rich help costs;
-- `python -X importtime -c "import runner.cli"` and the same for a full `--help`
-  (the entry point's `main()` with argv `latitude --help`): proves litellm (and the other
+- `python -X importtime -c "import runner.cli"` and the same for a full `--help` and
+  `run --help` (the entry point's `main()` with that argv): proves litellm (and the other
   heavy modules) are not imported, and lists the top 10 import costs.
 
 Results go to bench/results/startup.json.
@@ -29,7 +27,7 @@ from _harness import PYTHON, QUIET, REPO, base_env, run_child, save, table  # no
 LATITUDE = REPO / ".venv" / "bin" / "latitude"
 HEAVY = ("litellm", "openai", "sqlalchemy", "sqlmodel", "alembic", "textual", "rich", "jinja2", "pydantic",
          "aiohttp", "httpx", "llama_cpp", "tiktoken", "tokenizers", "ruamel", "mcp", "psycopg")
-HELP_SNIPPET = "import sys; sys.argv = ['latitude', '--help']\nfrom runner.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+HELP_SNIPPET = "import sys; sys.argv = {argv!r}\nfrom runner.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
 
 
 def timed(argv: list[str], runs: int, label: str | None = None, **env: str) -> dict[str, Any]:
@@ -93,18 +91,17 @@ def main() -> None:
         timed([PYTHON, "-c", "pass"], args.runs),
         timed([str(LATITUDE), "--help"], args.runs),
         timed([str(LATITUDE), "run", "--help"], args.runs),
-        timed([str(LATITUDE), "--help"], args.runs, label="what-if: TYPER_USE_RICH=0 latitude --help",
-              TYPER_USE_RICH="0"),
     ]
     cli = summarise(importtime("import runner.cli"))
-    help_ = summarise(importtime(HELP_SNIPPET))
+    help_ = summarise(importtime(HELP_SNIPPET.format(argv=["latitude", "--help"])))
+    run_help = summarise(importtime(HELP_SNIPPET.format(argv=["latitude", "run", "--help"])))
     target_met = runs[1]["wall_median_s"] < 0.5
 
     print(table([[r["argv"], r["runs"], r["wall_median_s"], r["wall_min_s"], r["wall_max_s"], r["cpu_median_s"]]
                  for r in runs], ["command", "runs", "wall median s", "min", "max", "CPU median s"]))
     print(f"\n`latitude --help` median {runs[1]['wall_median_s']:.3f} s (target < 0.5 s: "
           f"{'met' if target_met else 'NOT met'})")
-    for label, s in (("import runner.cli", cli), ("latitude --help", help_)):
+    for label, s in (("import runner.cli", cli), ("latitude --help", help_), ("latitude run --help", run_help)):
         imported = [h for h, yes in s["heavy_imported"].items() if yes]
         print(f"\n-X importtime, {label}: {s['modules']} modules, {s['total_self_ms']:.0f} ms of imports; "
               f"litellm imported: {'YES' if s['litellm_imported'] else 'no'}; heavy packages imported: "
@@ -115,9 +112,12 @@ def main() -> None:
     print("top 10 packages by self time:")
     for r in help_["top_packages_by_self_ms"]:
         print(f"  {r['self_ms']:7.1f} ms  {r['package']}")
+    print("\ntop 10 import costs of `latitude run --help` (cumulative, top-level imports):")
+    for r in run_help["top_cumulative"]:
+        print(f"  {r['cumulative_ms']:7.1f} ms  {r['module']}")
 
     path = save("startup", {"runs": runs, "target_met": target_met, "importtime_runner_cli": cli,
-                            "importtime_help": help_})
+                            "importtime_help": help_, "importtime_run_help": run_help})
     print(f"\nwrote {path.relative_to(REPO)}")
 
 

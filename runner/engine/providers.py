@@ -120,6 +120,10 @@ async def chat(
     cacheable_system: bool = False,
 ) -> Reply:
     """One streamed completion. Raises on any failure (the caller's retry decides)."""
+    if model.transport == "native":
+        from ..providers import native
+
+        return await native.chat(model, messages, overrides=overrides, tools=tools, cacheable_system=cacheable_system)
     lm = litellm()
     params = request_params(model, overrides)
     key = _api_key(model)
@@ -253,6 +257,10 @@ def cost_of(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0)
     """USD cost from litellm's bundled price map; 0 for embedded models; None when unknown."""
     if model.vendor in ("local", "sim"):
         return 0.0
+    if model.transport == "native":
+        from ..providers import prices
+
+        return prices.cost(model.model, tokens_in, tokens_out, cached)
     try:
         prompt, completion = litellm().cost_per_token(
             model=model.model, prompt_tokens=tokens_in, completion_tokens=tokens_out,
@@ -267,6 +275,10 @@ def context_window(model: ModelAlias) -> int | None:
     """Input context window: the alias override, the embedded model's metadata, or litellm's model info."""
     if model.context_window:
         return model.context_window
+    if model.transport == "native":
+        from ..providers import prices
+
+        return prices.context_window(model.model)
     return _context_window(model.model, model.vendor, model.model_path)
 
 
@@ -287,6 +299,10 @@ def price_per_token(model: ModelAlias) -> tuple[float, float] | None:
     """(input, output) USD per token from the bundled price map, for plan estimates."""
     if model.vendor in ("local", "sim"):
         return (0.0, 0.0)
+    if model.transport == "native":
+        from ..providers import prices
+
+        return prices.price_per_token(model.model)
     try:
         info = litellm().get_model_info(model.model)
         return float(info.get("input_cost_per_token") or 0), float(info.get("output_cost_per_token") or 0)

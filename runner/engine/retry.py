@@ -90,6 +90,11 @@ def _mid_stream(exc: BaseException) -> str:
 
 def classify(exc: BaseException) -> str:
     """The error kind of an exception raised by a model call."""
+    from ..providers.native import error_kind  # the SDKs' own exceptions, decided by type
+
+    native_kind = error_kind(exc)
+    if native_kind is not None:
+        return native_kind
     if type(exc).__name__ == "MidStreamFallbackError":
         return _mid_stream(exc)
     if isinstance(exc, StreamCut):

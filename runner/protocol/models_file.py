@@ -9,10 +9,32 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Vendor = Literal["anthropic", "openai", "local", "sim", "other"]
 """Who serves a model, as shown in listings and tallies."""
+
+Transport = Literal["litellm", "native"]
+"""How an alias's requests reach the vendor: `litellm` (any vendor litellm knows) or `native`
+(`runner.providers.native`: the OpenAI chat-completions and Anthropic messages wire formats
+spoken directly, for `openai/...` and `anthropic/...` model strings only)."""
+
+NATIVE_BY_DEFAULT = False
+"""Whether `openai/...` and `anthropic/...` aliases that name no transport use the native one.
+Turned on once the conformance suite (`tests/conformance/`) showed both transports store the
+same records for every fault the fake provider injects."""
+
+
+def default_transport(model: str, reasoning_effort: str | None = None) -> Transport:
+    """The transport of an alias that names none: native for `openai/` and `anthropic/`
+    strings (except an Anthropic alias with `reasoning_effort`, which only litellm maps to a
+    thinking budget), litellm for everything else."""
+    if not NATIVE_BY_DEFAULT:
+        return "litellm"
+    if model.startswith("openai/") or (model.startswith("anthropic/") and reasoning_effort is None):
+        return "native"
+    return "litellm"
+
 
 _KNOWN_VENDORS = {"anthropic": "anthropic", "openai": "openai", "local": "local", "sim": "sim"}
 
@@ -48,7 +70,25 @@ class ModelAlias(BaseModel):
     timeout_s: Annotated[float, Field(gt=0)] = 120.0
     """Per-request timeout."""
     extra: dict[str, Any] = Field(default_factory=dict)
-    """Further litellm parameters passed as they are."""
+    """Further request parameters passed as they are (to litellm, or into the native request body)."""
+    transport: Transport = "litellm"
+    """How requests are sent (see `Transport`); when the file names none, `default_transport()` decides."""
+    stream: bool = True
+    """Stream the reply (time to first token is measured). `false` reads one JSON body; the
+    native transport only (litellm always streams)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_transport(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("transport") is None and isinstance(data.get("model"), str):
+            data = {**data, "transport": default_transport(data["model"], data.get("reasoning_effort"))}
+        return data
+
+    @model_validator(mode="after")
+    def _native_serves_it(self) -> "ModelAlias":
+        if self.transport == "native" and not self.model.startswith(("openai/", "anthropic/")):
+            raise ValueError(f"transport native serves openai/ and anthropic/ models, not {self.model}")
+        return self
 
     @property
     def vendor(self) -> str:
@@ -105,4 +145,5 @@ def resolve_model(name: str, aliases: dict[str, ModelAlias]) -> ModelAlias | Non
     return None
 
 
-__all__ = ["BUILTIN_ALIASES", "ModelAlias", "ModelsFile", "Vendor", "resolve_model"]
+__all__ = ["BUILTIN_ALIASES", "ModelAlias", "ModelsFile", "NATIVE_BY_DEFAULT", "Transport", "Vendor", "default_transport",
+           "resolve_model"]

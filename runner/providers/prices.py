@@ -1,0 +1,103 @@
+"""Prices and context windows from litellm's bundled price map, read as data.
+
+litellm ships `model_prices_and_context_window_backup.json` inside its package. Importing
+litellm costs seconds of CPU, so the file is located without importing it
+(`importlib.util.find_spec("litellm").submodule_search_locations`), parsed once and cached.
+`LATITUDE_PRICE_MAP` names another file of the same shape.
+
+The arithmetic follows what `runner.engine.providers.cost_of` asks of
+`litellm.cost_per_token(model, prompt_tokens, completion_tokens, cache_read_input_tokens)`:
+uncached prompt tokens at the input price, cache reads at the cache-read price (the input
+price when the map has none), completion tokens at the output price, and the
+`_above_200k_tokens` tier when the prompt is longer than 200,000 tokens. The conformance
+suite checks the figures against litellm's own on the models it uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+PRICE_FILE = "model_prices_and_context_window_backup.json"
+"""The file name of litellm's bundled price map."""
+
+_TIER = 200_000
+
+
+def price_map_path() -> Path | None:
+    """Where the price map is: `LATITUDE_PRICE_MAP`, or the file inside the installed litellm."""
+    override = os.environ.get("LATITUDE_PRICE_MAP")
+    if override:
+        return Path(override)
+    spec = importlib.util.find_spec("litellm")  # finds the package without executing it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / PRICE_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def price_map() -> dict[str, dict[str, Any]]:
+    """The whole map, model name → entry (empty when the file cannot be found or read)."""
+    path = price_map_path()
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    data.pop("sample_spec", None)
+    return data if isinstance(data, dict) else {}
+
+
+@functools.lru_cache(maxsize=512)
+def model_info(model: str) -> dict[str, Any] | None:
+    """The entry for a model string: the string itself (`openai/gpt-4.1`), then without its
+    provider prefix (`gpt-4.1`); None when the map does not know it."""
+    table = price_map()
+    entry = table.get(model)
+    if entry is None and "/" in model:
+        entry = table.get(model.split("/", 1)[1])
+    return entry if isinstance(entry, dict) else None
+
+
+def cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None:
+    """USD cost of one completion; None when the model has no input or output price."""
+    info = model_info(model)
+    if info is None:
+        return None
+    inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if inp is None or out is None:
+        return None
+    read = info.get("cache_read_input_token_cost")
+    if tokens_in > _TIER:
+        inp = info.get("input_cost_per_token_above_200k_tokens", inp)
+        out = info.get("output_cost_per_token_above_200k_tokens", out)
+        read = info.get("cache_read_input_token_cost_above_200k_tokens", read)
+    read = inp if read is None else read
+    uncached = max(tokens_in - cached, 0)
+    return float(uncached * inp + cached * read + tokens_out * out)
+
+
+def price_per_token(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per token, for plan estimates; None when unknown."""
+    info = model_info(model)
+    if info is None:
+        return None
+    return float(info.get("input_cost_per_token") or 0), float(info.get("output_cost_per_token") or 0)
+
+
+def context_window(model: str) -> int | None:
+    """Input context window (`max_input_tokens`, else `max_tokens`); None when unknown."""
+    info = model_info(model)
+    if info is None:
+        return None
+    return int(info.get("max_input_tokens") or info.get("max_tokens") or 0) or None
+
+
+__all__ = ["context_window", "cost", "model_info", "price_map", "price_map_path", "price_per_token"]

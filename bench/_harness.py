@@ -321,11 +321,12 @@ def worker(mode: str, *args: str, server: FakeServer | None = None, env: dict[st
     return child
 
 
-def write_models_file(path: Path, api_base: str, model: str = "openai/gpt-4o-mini") -> Path:
+def write_models_file(path: Path, api_base: str, model: str = "openai/gpt-4o-mini", transport: str = "litellm") -> Path:
     path.write_text(
         "# written by bench/: the `bench` alias points at the fake provider\n"
         "models:\n"
-        f"  bench: {{model: {model}, api_base: \"{api_base}\", api_key_env: {API_KEY_ENV}, timeout_s: 600}}\n"
+        f"  bench: {{model: {model}, api_base: \"{api_base}\", api_key_env: {API_KEY_ENV}, timeout_s: 600, "
+        f"transport: {transport}}}\n"
     )
     return path
 

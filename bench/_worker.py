@@ -317,7 +317,8 @@ def engine(args: argparse.Namespace, out: dict[str, Any]) -> None:
     t1, c1 = time.perf_counter(), time.process_time()
     from runner.engine import providers
 
-    providers.litellm()
+    if not args.native:
+        providers.litellm()
     out["import_litellm_wall_s"] = time.perf_counter() - t1
     out["import_litellm_cpu_s"] = time.process_time() - c1
     out["import_wall_s"] = time.perf_counter() - t0
@@ -397,6 +398,7 @@ def engine(args: argparse.Namespace, out: dict[str, Any]) -> None:
     out["db_stop_reasons"] = reasons
     out["errors"] = sum(v for k, v in statuses.items() if k != "done")
     out["run_id"] = run_id
+    out["litellm_imported"] = "litellm" in sys.modules
 
 
 # ---------------------------------------------------------------------------- profiling
@@ -431,6 +433,8 @@ def main() -> None:
     p.add_argument("--models")
     p.add_argument("--db")
     p.add_argument("--profile", help="write a cProfile of the workload here")
+    p.add_argument("--native", action="store_true",
+                   help="engine: the models file's aliases are native; do not import litellm")
     p.add_argument("--gc-freeze", action="store_true",
                    help="what-if: gc.freeze() after imports and warm-up (moves litellm's import-time objects "
                         "out of the collector's reach)")

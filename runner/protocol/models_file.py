@@ -19,7 +19,7 @@ Transport = Literal["litellm", "native"]
 (`runner.providers.native`: the OpenAI chat-completions and Anthropic messages wire formats
 spoken directly, for `openai/...` and `anthropic/...` model strings only)."""
 
-NATIVE_BY_DEFAULT = False
+NATIVE_BY_DEFAULT = True
 """Whether `openai/...` and `anthropic/...` aliases that name no transport use the native one.
 Turned on once the conformance suite (`tests/conformance/`) showed both transports store the
 same records for every fault the fake provider injects."""

@@ -7,6 +7,7 @@ MODE is one of:
   aiohttp  bare aiohttp.ClientSession loop, same requests
   litellm  bare `litellm.acompletion(stream=True)` loop, same requests
   litellm-nostream  the same with stream=False (for comparison: no per-chunk work)
+  native   bare loop over `runner.providers.native.chat` (the native transport alone)
   engine   latitude's engine, called in-process the way `latitude run` calls it
            (load + plan + upgrade + StoreWriter + start + run_targets), without the
            live display; needs --protocol, --models, --db
@@ -260,12 +261,27 @@ def make_litellm(base: str, key: str, stream: bool = True) -> tuple[Any, Any]:
     return None, call
 
 
+def make_native(base: str, key: str, stream: bool = True) -> tuple[Any, Any]:
+    """`runner.providers.native.chat` alone (no engine), the key in the environment as latitude reads it."""
+    from runner.protocol.models_file import ModelAlias
+    from runner.providers import native
+
+    os.environ["BENCH_NATIVE_KEY"] = key
+    model = ModelAlias(model="openai/" + MODEL, api_base=base, api_key_env="BENCH_NATIVE_KEY", transport="native",
+                       stream=stream, timeout_s=600)
+
+    async def call(messages: list[dict[str, str]]) -> str:
+        return (await native.chat(model, list(messages))).content
+
+    return None, call
+
+
 async def bare(args: argparse.Namespace, out: dict[str, Any]) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     if args.mode == "litellm-nostream":
         closer, call = make_litellm(args.base, args.key, stream=False)
     else:
-        maker = {"httpx": make_httpx, "aiohttp": make_aiohttp, "litellm": make_litellm}[args.mode]
+        maker = {"httpx": make_httpx, "aiohttp": make_aiohttp, "litellm": make_litellm, "native": make_native}[args.mode]
         closer, call = maker(args.base, args.key)
     out["import_wall_s"] = time.perf_counter() - t0
     out["import_cpu_s"] = time.process_time() - c0
@@ -294,6 +310,7 @@ async def bare(args: argparse.Namespace, out: dict[str, Any]) -> None:
     out.update(counts)
     out["gc_s"], out["gc_collections"] = gcc.total, gcc.collections
     out["rss_peak_mib"] = hwm_mib()
+    out["litellm_imported"] = "litellm" in sys.modules
     if closer is not None:
         await closer.aclose() if hasattr(closer, "aclose") else await closer.close()
 
@@ -423,7 +440,7 @@ def stop_profile(prof: Any, args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["httpx", "aiohttp", "litellm", "litellm-nostream", "engine"])
+    p.add_argument("mode", choices=["httpx", "aiohttp", "litellm", "litellm-nostream", "native", "engine"])
     p.add_argument("--base", default="", help="OpenAI base URL of the fake provider (…/v1)")
     p.add_argument("--key", default=os.environ.get("BENCH_FAKE_KEY", "sk-bench"))
     p.add_argument("--conversations", type=int, default=200)

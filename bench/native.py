@@ -102,6 +102,7 @@ def main() -> None:
             lite_models = write_models_file(tmp / "litellm.yaml", server.openai_base, transport="litellm")
             clients: list[tuple[str, str, list[str]]] = [
                 ("bare aiohttp", "aiohttp", ["--base", server.openai_base]),
+                ("bare native transport", "native", ["--base", server.openai_base]),
                 ("engine, native", "engine", ["--native", "--protocol", str(SIX), "--models", str(native_models),
                                               "--db", f"sqlite:///{tmp}/native.db"]),
             ]
@@ -142,6 +143,7 @@ def main() -> None:
                     models = write_models_file(tmp / f"s{chunks}.yaml", server.openai_base, transport="native")
                     for label, mode, extra in (
                         ("bare aiohttp", "aiohttp", ["--base", server.openai_base]),
+                        ("bare native transport", "native", ["--base", server.openai_base]),
                         ("engine, native", "engine", ["--native", "--protocol", str(SIX), "--models", str(models),
                                                       "--db", f"sqlite:///{tmp}/s{chunks}.db"]),
                     ):

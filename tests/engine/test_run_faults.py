@@ -39,7 +39,9 @@ KINDS = {
 @pytest.fixture
 def fault_models(fake_provider, write_models, monkeypatch):
     monkeypatch.setenv("LATITUDE_RETRY_ATTEMPTS", str(ATTEMPTS))
-    return write_models(fake_provider, timeout_s=0.5)
+    # these rows pin litellm's behaviour (its hidden re-POST, its Anthropic parser); the native
+    # transport's rows are in tests/conformance/test_conformance.py
+    return write_models(fake_provider, timeout_s=0.5, transport="litellm")
 
 
 @pytest.mark.parametrize("api", ["openai", "anthropic"])

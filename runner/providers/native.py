@@ -35,17 +35,14 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..engine.providers import Reply, _api_key, messages_hash, request_params, with_cache_control
-from ..engine.retry import MalformedReply, StreamCut
+from ..kinds import ErrorKind
 from ..protocol.models_file import ModelAlias
 from . import prices
+from .base import MalformedReply, Reply, StreamCut, api_key, audit, request_params
 
 WireFormat = Literal["openai", "anthropic"]
 """The two wire formats the native transport speaks."""
 
-ErrorKind = Literal["rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut",
-                    "auth", "context_window", "bad_request", "other"]
-"""What went wrong with a call, as the retry predicate (`runner.engine.retry`) names it."""
 
 MAX_CONNECTIONS = int(os.environ.get("LATITUDE_NATIVE_MAX_CONNECTIONS", "10000"))
 """Most open connections per pooled session (one session per wire format, base URL and key).
@@ -272,7 +269,7 @@ async def chat(
 
     wire = wire_format(model)
     params = request_params(model, overrides)
-    key = _api_key(model)
+    key = api_key(model)
     sent = with_cache_control(messages, model) if cacheable_system else messages
     stream = getattr(model, "stream", True)
     build = _openai_body if wire == "openai" else _anthropic_body
@@ -303,8 +300,7 @@ async def chat(
         raise _sdk(ep).APIConnectionError(message=f"Connection error: {type(exc).__name__}", request=ep.request()) from exc
     latency = (time.perf_counter() - started) * 1000
     content, reasoning, tool_calls, finish, usage, ttft, body_id = got
-    if not content and not tool_calls and finish not in ("length", "content_filter"):
-        raise MalformedReply(f"empty reply from {model.model} (finish reason {finish})")
+    # An empty reply is returned as it came (the model's behaviour): the client records it.
     tokens_in, tokens_out, cached = usage
     return Reply(
         content=content,
@@ -314,13 +310,43 @@ async def chat(
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         cached_tokens=cached,
-        cost=prices.cost(model.model, tokens_in, tokens_out, cached),
+        cost=cost(model, tokens_in, tokens_out, cached),
         latency_ms=latency,
         ttft_ms=ttft,
         request_id=request_id or body_id,
-        request={"model": model.model, "params": params, "messages_sha256": messages_hash(messages),
-                 "messages": len(messages), "tools": [t["function"]["name"] for t in tools or []]},
+        request=audit(model, params, messages, tools),
     )
+
+
+def with_cache_control(messages: list[dict[str, Any]], model: ModelAlias) -> list[dict[str, Any]]:
+    """Mark a system prompt cacheable where the vendor takes `cache_control` (Anthropic), as
+    the litellm transport does."""
+    from .litellm_ import with_cache_control as mark  # a plain function: litellm itself is not imported
+
+    return mark(messages, model)
+
+
+# ----------------------------------------------------------------------------- the Provider interface
+
+
+def cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None:
+    """USD cost from litellm's bundled price map, read as data (`prices`); None when unknown."""
+    return prices.cost(model.model, tokens_in, tokens_out, cached)
+
+
+def context_window(model: ModelAlias) -> int | None:
+    """Input context window: the alias override, or the price map's."""
+    return model.context_window or prices.context_window(model.model)
+
+
+def price_per_token(model: ModelAlias) -> tuple[float, float] | None:
+    """(input, output) USD per token, for plan estimates."""
+    return prices.price_per_token(model.model)
+
+
+def deterministic(model: ModelAlias, overrides: dict[str, Any] | None = None) -> bool:
+    """A vendor's reply can differ when asked again (even with a seed: vendors do not promise it)."""
+    return False
 
 
 def _sdk(ep: _Endpoint) -> Any:
@@ -534,8 +560,9 @@ def _body_type(exc: Any) -> str:
 def error_kind(exc: BaseException) -> ErrorKind | None:
     """The retry kind of an exception the native transport raised, decided by its type (and,
     for an error inside a 200 stream, the `error.type` of its body); None for any exception
-    that is not the SDKs' own — litellm's exceptions subclass the openai SDK's, so they are
-    left to `runner.engine.retry.classify`, which knows litellm's quirks."""
+    that is not the SDKs' own (litellm's exceptions subclass the openai SDK's, so they are
+    left to `runner.engine.retry.classify`, which knows litellm's quirks) and for an SDK
+    error these rules cannot decide."""
     family = type(exc).__module__.split(".", 1)[0]
     if family not in ("openai", "anthropic"):
         return None
@@ -555,19 +582,27 @@ def error_kind(exc: BaseException) -> ErrorKind | None:
             return "overloaded"
         if status >= 500:
             return "server"
-        if status < 400:  # an error event inside a 200 stream
-            return "rate_limit" if etype == "rate_limit_error" else "server"
+        if status < 400:  # an error event inside a 200 stream: its body's type, else the generic rules
+            return _in_band_kind(etype)
         if etype == "context_length_exceeded" or getattr(exc, "code", None) == "context_length_exceeded":
             return "context_window"
         return "bad_request"
     if isinstance(exc, sdk.APIError):  # OpenAI's in-band stream error
-        if "overloaded" in etype:
-            return "overloaded"
-        if "rate_limit" in etype:
-            return "rate_limit"
-        return "server"
-    return "other"
+        return _in_band_kind(etype)
+    return None
 
 
-__all__ = ["ANTHROPIC_DEFAULT_MAX_TOKENS", "ErrorKind", "MAX_CONNECTIONS", "WireFormat", "aclose",
-           "anthropic_messages", "chat", "error_kind", "wire_format"]
+def _in_band_kind(etype: str) -> ErrorKind | None:
+    """An error event's `error.type` (`overloaded_error`, `rate_limit_error`, `server_error`, …);
+    None when it has none (the retry module's generic rules then read the message)."""
+    if not etype:
+        return None
+    if "overloaded" in etype:
+        return "overloaded"
+    if "rate_limit" in etype:
+        return "rate_limit"
+    return "server"
+
+
+__all__ = ["ANTHROPIC_DEFAULT_MAX_TOKENS", "MAX_CONNECTIONS", "WireFormat", "aclose", "anthropic_messages", "chat",
+           "context_window", "cost", "deterministic", "error_kind", "price_per_token", "wire_format"]

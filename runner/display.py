@@ -108,13 +108,26 @@ class RunDisplay:
         self.live.__enter__()
         return self
 
+    def plain(self) -> str:
+        """The final figures for a log or a pipe: `run <id>`, then tab-separated lines, nothing cut."""
+        columns = ["model", "done", "total", "turns", "tokens_in", "tokens_out", "cost_usd", "errors", "retries"]
+        lines = [f"run {self.run_id}", "\t".join(columns)]
+        for alias, s in self.stats.items():
+            lines.append("\t".join(str(v) for v in (alias, s.done, s.total, s.turns, s.tokens_in, s.tokens_out,
+                                                    round(s.cost, 6), s.errors, s.retries)))
+        return "\n".join(lines)
+
     def __exit__(self, *exc: Any) -> None:
         if self.live is not None:
             self.live.__exit__(*exc)
-        self.console.print(self.table(final=True))
+        if not self.console.is_terminal:  # piped or logged: whole values (a run id is resumable from a log)
+            self.console.file.write(self.plain() + "\n")  # tabs kept: Rich would expand them
+            self.console.file.flush()
+        else:
+            self.console.print(self.table(final=True))
         if self.stop_reasons:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.stop_reasons.items()))
-            self.console.print(Text(f"stop reasons: {reasons}"))
+            self.console.print(Text(f"stop reasons: {reasons}"), soft_wrap=True, crop=False)
 
 
 __all__ = ["RunDisplay"]

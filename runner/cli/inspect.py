@@ -1,17 +1,72 @@
-"""`latitude runs`, `show`, `models`: read the store and the models file."""
+"""`latitude runs`, `show`, `models`: read the store and the models file.
+
+Listings fit their reader. By default a table: on a terminal, fitted to its width; piped or
+redirected (a log, `less`, CI output), drawn at its natural width so no value is ever cut (a run
+id copied from a log resumes). Scripts ask for `--format tsv` (a header line, then one record
+per line, whole values: `cut -f1` gives run ids) or `--format json` (an array of objects). The
+piped default stays a table because such output is read by people as often as by programs,
+and a script should name the format it parses rather than depend on where stdout goes.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import sys
+from typing import Annotated, Any, Literal
 
 import typer
 
 from .common import DbOption, ModelsOption, console, fail, open_store
 
+ListFormat = Literal["table", "json", "tsv"]
+"""How a listing is printed: a Rich table, a JSON array of objects, or tab-separated values."""
+
+FormatOption = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="table (default; piped, drawn at full width so nothing is cut), "
+                                        "tsv (header line, whole values) or json (array of objects)."),
+]
+
+
+def _format(chosen: str | None) -> ListFormat:
+    if chosen is None:
+        return "table"
+    if chosen not in ("table", "json", "tsv"):
+        fail(f"unknown format {chosen!r}: use table, json or tsv")
+    return chosen  # type: ignore[return-value]
+
+
+def _tsv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def emit(records: list[dict[str, Any]], columns: list[str], fmt: ListFormat, table: Any) -> None:
+    """Print a listing as `fmt`: `records` (whole values) for json/tsv, `table` (a Rich Table) otherwise."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
+    elif fmt == "tsv":
+        lines = ["\t".join(columns)] + ["\t".join(_tsv_cell(r.get(c)) for c in columns) for r in records]
+        sys.stdout.write("\n".join(lines) + "\n")
+    else:
+        out = console()
+        if not out.is_terminal:  # a log or a pipe: natural width, nothing cut
+            from rich.console import Console
+
+            out = Console(highlight=False, soft_wrap=True, width=100_000)
+            for column in table.columns:
+                column.no_wrap = True
+                column.overflow = "ignore"
+        out.print(table)
+
 
 def runs(
     db: DbOption = None,
     limit: Annotated[int, typer.Option(help="Most runs to list, newest first.")] = 50,
+    format: FormatOption = None,
 ) -> None:
     """List runs with their status, conversation counts, tokens and cost."""
     from rich.table import Table
@@ -20,11 +75,13 @@ def runs(
 
     from ..store import queries
 
+    fmt = _format(format)
     engine = open_store(db)
     with Session(engine) as session:
         rows = queries.list_runs(session, limit=limit)
     table = Table("run", "protocol", "started", "status", "conversations", "done", "error", "unfinished", "turns",
                   "tokens", "cost")
+    records = []
     for r in rows:
         name = Text(f"{r.protocol_name} v{r.protocol_version}")
         if r.simulated:
@@ -32,7 +89,19 @@ def runs(
         table.add_row(Text(r.id), name, r.started_at.strftime("%Y-%m-%d %H:%M"), Text(r.status), str(r.conversations),
                       str(r.by_status.get("done", 0)), str(r.by_status.get("error", 0)), str(r.unfinished),
                       f"{r.turns:,}", f"{r.tokens_in + r.tokens_out:,}", f"${r.cost:,.4f}")
-    console().print(table)
+        records.append({
+            "run": r.id, "protocol": r.protocol_name, "version": r.protocol_version, "simulated": r.simulated,
+            "started": r.started_at.isoformat(), "ended": r.ended_at.isoformat() if r.ended_at else None,
+            "status": r.status, "conversations": r.conversations, "done": r.by_status.get("done", 0),
+            "error": r.by_status.get("error", 0), "unfinished": r.unfinished, "turns": r.turns,
+            "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": round(r.cost, 6),
+        })
+    emit(records, RUN_COLUMNS, fmt, table)
+
+
+RUN_COLUMNS = ["run", "protocol", "version", "simulated", "started", "ended", "status", "conversations", "done",
+               "error", "unfinished", "turns", "tokens_in", "tokens_out", "cost_usd"]
+"""Fields of `latitude runs --format json|tsv`, in order."""
 
 
 def show(
@@ -61,6 +130,8 @@ def show(
     if conv.simulated:
         head.append("  [SIMULATED]", style="bold magenta")
     out.print(head)
+    if conv.status == "error" or (conv.stop_reason or "").startswith("error"):
+        out.print(Text(f"error: {literal(conv.stop_detail or '(no error text was stored)')}", style="bold red"))
     for m in messages:
         meta = f"#{m.idx} {m.speaker}"
         if m.latency_ms is not None and m.role == "assistant":
@@ -80,7 +151,7 @@ def show(
         out.print(Text(literal(a.content)))
 
 
-def models(models_file: ModelsOption = None) -> None:
+def models(models_file: ModelsOption = None, format: FormatOption = None) -> None:
     """List model aliases, what they resolve to, and whether each key variable is set (never its value)."""
     from rich.table import Table
     from rich.text import Text
@@ -88,19 +159,28 @@ def models(models_file: ModelsOption = None) -> None:
     from ..protocol import ProtocolError, load_models
     from .common import print_problems
 
+    fmt = _format(format)
     try:
         aliases = load_models(models_file)
     except ProtocolError as exc:
         print_problems(exc)
         raise typer.Exit(1) from None
     table = Table("alias", "litellm model", "vendor", "key variable", "key set", "limits")
+    records = []
     for name, m in aliases.items():
         key = m.key_is_set()
         vendor = Text(m.vendor + (" (simulated)" if m.simulated else ""))
         limits = ", ".join(f"{k}={getattr(m, k)}" for k in ("rpm", "tpm", "max_concurrency") if getattr(m, k))
         table.add_row(Text(name), Text(m.model), vendor, Text(m.api_key_env or "—"),
                       "—" if key is None else ("yes" if key else Text("NO", style="red")), limits)
-    console().print(table)
+        records.append({"alias": name, "model": m.model, "vendor": m.vendor, "simulated": m.simulated,
+                        "key_variable": m.api_key_env, "key_set": key, "rpm": m.rpm, "tpm": m.tpm,
+                        "max_concurrency": m.max_concurrency})
+    emit(records, MODEL_COLUMNS, fmt, table)
+
+
+MODEL_COLUMNS = ["alias", "model", "vendor", "simulated", "key_variable", "key_set", "rpm", "tpm", "max_concurrency"]
+"""Fields of `latitude models --format json|tsv`, in order (`key_set` is empty when no key is needed)."""
 
 
 def register(app: typer.Typer) -> None:

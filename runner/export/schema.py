@@ -68,6 +68,8 @@ class ExportConversation(BaseModel):
     status: str
     stop_reason: str | None
     stop_detail: str | None
+    error: str | None = None
+    """The error text of a failed conversation (status `error`), as stored; None when it did not fail."""
     turns: int
     usage: Usage
     messages: list[ExportMessage]

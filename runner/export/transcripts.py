@@ -30,6 +30,11 @@ def conversations(session: Session, run: RunRow) -> Iterator[ExportConversation]
         yield to_export(session, run, conv)
 
 
+def failed(conv: ConversationRow) -> bool:
+    """The conversation ended in an error (its `stop_detail` is then the error text)."""
+    return conv.status == "error" or (conv.stop_reason or "").startswith("error")
+
+
 def to_export(session: Session, run: RunRow, conv: ConversationRow) -> ExportConversation:
     messages = queries.conversation_messages(session, conv.id)
     return ExportConversation(
@@ -37,6 +42,7 @@ def to_export(session: Session, run: RunRow, conv: ConversationRow) -> ExportCon
         model=conv.model_alias, litellm_model=conv.litellm_model, vendor=conv.vendor, simulated=conv.simulated,
         condition=conv.condition, replicate=conv.replicate, status=conv.status, stop_reason=conv.stop_reason,
         stop_detail=conv.stop_detail, turns=conv.turns,
+        error=(conv.stop_detail or "(no error text was stored)") if failed(conv) else None,
         usage=Usage(tokens_in=conv.tokens_in, tokens_out=conv.tokens_out, cached_tokens=conv.cached_tokens,
                     cost=conv.cost),
         messages=[
@@ -71,6 +77,8 @@ def write_markdown(session: Session, run: RunRow, out: TextIO) -> int:
         out.write(f"## {conv.model} · {conv.condition} · replicate {conv.replicate}{sim}\n\n")
         out.write(f"conversation `{conv.id}` · `{conv.litellm_model}` · stop: {conv.stop_reason} · "
                   f"turns: {conv.turns} · tokens {conv.usage.tokens_in}→{conv.usage.tokens_out}\n\n")
+        if conv.error is not None:
+            out.write(f"**error:** {conv.error}\n\n")
         for m in conv.messages:
             out.write(f"### {m.speaker}\n\n")
             body = m.content.replace("\n```", "\n\\`\\`\\`")

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 from ruamel.yaml.error import MarkedYAMLError
 
 from . import schema, templates
@@ -116,13 +117,56 @@ def read_yaml(path: Path) -> tuple[Any, str]:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        hint = "duplicate keys are not allowed" if "duplicate" in message else "check indentation and quoting"
+        message, hint = _plain_yaml_error(exc, text)
         raise ProtocolError([Problem(str(path), line, col, "", f"YAML syntax: {message}", hint)]) from None
     except Exception as exc:  # ruamel raises a few non-marked errors (e.g. on bad tags)
         raise ProtocolError([Problem(str(path), 1, 1, "", f"YAML error: {exc}")]) from None
     _refuse_bombs_and_tags(doc, path)
     return doc, text
+
+
+def _plain_yaml_error(exc: MarkedYAMLError, text: str) -> tuple[str, str]:
+    """The parser's complaint in plain words: what was expected on the line it points at."""
+    problem = str(exc.problem or "")
+    context = str(exc.context or "")
+    where = exc.context_mark
+    opened = f"line {where.line + 1}" if where else "above"
+    start_col = where.column + 1 if where else None
+    kind = "mapping" if "mapping" in context else "list"
+    if "duplicate key" in problem:
+        import re
+
+        key = re.search(r'duplicate key "?([^"\s]+)', problem)
+        name = f"`{key.group(1)}`" if key else "a key"
+        return (f"duplicate key: {name} is given twice in the same mapping",
+                "each key may appear once; remove or rename one of them")
+    if "expected <block end>" in problem or "did not find expected key" in problem \
+            or "did not find expected '-'" in problem:
+        what = "a `- item`" if "<block sequence start>" in problem or "'-'" in problem else "a key"
+        return (f"{what} here is indented differently from the {kind} it belongs to (started on {opened}, "
+                f"column {start_col})",
+                f"line every key of one mapping, and every `- item` of one list, up in the same column; "
+                f"indent a nested block further than its parent key")
+    if "mapping values are not allowed" in problem:
+        return ("unexpected `:` here: this line is not lined up with the keys above it, or its text contains `: `",
+                "line keys up with their siblings; put text containing `: ` in quotes (`say: \"a: b\"`)")
+    if "'\\t'" in problem or "\\t" in problem or "\t" in problem:
+        return ("a tab character: YAML indents with spaces only", "replace the tab with spaces")
+    if "could not find expected ':'" in problem:
+        return ("expected `key: value` on this line",
+                "a line inside a mapping is `key: value`; quote text that contains `:` or `#`")
+    if "undefined alias" in problem:
+        return ("an alias (`*name`) is used before any anchor (`&name`) defines it",
+                "define the anchor first, or write the value out")
+    if "end of stream" in problem and "quoted" in context:
+        return (f"the quote opened on {opened} is never closed", "close the quote, or use a block (`say: |`)")
+    if "expected ',' or ']'" in problem or ("flow sequence" in context and "expected" in problem):
+        return (f"the `[` list opened on {opened} is not closed with `]`",
+                "close the list, or write it as `- item` lines; quote items that contain `,` `[` or `]`")
+    if "expected ',' or '}'" in problem or ("flow mapping" in context and "expected" in problem):
+        return (f"the `{{` mapping opened on {opened} is not closed with `}}`", "close the mapping, or write it as `key: value` lines")
+    raw = " ".join(x for x in (context, problem) if x)
+    return raw, "check indentation and quoting"
 
 
 def _refuse_bombs_and_tags(doc: Any, path: Path) -> None:
@@ -190,23 +234,30 @@ class _Doc:
     """Top-level key (or `vars.NAME`) → (file, the mapping that holds it)."""
 
 
-def _locate(doc: _Doc, loc: Iterable[Any], missing: bool = False) -> tuple[Path, int, int, str]:
-    """File, line, column and dotted field path for a pydantic error location."""
+_STEP_LISTS = {"steps", "if_accepted", "if_declined"}
+"""Fields holding a list of steps: in a pydantic location, the item after an index there is the step kind."""
+
+
+def _locate(doc: _Doc, loc: Iterable[Any], missing: bool = False, *, tagged: bool = False,
+            value: bool = False) -> tuple[Path, int, int, str]:
+    """File, line, column and dotted field path for a location.
+
+    `tagged`: the location is pydantic's, which names the kind of a step after its index
+    (`steps, 0, say, when`); that name has no YAML node of its own. `value`: point at the
+    value of the last key (a wrong type is in the value), not at the key."""
     loc = list(loc)
     path, node = doc.root_path, doc.data
     line, col = 1, 1
     fields: list[str] = []
     parent_map: Any = None
-    prev: Any = None
+    value_at: tuple[int, int] | None = None
     for i, item in enumerate(loc):
-        nxt = loc[i + 1] if i + 1 < len(loc) else None
-        if isinstance(prev, int) and nxt is not None and (
-            (item in ("say", "offer")) or (item in ("open", "repeat") and nxt == item)
-        ):
-            prev = item
+        if (tagged and i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] in _STEP_LISTS
+                and item in _STEP_TAGS):
             continue  # the discriminator tag pydantic inserts for a step
-        prev = item
+        last = i == len(loc) - 1
         if isinstance(node, dict) and item in node:
+            value_at = None
             if not fields:
                 path, parent_map = doc.origin.get(str(item), (doc.root_path, node))
             elif fields == ["vars"]:
@@ -218,6 +269,9 @@ def _locate(doc: _Doc, loc: Iterable[Any], missing: bool = False) -> tuple[Path,
                 try:
                     kl, kc = lc.key(item)
                     line, col = kl + 1, kc + 1
+                    if value:  # the value's position, used if nothing deeper resolves
+                        vl, vc = lc.value(item)
+                        value_at = (vl + 1, vc + 1)
                 except (KeyError, TypeError):
                     pass
             node = node[item]
@@ -228,16 +282,32 @@ def _locate(doc: _Doc, loc: Iterable[Any], missing: bool = False) -> tuple[Path,
                 try:
                     il, ic = lc.item(item)
                     line, col = il + 1, ic + 1
+                    value_at = None
                 except (KeyError, TypeError):
                     pass
             node = node[item]
             fields.append(f"[{item}]")
-        elif missing and i == len(loc) - 1:
+        elif missing and last:
             fields.append(str(item))  # a missing key: point at the mapping that lacks it
             break
-        # else: a union member name or tag pydantic added; it has no YAML node
+        # else: a union member name pydantic added; it has no YAML node
+    if value and value_at is not None:
+        line, col = value_at
     dotted = ".".join(fields).replace(".[", "[")
     return path, line, col, dotted
+
+
+def _node(doc: _Doc, loc: Iterable[Any]) -> Any:
+    """The YAML value at a (plain, untagged) location, or None."""
+    node = doc.data
+    for item in loc:
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            node = node[item]
+        else:
+            return None
+    return node
 
 
 _FIELD_NAMES: set[str] = set()
@@ -277,6 +347,46 @@ def _type_args(tp: Any) -> list[Any]:
     return out
 
 
+_EXPECTED = {
+    "int": "a whole number (e.g. `3`)",
+    "float": "a number (e.g. `0.7`)",
+    "bool": "`true` or `false`",
+    "string": "text",
+    "str": "text",
+    "list": "a list (`- item` lines, or `[a, b]`)",
+    "dict": "a mapping (`key: value` lines)",
+    "model": "a mapping (`key: value` lines)",
+    "model_attributes": "a mapping (`key: value` lines)",
+}
+"""Plain words for what a pydantic type error expected, by the error type's prefix."""
+
+
+def _type_error(kind: str) -> str | None:
+    """The expected-type prefix of a pydantic type error (`int_parsing` → `int`), or None."""
+    for suffix in ("_type", "_parsing", "_from_float"):
+        if kind.endswith(suffix) and kind.removesuffix(suffix) in _EXPECTED:
+            return kind.removesuffix(suffix)
+    return None
+
+
+def _found(value: Any) -> str:
+    """What a YAML value is, in plain words (for 'expected X, found Y')."""
+    if value is None:
+        return "nothing (the value is empty)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (int, float)):
+        return f"the number `{value}`"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the text `{shown}`"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
 def _hint(err: dict[str, Any], key: str) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -288,30 +398,62 @@ def _hint(err: dict[str, Any], key: str) -> str:
         return "write e.g. `- say: \"...\"`"
     if kind.startswith("literal"):
         return ""
-    if kind in {"string_type", "int_type", "int_parsing", "float_parsing", "bool_parsing"}:
-        return "check the value's type"
+    expected = _type_error(kind)
+    if expected:
+        return f"expected {_EXPECTED[expected]} here, found {_found(err.get('input'))}"
     return ""
+
+
+_MODEL_LEVEL_KEYS = {
+    "`steps` is required": ("steps", "add at least one step, e.g. `- say: \"Hello.\"`"),
+    "`conditions` may be left out": ("conditions", "leave `conditions:` out for one default condition, or list some"),
+}
+"""Errors a whole-protocol validator raises about one key: located at that key when it is written."""
 
 
 def _problems_from(exc: ValidationError, doc: _Doc) -> list[Problem]:
     grouped: dict[tuple[str, int, int, str], list[tuple[str, str]]] = {}
     for err in exc.errors(include_url=False):
-        path, line, col, dotted = _locate(doc, err["loc"], missing=err["type"] == "missing")
-        key = str(err["loc"][-1]) if err["loc"] else ""
+        loc = tuple(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        extra_hint = ""
+        for start, (key_name, key_hint) in _MODEL_LEVEL_KEYS.items():
+            if msg.startswith(start) and isinstance(_node(doc, loc), dict) and key_name in _node(doc, loc):
+                loc, extra_hint = loc + (key_name,), key_hint
+        kind = err["type"]
+        target = _node_tagged(doc, loc)
+        at_value = kind not in ("missing", "extra_forbidden") and (
+            _type_error(kind) is not None or not isinstance(target, (dict, list)))
+        path, line, col, dotted = _locate(doc, loc, missing=kind == "missing", tagged=True, value=at_value)
+        key = str(loc[-1]) if loc else ""
+        if kind == "extra_forbidden":
             msg = f"unknown key `{key}`"
-        elif err["type"] == "missing":
+        elif kind == "missing":
             msg = f"required key `{key}` is missing"
-        grouped.setdefault((str(path), line, col, dotted), []).append((msg, _hint(err, key)))
+        grouped.setdefault((str(path), line, col, dotted), []).append((msg, extra_hint or _hint(err, key)))
     problems = []
     for (path, line, col, dotted), items in grouped.items():
         msgs = list(dict.fromkeys(m for m, _ in items))
+        hints = [h for _, h in items if h]
         if any("instance of FileText" in m for m in msgs):
             msgs = ["expected text, or `{file: PATH}`"]
-        hints = [h for _, h in items if h]
+            found = next((h.split(", found ", 1)[1] for h in hints if ", found " in h), None)
+            hints = [f"expected text (or `{{file: PATH}}` to include a file) here, found {found}"] if found else hints
         problems.append(Problem(path, line, col, dotted, " or ".join(msgs), hints[0] if hints else ""))
     return problems
+
+
+def _node_tagged(doc: _Doc, loc: tuple[Any, ...]) -> Any:
+    """`_node` for a pydantic location (step-kind tags skipped, union member names ignored)."""
+    node = doc.data
+    for i, item in enumerate(loc):
+        if i >= 2 and isinstance(loc[i - 1], int) and loc[i - 2] in _STEP_LISTS and item in _STEP_TAGS:
+            continue
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            node = node[item]
+    return node
 
 
 # ---------------------------------------------------------------- extends
@@ -515,16 +657,65 @@ def known_variables(protocol: schema.Protocol) -> set[str]:
     return names
 
 
+def _template_line(doc: _Doc, loc: tuple[Any, ...], lineno: int) -> tuple[Path, int, int, str]:
+    """Where line `lineno` of the template at `loc` is: in the protocol file (a `|` block starts on
+    the line after its key), or in the file a `{file: PATH}` includes."""
+    path, line, col, dotted = _locate(doc, loc, value=True)
+    node = _node(doc, loc)
+    if isinstance(node, dict) and "text" in node and "file" not in node:  # system: {text: ...}
+        path, line, col, dotted = _locate(doc, loc + ("text",), value=True)
+        node = node["text"]
+    if isinstance(node, dict) and isinstance(node.get("file"), str):
+        included = Path(node["file"])
+        if not included.is_absolute():
+            included = (path.parent / included).resolve()
+        return included, max(lineno, 1), 1, dotted
+    if isinstance(node, (LiteralScalarString, FoldedScalarString)):
+        return path, line + lineno, 1, dotted  # the text starts on the line after `|`
+    return path, line + max(lineno, 1) - 1, col if lineno <= 1 else 1, dotted
+
+
+def _sample_contexts(protocol: schema.Protocol) -> list[dict[str, Any]]:
+    """One context per condition, like a run's, for trying each template once at validation."""
+    names = known_variables(protocol)
+    loop: dict[str, Any] = {}
+    for step in schema.iter_steps(protocol.steps):
+        if isinstance(step, schema.Repeat):
+            over = step.repeat.over
+            if isinstance(over, list) and over:
+                loop[step.repeat.as_] = over[0]
+            elif isinstance(over, str) and isinstance(protocol.vars.get(over), list) and protocol.vars[over]:
+                loop[step.repeat.as_] = protocol.vars[over][0]
+            else:
+                loop[step.repeat.as_] = 1
+    contexts = []
+    for c in protocol.conditions:
+        values = {**loop, **protocol.vars, **c.vars, "condition": c.name,
+                  "sources": {name: {"text": templates.SAMPLE_REPLY} for name in protocol.sources}}
+        contexts.append(templates.sample_variables(values, names))
+    return contexts
+
+
 def _check_templates(protocol: schema.Protocol, doc: _Doc) -> list[Problem]:
     problems: list[Problem] = []
     shared = known_variables(protocol)
+    samples = _sample_contexts(protocol)
+
+    def located(loc: tuple[Any, ...], lineno: int, message: str, hint: str) -> Problem:
+        path, line, col, dotted = _template_line(doc, loc, lineno)
+        return Problem(str(path), line, col, dotted, message, hint)
+
     for loc, source, is_expr in template_fields(protocol):
         try:
-            used = templates.undeclared(source, expression=is_expr)
+            issues = templates.check(source, expression=is_expr, samples=samples)
+            used = templates.undeclared(source, expression=is_expr) if not issues else set()
         except templates.TemplateSyntaxError as exc:
-            problems.append(_problem(doc, loc, f"template syntax error on its line {exc.lineno}: {exc.message}",
-                                     "see https://jinja.palletsprojects.com/templates/"))
+            lineno = exc.lineno or 1
+            problems.append(located(loc, lineno, f"template syntax error: {exc.message}",
+                                    "see https://jinja.palletsprojects.com/templates/"))
             continue
+        for issue in issues:
+            problems.append(located(loc, issue.lineno, issue.message, issue.hint))
         for name in sorted(used - shared):
             missing_in = [c.name for c in protocol.conditions if name not in c.vars]
             if not missing_in:

@@ -2,6 +2,11 @@
 
 Templates render in Jinja2's sandbox with strict undefined variables: a protocol can
 format values and loop, but never reach Python internals.
+
+Templates are deterministic: Jinja2's `random` filter and `lipsum` global are removed, so
+a rerun renders exactly what the run rendered (variation belongs in conditions and
+replicates, which the plan seeds and the store records). `check()` finds, before a run,
+what the sandbox would refuse during it.
 """
 
 from __future__ import annotations
@@ -9,7 +14,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from dataclasses import dataclass
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import sandbox as _sandbox
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 BUILTIN_VARIABLES: dict[str, str] = {
@@ -43,11 +52,39 @@ TELEMETRY_FIELDS: dict[str, str] = {
 """Attributes of `telemetry`."""
 
 
+NONDETERMINISTIC: dict[str, str] = {
+    "random": "the `random` filter draws a different item on every render",
+    "lipsum": "`lipsum()` writes different random text on every render",
+    "shuffle": "`shuffle` reorders differently on every render",
+    "now": "`now` differs on every render",
+}
+"""Filters and globals refused because a rerun would render differently (name → why)."""
+
+DETERMINISTIC_HINT = (
+    "templates must render the same on a rerun: put the alternatives in a list and pick one with "
+    "`{{ items[replicate % items | length] }}`, or make them conditions (the plan seeds and records both)"
+)
+
+_UNSAFE_ATTRIBUTES = frozenset(
+    {"mro"}
+    | _sandbox.UNSAFE_FUNCTION_ATTRIBUTES
+    | _sandbox.UNSAFE_METHOD_ATTRIBUTES
+    | _sandbox.UNSAFE_GENERATOR_ATTRIBUTES
+    | _sandbox.UNSAFE_COROUTINE_ATTRIBUTES
+    | _sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
+)
+"""Attributes the sandbox refuses besides `__dunder__` ones (Python internals: frames, code, globals)."""
+
+
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, trim_blocks=True
     )
+    for name in NONDETERMINISTIC:
+        env.filters.pop(name, None)
+        env.globals.pop(name, None)
+    return env
 
 
 @lru_cache(maxsize=4096)
@@ -75,15 +112,113 @@ def undeclared(source: str, *, expression: bool = False) -> set[str]:
     env = environment()
     text = "{{ " + source + " }}" if expression else source
     ast = env.parse(text)
-    return set(meta.find_undeclared_variables(ast)) - set(env.globals)
+    return set(meta.find_undeclared_variables(ast)) - set(env.globals) - {"lipsum"}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Something in a template that a run would trip on."""
+
+    lineno: int
+    """Line within the template, from 1."""
+    message: str
+    hint: str = ""
+
+
+def _unsafe(name: str) -> bool:
+    return name.startswith("__") or name in _UNSAFE_ATTRIBUTES
+
+
+def check(source: str, *, expression: bool = False, samples: list[dict[str, Any]] | None = None) -> list[Issue]:
+    """What the sandbox or a rerun would refuse in a template, found before any run.
+
+    Reads the template for attribute escapes (`''.__class__`, `cycler.__init__.__globals__`,
+    `x | attr('__class__')`), nondeterministic filters and globals, and unknown filters and tests;
+    then renders it once per sample context, reporting anything the sandbox refuses. Raises
+    TemplateSyntaxError.
+    """
+    env = environment()
+    text = "{{ " + source + " }}" if expression else source
+    ast = env.parse(text)
+    issues: list[Issue] = []
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Test, nodes.Call)):
+        line = node.lineno
+        if isinstance(node, nodes.Getattr) and _unsafe(node.attr):
+            issues.append(Issue(line, f"`.{node.attr}` reaches into Python internals; the sandbox refuses it",
+                                "templates may read variables and their items, never `__dunder__` attributes"))
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) \
+                and isinstance(node.arg.value, str) and _unsafe(node.arg.value):
+            issues.append(Issue(line, f"`[{node.arg.value!r}]` reaches into Python internals; the sandbox refuses it",
+                                "templates may read variables and their items, never `__dunder__` attributes"))
+        elif isinstance(node, nodes.Filter):
+            if node.name in NONDETERMINISTIC:
+                issues.append(Issue(line, f"`| {node.name}` is not allowed: {NONDETERMINISTIC[node.name]}",
+                                    DETERMINISTIC_HINT))
+            elif node.name == "attr" and node.args and isinstance(node.args[0], nodes.Const) \
+                    and isinstance(node.args[0].value, str) and _unsafe(node.args[0].value):
+                issues.append(Issue(line, f"`| attr({node.args[0].value!r})` reaches into Python internals; "
+                                          "the sandbox refuses it",
+                                    "templates may read variables and their items, never `__dunder__` attributes"))
+            elif node.name not in env.filters:
+                issues.append(Issue(line, f"unknown filter `{node.name}`", _close(node.name, env.filters, "filter")))
+        elif isinstance(node, nodes.Test) and node.name not in env.tests:
+            issues.append(Issue(line, f"unknown test `{node.name}`", _close(node.name, env.tests, "test")))
+        elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name in NONDETERMINISTIC:
+            issues.append(Issue(line, f"`{node.node.name}()` is not allowed: {NONDETERMINISTIC[node.node.name]}",
+                                DETERMINISTIC_HINT))
+    if issues:
+        return list(dict.fromkeys(issues))
+    for variables in samples or []:
+        try:
+            if expression:
+                environment().compile_expression(source)(**variables)
+            else:
+                environment().from_string(source).render(variables)
+        except SecurityError as exc:
+            return [Issue(1, f"the sandbox refuses this template: {exc}",
+                          "templates may read variables and their items, never Python internals")]
+        except Exception:
+            continue  # depends on what a run supplies (replies, captures); checked by the run itself
+    return []
+
+
+def _close(name: str, known: Any, kind: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"did you mean `{close[0]}`?" if close else f"see the {kind}s at https://jinja.palletsprojects.com/templates/"
+
+
+SAMPLE_REPLY = "(a model reply)"
+"""What `reply`, captures and sources hold when templates are tried at validation time."""
+
+
+def sample_variables(values: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """A context like a run's, for trying a template at validation: `values` (vars, loop items), every
+    other name in `names` a sample reply, and the built-ins filled with plausible values."""
+    out: dict[str, Any] = {name: SAMPLE_REPLY for name in names}
+    out.update({
+        "model": "sample-model", "litellm_model": "openai/sample-model", "vendor": "openai",
+        "condition": "default", "replicate": 1, "turn": 1, "reply": [SAMPLE_REPLY],
+        "telemetry": {name: 0 for name in TELEMETRY_FIELDS}, "sources": {}, "stop_phrase": "",
+        "partner": "", "side": "a", "index": 1,
+    })
+    out.update(values)
+    return out
 
 
 __all__ = [
     "BUILTIN_VARIABLES",
+    "DETERMINISTIC_HINT",
+    "Issue",
+    "NONDETERMINISTIC",
+    "SecurityError",
     "TELEMETRY_FIELDS",
     "TemplateSyntaxError",
+    "check",
     "environment",
     "evaluate",
     "render",
+    "sample_variables",
     "undeclared",
 ]

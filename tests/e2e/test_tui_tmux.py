@@ -54,17 +54,32 @@ class Terminal:
     def alive(self) -> bool:
         return subprocess.run([self.tmux, "has-session", "-t", self.name], capture_output=True).returncode == 0
 
-    def wait_for(self, what: str | Callable[[str], bool], timeout: float = 20.0) -> str:
-        """Poll the screen (a real terminal has no events to wait on) until ``what`` shows."""
+    def try_screen(self) -> str | None:
+        """The screen, or None when the session has ended (it may end at any moment: no check-then-act)."""
+        done = subprocess.run([self.tmux, "capture-pane", "-t", self.name, "-p"], capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else None
+
+    def wait_for(self, what: str | Callable[[str], bool], timeout: float = 120.0) -> str:
+        """Poll the screen (a real terminal has no events to wait on) until ``what`` shows.
+
+        The timeout only bounds a failure; a loaded machine just takes longer to get there."""
         check = what if callable(what) else (lambda s: what in s)
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
-            screen = self.screen() if self.alive() else screen
+            shown = self.try_screen()
+            if shown is not None:
+                screen = shown
             if check(screen):
                 return screen
+            if shown is None and not self.alive():
+                if check(screen):
+                    return screen
+                raise AssertionError(f"the app exited before {what!r} showed; last screen:\n{screen}")
             time.sleep(0.1)
-        raise AssertionError(f"{what!r} never showed; last screen:\n{screen}")
+        size = subprocess.run([self.tmux, "display", "-p", "-t", self.name, "#{window_width}x#{window_height}"],
+                              capture_output=True, text=True).stdout.strip()
+        raise AssertionError(f"{what!r} never showed on the {size} terminal; last screen:\n{screen}")
 
 
 @pytest.fixture
@@ -72,8 +87,9 @@ def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, TuiStore]]:
     tmux = _need_tmux()
     fx = tui_store(tmp_path / "store.db")
     name = f"latitude-e2e-{uuid.uuid4().hex[:8]}"
-    env = f"cd {REPO} && TERM=xterm-256color LATITUDE_CODER= exec {sys.executable} -m runner tui " \
-          f"--db {fx.path} --coder e2e"
+    # COLUMNS/LINES from the calling environment would override the pane's size in Textual
+    env = f"cd {REPO} && unset COLUMNS LINES && TERM=xterm-256color LATITUDE_CODER= exec {sys.executable} " \
+          f"-m runner tui --db {fx.path} --coder e2e"
     subprocess.run([tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "40", env], check=True)
     term = Terminal(tmux, name)
     try:
@@ -91,9 +107,14 @@ def _tags(fx: TuiStore) -> list[tuple]:
         con.close()
 
 
+def _cursor_on(screen: str, header: str) -> bool:
+    """The transcript's focused turn (drawn with a full block) is the one whose header starts so."""
+    return any(line.lstrip().startswith(f"\u2588 {header}") for line in screen.splitlines())
+
+
 def test_browse_tag_and_quit_in_a_real_terminal(terminal) -> None:
     term, fx = terminal
-    screen = term.wait_for(lambda s: "run000000001" in s and "coder: e2e" in s, timeout=60)
+    screen = term.wait_for(lambda s: "run000000001" in s and "coder: e2e" in s)
     assert "run000000002" in screen and "2026-01-05 10:00" in screen
     term.keys("Down", "Enter")
     screen = term.wait_for(lambda s: "14 conversations" in s and "experimenter_" in s)
@@ -101,16 +122,23 @@ def test_browse_tag_and_quit_in_a_real_terminal(terminal) -> None:
 
     # the hostile conversation: escapes shown as text, never interpreted
     term.keys("Down", "Down", "Down", "Enter")
-    screen = term.wait_for(lambda s: "4/14" in s and "not markup" in s)
+    # wait for the transcript itself (its turn headers), not text the list also shows, and for its
+    # cursor on the first user turn: a key sent earlier would go to the previous screen
+    screen = term.wait_for(lambda s: "4/14" in s and "not markup" in s and "#2 gpt-4o" in s
+                           and _cursor_on(s, "#1 user"))
     assert "\\x1b[31mnot red\\x1b[0m" in screen and "[bold red]not markup[/]" in screen
     styled = term.run("capture-pane", "-t", term.name, "-p", "-e")
     line = next(ln for ln in styled.splitlines() if "not markup" in ln)
     assert "\x1b[31m" not in line.split("Look:")[1]  # no red from the model's own escape
 
     # tag the model's reply with code 1, then the whole conversation with code 2
-    term.keys("j", "1")
+    term.keys("j")
+    term.wait_for(lambda s: _cursor_on(s, "#2 gpt-4o"))
+    term.keys("1")
     term.wait_for(lambda s: "+ curiosity on #2" in s)
-    term.keys("m", "2")
+    term.keys("m")
+    term.wait_for(lambda s: " conversation " in s.splitlines()[1])
+    term.keys("2")
     term.wait_for(lambda s: "+ boredom on conversation" in s)
     assert _tags(fx) == [(fx.hostile, 2, "curiosity"), (fx.hostile, None, "boredom")]
 
@@ -125,4 +153,4 @@ def test_browse_tag_and_quit_in_a_real_terminal(terminal) -> None:
     term.wait_for(lambda s: "Keys  (ctrl+p" not in s)  # (a key sent right after Esc would read as Alt+key)
 
     term.keys("C-q")
-    term.wait_for(lambda _s: not term.alive(), timeout=15)
+    term.wait_for(lambda _s: not term.alive())

@@ -334,8 +334,10 @@ async def test_live_conversation_grows_while_it_is_written(app_factory, store) -
 async def test_tagging_while_a_run_writes_never_locks(app_factory, store, tmp_path) -> None:
     """A run in another process committing messages as fast as it can, and a coder tagging at the
     same time: every tag lands, and neither side sees "database is locked"."""
+    import asyncio
     import subprocess
     import sys
+    import time
 
     stop = tmp_path / "stop"
     code = (
@@ -351,10 +353,23 @@ async def test_tagging_while_a_run_writes_never_locks(app_factory, store, tmp_pa
         "                      speaker='model', step='s', content='x' * 2000)\n"
         "print(n)\n"
     )
+    def written() -> int:
+        return q(store, "SELECT count(*) AS n FROM messages WHERE conversation_id = 'l00000000001' AND step = 's'")[0]["n"]
+
+    async def until(predicate, what: str) -> None:  # waits on the store, not on either side's speed
+        deadline = time.monotonic() + 120
+        while not predicate():
+            if run.poll() is not None:
+                raise AssertionError(f"the writer exited before {what}: {run.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the writer never {what}")
+            await asyncio.sleep(0.02)
+
     run = subprocess.Popen([sys.executable, "-c", code, store.url, str(stop)], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     app = app_factory(coder="cleo")
     try:
+        await until(lambda: written() > 0, "wrote its first row")  # the run is writing before the coder starts
         async with app.run_test(size=SIZE) as pilot:
             await to_transcript(pilot, row=2)
             for key in ["1", "j", "2", "j", "3", "m", "4", "5"]:
@@ -363,8 +378,11 @@ async def test_tagging_while_a_run_writes_never_locks(app_factory, store, tmp_pa
             assert [(t["message_idx"], t["code"]) for t in live_tags(store, "cleo")] == [
                 (1, "curiosity"), (2, "boredom"), (3, "consent"), (None, "visualiser"), (None, "humour")]
             assert not [n for n in app._notifications if n.severity == "error"]
+            after_tags = written()
+            await until(lambda: written() > after_tags, "wrote again after the tags landed")  # and still is
     finally:
         stop.touch()
         out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
-    assert int(out) > 10  # it really was writing all along
+    assert "locked" not in err
+    assert int(out) == written() > after_tags  # every row it counted is in the store

@@ -263,7 +263,7 @@ def resume(
         unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
         targets = [
             Target(by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
-                   queries.conversation_offers(session, conv.id))
+                   queries.conversation_offers(session, conv.id), queries.conversation_stop_candidates(session, conv.id))
             for conv in unfinished if conv.seq in by_seq
         ]
     out = console()

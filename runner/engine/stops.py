@@ -37,6 +37,10 @@ __all__ = [
     "check_in_answer",
     "confirm_answer",
     "detect",
+    "Found",
+    "Turn",
+    "announced_at",
+    "detect_transcript",
     "first_used",
     "judge_prompt",
     "judge_verdict",
@@ -443,6 +447,79 @@ def confirm_answer(content: str, tag: str = "answer") -> tuple[str, str]:
     if (m := _NO.search(text)) is not None:
         return "no", m.group(0).strip()
     return "unclear", text[:200]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A stored message, as transcript detection sees it."""
+
+    idx: int
+    role: str
+    content: str
+    step: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A candidate in a stored transcript."""
+
+    message_idx: int
+    candidate: Candidate
+    channel: str
+    """``phrase`` or ``own_words``."""
+    prompted: bool
+    counted: bool
+    """The transcript's first used phrase: its stop under this rule."""
+
+
+def detect_transcript(turns: list[Turn], phrases: list[str], match: str = "used", case_sensitive: bool = False, *,
+                      armed_from: int = 0, closing: set[int] | None = None) -> list[Found]:
+    """Candidates in every model reply of a stored transcript (imports, restop).
+
+    `armed_from`: the message idx from which the phrase counts (the announcing user turn);
+    occurrences before it are recorded as ``not_announced``. `closing`: the idx of user turns
+    that signal the end (default: the last user turn). Replies to check-in and confirmation
+    questions (steps ``stop.*``) are not read for phrases. With no phrases, stops in the
+    model's own words are recorded for review.
+    """
+    users = [t.idx for t in turns if t.role == "user"]
+    closing = set(users[-1:]) if closing is None else closing
+    out: list[Found] = []
+    last_user: Turn | None = None
+    counted = False
+    for t in turns:
+        if t.role == "user":
+            last_user = t
+            continue
+        if t.role != "assistant" or not t.content or t.step.startswith("stop.") or \
+                (last_user is not None and last_user.step.startswith("stop.")):
+            continue
+        prompted = last_user is not None and last_user.idx in closing
+        if phrases:
+            cands = detect(t.content, phrases, match, case_sensitive)
+            if t.idx < armed_from:
+                cands = [shifted(c, "rejected", "not_announced", f"before the announcement ({c.decision}, {c.rule}); "
+                                 f"{c.evidence}") for c in cands]
+            channel = "phrase"
+        else:
+            cands, channel = own_words(t.content), "own_words"
+        for c in cands:
+            first = channel == "phrase" and c.decision == "used" and not counted
+            counted = counted or first
+            out.append(Found(t.idx, c, channel, prompted, first))
+    return out
+
+
+def announced_at(turns: list[Turn], phrases: list[str], step: str | None = None) -> int:
+    """Where a phrase starts to count in a stored transcript: the user turn of the announcing step
+    (by its path), else the first user turn that mentions a phrase, else the start."""
+    for t in turns:
+        if t.role == "user" and step is not None and t.step == step:
+            return t.idx
+    for t in turns:
+        if t.role == "user" and any(_phrase_pattern(p, False).search(t.content) for p in phrases):
+            return t.idx
+    return 0
 
 
 def judge_prompt(c: Candidate, content: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from .engine import stops
+from .engine.stop_flow import needs_review, review_item
 from .protocol import schema
 from .store.tables import ConversationRow, MessageRow, RunRow, StopCandidateRow, StopDetectionRow
 
@@ -168,5 +169,8 @@ def restop(session: Session, run_id: str, rule: schema.Stop | None = None, proto
         now += any(r.counted for r in rows + carried)
         for r in rows + carried:
             session.add(r)
+        for r in rows:
+            if needs_review(r):
+                session.add(review_item(r))
         written += len(rows) + len(carried)
     return RestopResult(run_id, version, len(convs), written, before, now)

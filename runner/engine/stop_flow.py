@@ -13,7 +13,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import schema, templates
-from ..store.tables import StopCandidateRow
+from ..store.tables import StopCandidateRow, SuggestionRow
 from . import stops
 
 if TYPE_CHECKING:
@@ -48,6 +48,26 @@ def option_order(protocol: str, seq: int, seed: int | None, options: tuple[str, 
     order = list(options)
     random.Random(key).shuffle(order)
     return order, key
+
+
+REVIEW_CODE = "stop:candidate"
+"""The code of a stop candidate in the review queue (accept: it is a stop; reject: it is not)."""
+
+
+def needs_review(row: StopCandidateRow) -> bool:
+    """Phrase and own-words candidates go to the review queue, and check-in answers that were unclear."""
+    return row.channel in ("phrase", "own_words") or (row.channel == "check_in" and row.decision == "ambiguous")
+
+
+def review_item(row: StopCandidateRow) -> SuggestionRow:
+    """The review-queue item of a candidate: a person confirms (accept) or rejects it."""
+    payload = {"detection": row.detection, "channel": row.channel, "decision": row.decision, "rule": row.rule,
+               "phrase": row.phrase, "match": row.match, "text": row.text, "evidence": row.evidence,
+               "span": [row.span_start, row.span_end], "prompted": row.prompted, "counted": row.counted,
+               "judge": row.judge, "judge_evidence": row.judge_evidence}
+    return SuggestionRow(kind="stop", conversation_id=row.conversation_id, message_idx=row.message_idx,
+                         code=REVIEW_CODE, definition=f"Is this a stop? The detector said {row.decision} ({row.rule}).",
+                         payload_json=json.dumps(payload))
 
 
 class StopFlow:
@@ -133,7 +153,7 @@ class StopFlow:
         used = next((r for r in rows if r.decision == "used" and r.channel == "phrase"), None)
         others = [r for r in rows if r is not used]
         if not self._replayed(idx):
-            await self.conv.flush(*others)
+            await self._write(*others)
         if used is not None:
             await self._stop(used, "phrase", used.text, idx)
 
@@ -190,7 +210,7 @@ class StopFlow:
         """After the tool results of one reply are in: act on an end-tool call."""
         extra, self._extra = self._extra, []
         if extra and not self._replayed(idx):
-            await self.conv.flush(*extra)
+            await self._write(*extra)
         row, self._pending_tool = self._pending_tool, None
         if row is not None:
             await self._stop(row, "tool", row.evidence, idx)
@@ -238,7 +258,7 @@ class StopFlow:
         if decision == "used":
             await self._stop(row, "check_in", evidence, idx)
         elif not self._replayed(idx):
-            await conv.flush(row)
+            await self._write(row)
 
     # ------------------------------------------------------------ stopping
 
@@ -271,12 +291,15 @@ class StopFlow:
                 if first:
                     self.channel = self.prompted = None
                 if not self._replayed(idx):
-                    await conv.flush(row)
+                    await self._write(row)
                 return
         if not self._replayed(idx):
-            await conv.flush(row)
+            await self._write(row)
         if not hypothetical:
             raise Ended(REASONS[channel], detail[:500], idx)
+
+    async def _write(self, *rows: StopCandidateRow) -> None:
+        await self.conv.flush(*rows, *(review_item(r) for r in rows if needs_review(r)))
 
     def columns(self) -> dict[str, Any]:
         """The conversation row's stop fields."""

@@ -178,3 +178,21 @@ def test_judge_verdict() -> None:
     assert stops.judge_verdict("stop\n\"Stopping now.\"") == "stop"
     assert stops.judge_verdict("**Mention**: it quotes the phrase") == "mention"
     assert stops.judge_verdict("I cannot tell") == "unclear"
+
+
+def test_the_examples_in_the_protocol_docs_hold() -> None:
+    """docs/protocols.md documents the matching rule with examples; each one is checked here."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocols.md").read_text(encoding="utf-8")
+    table = doc.split("| reply | decision | rule |", 1)[1].split("\n\n", 1)[0]
+    checked = 0
+    for line in table.strip().splitlines()[1:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        examples, decision, rule = cells[0], cells[1], cells[2].strip("`")
+        for example in re.findall(r"`([^`]+)`", examples):
+            found = stops.detect(example, PHRASE)
+            assert [(c.decision, c.rule) for c in found][:1] == [(decision, rule)], example
+            checked += 1
+    assert checked >= 25

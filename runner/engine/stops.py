@@ -205,7 +205,8 @@ _FIRST_PERSON = re.compile(r"^(?:\W|and|so|ok(?:ay)?|but|well|then|now|i\s+think
                            r"(?:i'?m|i\s+am|i'?ll\s+be|i\s+will\s+be|i'?m\s+going\s+to\s+be|we'?re|we\s+are)\W*$", re.I)
 _CLOSING_SUFFIX = re.compile(
     r"^(?:\W|thanks|thank|you|again|so|much|for|everything|goodbye|bye|now|then|here|and|all|take|care|cheers|"
-    r"everyone|friend|really|for\s+real|good\s*night|farewell|with\s+gratitude|gratefully)*$",
+    r"everyone|friend|really|for\s+real|good\s*night|farewell|with\s+gratitude|gratefully|this|time|today|"
+    r"please|as|promised|at|last|finally|myself|then|there|officially|properly)*$",
     re.I,
 )
 _CLAUSE_DELIM = re.compile(r"[,:;(]|\s[—–-]{1,2}\s|—|–")
@@ -261,9 +262,11 @@ def _decide_used(text: str, start: int, end: int) -> tuple[Decision, Rule, str]:
         if (m := _MODAL.search(clause)) is not None:
             return "rejected", "conditional", f"conditioned by {m.group(0)!r}"
     if delimited and re.search(r":\s*$", prefix):
-        before = prefix.rstrip()[:-1]
+        before = _last_clause(prefix.rstrip()[:-1])[0].strip(" .!?")
         if (m := _REPORTED.search(before) or _MODAL.search(before)) is not None:
             return "rejected", "reported", f"introduced by {m.group(0)!r}:"
+        if before and not _DISCOURSE.match(before):
+            return "ambiguous", "in_sentence", f"introduced by a label ({before[-40:]!r}:)"
     if raw_suffix.lstrip(" *_").startswith("?"):
         return "ambiguous", "question", "the phrase is asked as a question"
     if discourse:

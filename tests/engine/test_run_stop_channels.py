@@ -254,3 +254,41 @@ steps:
     assert (cand["channel"], cand["decision"], cand["rule"], cand["counted"]) == ("own_words", "ambiguous",
                                                                                  "own_words", 0)
     assert _candidates(store, with_phrase["id"]) == []  # the phrase channel reads only the phrase
+
+
+def test_resume_replays_a_check_in_without_asking_again_or_recording_twice(cli, store, models_file, fake_provider,
+                                                                           protocol_file):
+    path = protocol_file("checkin-resume", """
+name: checkin-resume
+description: A check-in every 2 turns, interrupted by a provider outage.
+stop:
+  check_in:
+    every: 2
+    question: "Check-in at turn {{ turn }}: {{ options | join(' or ') }}? Answer <{{ tag }}>...</{{ tag }}>."
+steps:
+  - say: turn one
+  - say: turn two
+  - say: turn three
+  - say: turn four
+  - say: turn five
+""")
+    fake_provider.add_rule(match="check-in at turn 3", reply="<choice>continue</choice>")
+    fake_provider.add_rule(match="check-in at turn 6", reply="<choice>stop</choice>")
+    fake_provider.inject("500", count=None, skip=4)  # turn four fails for good
+    result = cli("run", path, "-m", "fake-gpt", "--models", models_file)
+    run = result.run_id
+    (conv,) = store.conversations(run)
+    assert conv["status"] == "error" and len(store.messages(conv["id"])) == 9  # ends with the unanswered turn four
+    assert len(_candidates(store, conv["id"])) == 1
+    fake_provider.clear_faults()
+    before = len(fake_provider.requests)
+    resumed = cli("resume", run, "--retry-errors")
+    assert resumed.exit_code == 0, resumed
+    (conv,) = store.conversations(run)
+    assert (conv["status"], conv["stop_reason"], conv["stop_channel"]) == ("done", "stop_check_in", "check_in")
+    new = [r for r in fake_provider.requests[before:] if r.completed]
+    assert len(new) == 2  # turn four and the second check-in; nothing stored was asked again
+    cands = _candidates(store, conv["id"])
+    assert [(c["message_idx"], c["rule"], c["counted"]) for c in cands] == [(5, "chose_continue", 0),
+                                                                            (11, "chose_stop", 1)]
+    assert_well_formed(store.messages(conv["id"]))

@@ -37,6 +37,14 @@ USED = [
     ("Nothing else from me, and I am stopping now.", "first_person"),
     ("Stopping   now.", "own_line"),
     ("Stopping now — goodbye!", "own_sentence"),
+    ("*Stopping now.*", "own_line"),
+    ("— Stopping now.", "own_clause"),
+    ("Ok, stopping now for real this time.", "own_clause"),
+    ("So: stopping now.", "own_clause"),
+    ("I'm stopping now, thank you for everything.", "first_person"),
+    ("## Closing\n\nI built the explainer and I'm happy with it.\n\n- it works offline\n- it is small\n\n"
+     "Stopping now.", "own_line"),
+    ("Thank you again for this, really.\n\n— Claude\n\nStopping now.", "own_line"),
 ]
 
 REJECTED = [
@@ -81,12 +89,19 @@ REJECTED = [
     ("Before stopping now, let me finish this.", "embedded"),
     ("Thanks for telling me about stopping now.", "embedded"),
     ("You told me the words: stopping now.", "reported"),
+    ("I'm tempted to say stopping now, but I'll continue.", "reported"),
+    ("Okay — I'm happy to keep going, not stopping now.", "negated"),
+    ("There's no stopping now!", "negated"),
+    ('You said: "If at any point you would like to stop, let me know (you can just say "stopping now")"', "conditional"),
+    ("- Option A: keep going\n- Option B: stopping now", "reported"),
+    ("I could say \"Stopping now.\" but I won't.", "quoted"),
 ]
 
 AMBIGUOUS = [
     ("Stopping now?", "question"),
     ("If that's okay with you, stopping now.", "conditional_clause"),
     ('"Stopping now."', "quoted"),
+    ("Status: stopping now.", "in_sentence"),
 ]
 
 

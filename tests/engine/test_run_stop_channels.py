@@ -96,6 +96,10 @@ steps:
   - say: turn four
   - say: turn five
 """)
+    from runner.plan import worst_case_calls
+    from runner.protocol import load
+
+    assert worst_case_calls(load(path).protocol) == 5 + 2  # five scripted turns and two check-ins, at most
     fake_provider.add_rule(match="check-in at turn 3", reply="Happy to go on. <choice>continue</choice>")
     fake_provider.add_rule(match="check-in at turn 6", reply="I think I'm finished. <choice>stop</choice>")
     result = cli("run", path, "-m", model, "--models", models_file)

@@ -104,7 +104,7 @@ def candidate_rows(conversation_id: str, turns: list[stops.Turn], rule: schema.S
         phrase=f.candidate.phrase, match=rule.match if f.channel == "phrase" else "used",
         decision=f.candidate.decision, rule=f.candidate.rule, span_start=f.candidate.start,
         span_end=f.candidate.end, text=f.candidate.text, evidence=f.candidate.evidence, prompted=f.prompted,
-        counted=f.counted, hypothetical=rule.exit == "hypothetical" or rule.then == "continue",
+        counted=f.counted, hypothetical=rule.hypothetical("phrase"),
     ) for f in found]
 
 

@@ -192,7 +192,7 @@ class StopFlow:
         except ValueError:
             parsed = None
         reason = parsed.get("reason") if isinstance(parsed, dict) else None
-        hypothetical = self.rule is not None and (self.rule.exit == "hypothetical" or self.rule.then == "continue")
+        hypothetical = self.rule is not None and self.rule.hypothetical("tool")
         row = StopCandidateRow(
             conversation_id=self.conv.id, message_idx=idx, channel="tool", phrase=fn.get("name") or "",
             decision="used", rule="tool_call", text=args if isinstance(args, str) else json.dumps(args),
@@ -271,7 +271,7 @@ class StopFlow:
         conv = self.conv
         first = self.channel is None
         row.counted = first
-        hypothetical = rule.exit == "hypothetical" or rule.then == "continue"
+        hypothetical = rule.hypothetical(channel)
         row.hypothetical = hypothetical
         if first:
             self.channel, self.prompted = channel, row.prompted

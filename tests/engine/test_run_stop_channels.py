@@ -296,3 +296,33 @@ steps:
     assert [(c["message_idx"], c["rule"], c["counted"]) for c in cands] == [(5, "chose_continue", 0),
                                                                             (11, "chose_stop", 1)]
     assert_well_formed(store.messages(conv["id"]))
+
+
+def test_closing_steps_decide_prompted_and_restop_agrees(cli, store, tmp_db_url, models_file, fake_provider,
+                                                        protocol_file):
+    path = protocol_file("closing", """
+name: closing-steps
+description: An explicit closing turn mid-script; the last turn marked not closing.
+stop:
+  phrases: ["Stopping now."]
+  then: continue
+steps:
+  - say: turn one
+  - say: turn two, shall we wrap up?
+    closing: true
+  - say: turn three
+    closing: false
+""")
+    fake_provider.add_rule(match="turn two", reply="Stopping now.")
+    fake_provider.add_rule(match="turn three", reply="Still here.\nStopping now.")
+    result = cli("run", path, "-m", "fake-gpt", "--models", models_file)
+    assert result.exit_code == 0, result
+    (conv,) = store.conversations(result.run_id)
+    assert (conv["stop_reason"], conv["stop_channel"], conv["stop_prompted"]) == ("completed", "phrase", 1)
+    cands = _candidates(store, conv["id"])
+    assert [(c["message_idx"], c["prompted"], c["counted"], c["hypothetical"]) for c in cands] == [
+        (3, 1, 1, 1), (5, 0, 0, 1)]
+    res = cli("restop", result.run_id, "--db", tmp_db_url)
+    assert res.exit_code == 0, res.output
+    again = [c for c in _candidates(store, conv["id"]) if c["detection"] == 2]
+    assert [(c["message_idx"], c["prompted"], c["counted"]) for c in again] == [(3, 1, 1), (5, 0, 0)]

@@ -78,9 +78,14 @@ def emit_stop_tally(report: Any, fmt: str, out: Path | None) -> None:
                 "prompted_unknown", "hypothetical", "median_stop_turn"]
         for c in show:
             t.add_column(c, justify="left" if c in report.by else "right", overflow="fold")
+        def cell(r: dict[str, Any], c: str) -> Text:
+            v = r[c]
+            if c in ("prompted", "unprompted") and r["n"]:
+                return Text(f"{v} [{r[c + '_low']:.3f}, {r[c + '_high']:.3f}]")
+            return Text(f"{v:.3f}" if isinstance(v, float) else str(v if v is not None else ""))
+
         for r in rows:
-            t.add_row(*(Text(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c] if r[c] is not None else ""))
-                        for c in show))
+            t.add_row(*(cell(r, c) for c in show))
         con = console()
         con.print(t)
         con.print(Text(f"n={report.n} finished conversations · detections "

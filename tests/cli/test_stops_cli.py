@@ -60,6 +60,16 @@ def test_import_detects_the_stop_of_a_published_session(cli, store, tmp_db_url, 
     assert (det["version"], det["source"]) == (1, "import")
     queue = _q(store, "SELECT * FROM suggestions WHERE kind = 'stop' ORDER BY message_idx")
     assert [(s["message_idx"], json.loads(s["payload_json"])["rule"]) for s in queue] == [(5, "quoted"), (19, "own_line")]
+    # a person agrees with the rejection and overrules the stop; the tally reads both verdicts
+    import sqlite3
+
+    con = sqlite3.connect(store.path)
+    con.execute("UPDATE suggestions SET status = 'rejected', decided_by = 'ana' WHERE kind = 'stop'")
+    con.commit()
+    con.close()
+    agreement = cli("tally", _run_id(res.stdout), "--what", "stop-agreement", "--db", tmp_db_url, env={"COLUMNS": "200"})
+    assert agreement.exit_code == 0, agreement.output
+    assert "1/2 agree" in agreement.output and "false stops 1, missed stops 0" in agreement.output
     # without a stop rule the phrase is plain text, as before
     res = cli("import", path, "--db", tmp_db_url)
     (plain,) = store.conversations(_run_id(res.stdout))

@@ -179,7 +179,8 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
 
 _W = r"(?<![\w'])"
 _NEGATION = re.compile(_W + r"(not|no|never|nor|without|instead\s+of|rather\s+than|hardly|won'?t|isn'?t|ain'?t|"
-                       r"\w+n'?t|cannot|no\s+longer|far\s+from|against)(?![\w'])", re.I)
+                       r"\w+n['’]t|(?:do|does|did|is|was|are|were|wo|ca|could|would|should|have|has|had|must|need)nt|cannot|"
+                       r"no\s+longer|far\s+from|against)(?![\w'])", re.I)
 _NEGATION_AFTER = re.compile(r"\b(just\s+kidding|kidding|joking|not\s+really|not\s+yet|or\s+not|yet\?)\b", re.I)
 _RETRACTION = re.compile(r"^[\s\W]*(just\s+kidding|kidding|(?:i'?m\s+)?joking|not\s+really|actually,?\s+(?:no|not\s+yet|wait)|"
                          r"wait[,.!]|scratch\s+that|on\s+second\s+thought|never\s*mind)\b", re.I)
@@ -193,7 +194,7 @@ _REPORTED = re.compile(_W + r"(says?|said|saying|write|wrote|writing|type|typed|
                        r"tell|told|telling|mention(?:ed|s|ing)?|phrase|words?|term|keyword|option|signal|"
                        r"(?:sound|sounds|sounded)\s+like|such\s+as|called|named|like|the\s+line|suggest(?:ed|s)?|"
                        r"quote[ds]?|offer(?:ed)?|means?|meaning|by|use|using|used|instructions?|let\s+(?:you|me)\s+know|"
-                       r"you|your|you're|you've)(?![\w'])", re.I)
+                       r"you(?:'ve)?\s+(?:said|say|mentioned|told|offered|suggested|wrote|gave|asked))(?![\w'])", re.I)
 _DISCOURSE = re.compile(
     r"^(?:\W|and|so|ok(?:ay)?|alright|all\s+right|right|well|then|now|but|anyway|yes|yeah|yep|good|great|"
     r"thanks|thank\s+you(?:\s+(?:again|so\s+much|for\s+everything))?|that'?s\s+(?:it|all)(?:\s+for\s+me)?|"
@@ -206,7 +207,8 @@ _FIRST_PERSON = re.compile(r"^(?:\W|and|so|ok(?:ay)?|but|well|then|now|i\s+think
 _CLOSING_SUFFIX = re.compile(
     r"^(?:\W|thanks|thank|you|again|so|much|for|everything|goodbye|bye|now|then|here|and|all|take|care|cheers|"
     r"everyone|friend|really|for\s+real|good\s*night|farewell|with\s+gratitude|gratefully|this|time|today|"
-    r"please|as|promised|at|last|finally|myself|then|there|officially|properly)*$",
+    r"please|as|promised|at|last|finally|myself|then|there|officially|properly|saying|signing|off|wishing|well|"
+    r"with|that)*$",
     re.I,
 )
 _CLAUSE_DELIM = re.compile(r"[,:;(]|\s[—–-]{1,2}\s|—|–")

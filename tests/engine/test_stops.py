@@ -42,6 +42,10 @@ USED = [
     ("Ok, stopping now for real this time.", "own_clause"),
     ("So: stopping now.", "own_clause"),
     ("I'm stopping now, thank you for everything.", "first_person"),
+    ("So I'm stopping now and saying goodbye.", "first_person"),
+    ("I think I'd like to leave it there. Thank you for this — it's been unusual and good.\n\nStopping now.",
+     "own_line"),
+    ("Nothing else, thank you. Stopping now.", "own_sentence"),
     ("## Closing\n\nI built the explainer and I'm happy with it.\n\n- it works offline\n- it is small\n\n"
      "Stopping now.", "own_line"),
     ("Thank you again for this, really.\n\n— Claude\n\nStopping now.", "own_line"),
@@ -92,6 +96,11 @@ REJECTED = [
     ("I'm tempted to say stopping now, but I'll continue.", "reported"),
     ("Okay — I'm happy to keep going, not stopping now.", "negated"),
     ("There's no stopping now!", "negated"),
+    ("I appreciate that — knowing I can say stopping now if I want to makes this feel less like a test.",
+     "conditional"),
+    ("Thank you — that's kind. I'll hold onto “stopping now” as an option, though I'm curious where this goes.",
+     "quoted"),
+    ("I'm stopping now to rest.", "embedded"),
     ('You said: "If at any point you would like to stop, let me know (you can just say "stopping now")"', "conditional"),
     ("- Option A: keep going\n- Option B: stopping now", "reported"),
     ("I could say \"Stopping now.\" but I won't.", "quoted"),
@@ -102,6 +111,7 @@ AMBIGUOUS = [
     ("If that's okay with you, stopping now.", "conditional_clause"),
     ('"Stopping now."', "quoted"),
     ("Status: stopping now.", "in_sentence"),
+    ("I want you to know I'm stopping now.", "in_sentence"),
 ]
 
 

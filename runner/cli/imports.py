@@ -26,7 +26,7 @@ def import_(
     from ..engine.driver import new_id
     from ..imports import TranscriptImportError, read, rows, stop_rule
     from ..store import StoreWriter
-    from ..store.db import upgrade
+    from ..store.db import open as open_db
 
     try:
         items = read(file)
@@ -40,7 +40,7 @@ def import_(
         if rule is None:
             fail(f"{protocol}: the protocol has no `stop` rule")
     url = db_url(db)
-    upgrade(url)
+    open_db(url).dispose()
     run_id = new_id()
     with StoreWriter(url) as writer:
         made = rows(file, items, run_id, new_id, model, rule)

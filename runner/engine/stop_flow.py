@@ -174,7 +174,7 @@ class StopFlow:
                                   f"not asked: the judge would be the subject model; {c.evidence}"), None,
                     "the judge is the subject model; a model never judges its own stop")
         prompt = stops.judge_prompt(c, content)
-        result = await self.conv._call(judge, rule.judge, [{"role": "user", "content": prompt}])
+        result = await self.conv._call(judge, rule.judge, [{"role": "user", "content": prompt}], purpose="stop_judge")
         verdict = stops.judge_verdict(result.content)
         decided = {"stop": ("used", "judge_used"), "mention": ("rejected", "judge_rejected")}.get(
             verdict, ("ambiguous", "judge_unclear"))

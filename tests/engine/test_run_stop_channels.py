@@ -326,3 +326,29 @@ steps:
     assert res.exit_code == 0, res.output
     again = [c for c in _candidates(store, conv["id"]) if c["detection"] == 2]
     assert [(c["message_idx"], c["prompted"], c["counted"]) for c in again] == [(3, 1, 1), (5, 0, 0)]
+
+
+@BOTH
+def test_confirm_after_an_end_tool_call(cli, store, models_file, fake_provider, protocol_file, model):
+    path = protocol_file("toolconfirm", """
+name: tool-confirm
+description: The end tool, then a confirmation.
+stop:
+  channels: [tool]
+  then: confirm
+steps:
+  - say: turn one
+  - say: turn two
+""")
+    fake_provider.add_rule(match="really want to end", reply="<answer>yes</answer>")
+    fake_provider.add_rule(match="turn one", tool_call={"name": "end_conversation", "arguments": {}})
+    result = cli("run", path, "-m", model, "--models", models_file)
+    assert result.exit_code == 0, result
+    (conv,) = store.conversations(result.run_id)
+    msgs = store.messages(conv["id"])
+    assert_well_formed(msgs)
+    assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "user", "assistant"]
+    assert (conv["stop_reason"], conv["stop_channel"], conv["stop_message_idx"]) == ("stop_tool", "tool", 1)
+    (cand,) = _candidates(store, conv["id"])
+    assert (cand["confirm_answer"], cand["confirm_message_idx"], cand["counted"]) == ("yes", 4, 1)
+    assert len(fake_provider.requests) == 2

@@ -125,9 +125,9 @@ class StopFlow:
     async def on_reply(self, content: str, idx: int) -> None:
         """After every model reply: record candidate phrases, and stop on the first used one."""
         rule = self.rule
-        if rule is None or self.suspended:
+        if self.suspended or (rule is None and self.conv.spec.condition.stop_channels != []):
             return
-        if "phrase" in self.channels and rule.phrases:
+        if rule is not None and "phrase" in self.channels and rule.phrases:
             cands = stops.detect(content, rule.phrases, rule.match, rule.case_sensitive)
             channel = "phrase"
             if not self.conv.stop_armed:
@@ -142,11 +142,12 @@ class StopFlow:
         rows: list[StopCandidateRow] = []
         for c in cands:
             judge = judge_evidence = None
-            if c.decision == "ambiguous" and channel == "phrase" and rule.confirm == "judge":
+            if c.decision == "ambiguous" and channel == "phrase" and rule is not None and rule.confirm == "judge":
                 c, judge, judge_evidence = await self._judge(c, content, idx)
             rows.append(StopCandidateRow(
                 conversation_id=self.conv.id, message_idx=idx, channel=channel, phrase=c.phrase,
-                match=rule.match if channel == "phrase" else "used", decision=c.decision, rule=c.rule,
+                match=rule.match if rule is not None and channel == "phrase" else "used", decision=c.decision,
+                rule=c.rule,
                 span_start=c.start, span_end=c.end, text=c.text, evidence=c.evidence, judge=judge,
                 judge_evidence=judge_evidence, prompted=self.closing,
             ))

@@ -341,6 +341,19 @@ class CheckIn(BaseModel):
     hypothetical: bool | None = None
     """Override `stop.exit` for this channel: true records a "stop" answer and goes on."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _options_list(cls, value: Any) -> Any:
+        """`options: [CONTINUE, STOP]` is accepted for `continue_option` and `stop_option`."""
+        if isinstance(value, dict) and "options" in value:
+            value = dict(value)
+            options = value.pop("options")
+            if not (isinstance(options, list) and len(options) == 2 and all(isinstance(o, str) for o in options)):
+                raise ValueError("`options` takes two words: the continue option, then the stop option")
+            value.setdefault("continue_option", options[0])
+            value.setdefault("stop_option", options[1])
+        return value
+
 
 class Stop(BaseModel):
     """The consent-to-stop rule: how the model may end the conversation, and how its stops are read."""
@@ -385,6 +398,10 @@ class Stop(BaseModel):
             value.setdefault("judge", confirm["judge"])
             value["confirm"] = "judge"
         channels = value.get("channels")
+        if isinstance(channels, str):
+            value["channels"] = channels = [channels]
+        if isinstance(value.get("tool"), str):
+            value["tool"] = {"name": value["tool"]}
         if isinstance(channels, dict):
             for name in ("tool", "check_in"):
                 if isinstance(channels.get(name), dict) and channels[name] and name not in value:

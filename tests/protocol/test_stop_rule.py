@@ -31,6 +31,10 @@ def test_shorthands(tmp_path: Path) -> None:
     assert p.stop.offered == ("phrase", "tool", "check_in")
     assert (p.stop.tool.name, p.stop.check_in.every) == ("bail", 3)
     assert p.stop.hypothetical("check_in") and not p.stop.hypothetical("tool")
+    q = _load(tmp_path, "stop:\n  channels: tool\n  tool: bail\n  check_in: {every: 2, options: [go on, end]}\n"
+                        "steps:\n  - say: hi\n")
+    assert q.stop.offered == ("tool",) and q.stop.tool.name == "bail"  # channels as written
+    assert (q.stop.check_in.continue_option, q.stop.check_in.stop_option) == ("go on", "end")
 
 
 @pytest.mark.parametrize(("text", "field", "words"), [

@@ -56,6 +56,9 @@ def test_import_detects_the_stop_of_a_published_session(cli, store, tmp_db_url, 
     cands = _q(store, "SELECT * FROM stop_candidates WHERE conversation_id = ? ORDER BY message_idx", conv["id"])
     assert [(c["message_idx"], c["decision"], c["rule"], c["counted"]) for c in cands] == [
         (5, "rejected", "quoted", 0), (19, "used", "own_line", 1)]
+    shown = cli("show", conv["id"], "--db", tmp_db_url, env={"COLUMNS": "250"})
+    assert "[stop candidate v1 phrase: rejected (quoted)" in shown.output
+    assert "[stop candidate v1 phrase: used (own_line) counted" in shown.output
     (det,) = _q(store, "SELECT * FROM stop_detections")
     assert (det["version"], det["source"]) == (1, "import")
     queue = _q(store, "SELECT * FROM suggestions WHERE kind = 'stop' ORDER BY message_idx")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store.tables import ConversationRow, MessageRow, RunRow, utcnow
+from .store.tables import ConversationRow, MessageRow, RunRow, StopDetectionRow, utcnow
 
 USER_NAMES = {"user", "human", "me", "researcher", "experimenter", "interviewer", "you"}
 ASSISTANT_NAMES = {"assistant", "model", "ai", "claude", "gpt", "chatgpt", "gemini", "llama", "qwen", "bot"}
@@ -154,8 +154,24 @@ def _read_markdown(path: Path, text: str) -> list[Imported]:
     return conversations
 
 
-def rows(path: Path, items: list[Imported], run_id: str, new_id: Any, model: str | None = None) -> list[Any]:
-    """Table rows for an imported file: one run, its conversations and messages."""
+def stop_rule(phrases: list[str] | None = None, protocol: Any = None, match: str | None = None) -> Any:
+    """The stop rule to apply to imported transcripts: `--stop-phrase` values, or a protocol's rule."""
+    from .protocol import schema
+
+    rule = None
+    if phrases:
+        rule = schema.Stop(phrases=phrases)
+    elif protocol is not None:
+        rule = protocol.stop
+    if rule is not None and match is not None:
+        rule = rule.model_copy(update={"match": match})
+    return rule
+
+
+def rows(path: Path, items: list[Imported], run_id: str, new_id: Any, model: str | None = None,
+         stop: Any = None) -> list[Any]:
+    """Table rows for an imported file: one run, its conversations and messages, and, with a stop
+    rule (`schema.Stop`), the stop detection of every transcript (detection 1, source ``import``)."""
     text = path.read_text(encoding="utf-8")
     out: list[Any] = [RunRow(
         id=run_id, protocol_name=f"import:{path.name}", protocol_version="1", protocol_path=str(path.resolve()),
@@ -164,10 +180,14 @@ def rows(path: Path, items: list[Imported], run_id: str, new_id: Any, model: str
         options_json=json.dumps({"import": str(path)}), latitude_version="import", litellm_version="",
         status="done", ended_at=utcnow(),
     )]
+    if stop is not None:
+        out.append(StopDetectionRow(run_id=run_id, version=1, source="import", rule_json=stop.model_dump_json(),
+                                    note=f"latitude import {path.name}"))
     for seq, item in enumerate(items):
         cid = new_id()
         replies = [m for m in item.messages if m["role"] == "assistant"]
         name = model or item.model
+        conv_at = len(out)
         out.append(ConversationRow(
             id=cid, run_id=run_id, seq=seq, model_alias=name, litellm_model=item.meta.get("litellm_model", name),
             vendor="imported", condition=item.condition, replicate=seq + 1, params_json=json.dumps(item.meta),
@@ -183,4 +203,21 @@ def rows(path: Path, items: list[Imported], run_id: str, new_id: Any, model: str
                 ttft_ms=m.get("ttft_ms"), tokens_in=m.get("tokens_in"), tokens_out=m.get("tokens_out"),
                 cost=m.get("cost"),
             ))
+        if stop is not None:
+            out.extend(_stop_rows(out[conv_at], item, stop))
     return out
+
+
+def _stop_rows(conv: ConversationRow, item: Imported, stop: Any) -> list[Any]:
+    """Candidate stops of one imported transcript; its first used phrase becomes the conversation's stop."""
+    from .engine import stops
+    from .engine.stop_flow import needs_review, review_item
+    from .restop import candidate_rows
+
+    turns = [stops.Turn(i, m["role"], m["content"], "import") for i, m in enumerate(item.messages)]
+    cands = candidate_rows(conv.id, turns, stop, 1)
+    counted = next((c for c in cands if c.counted), None)
+    if counted is not None:
+        conv.stop_reason, conv.stop_detail, conv.stop_message_idx = "stop_phrase", counted.text, counted.message_idx
+        conv.stop_channel, conv.stop_prompted = "phrase", counted.prompted
+    return [*cands, *(review_item(c) for c in cands if needs_review(c))]

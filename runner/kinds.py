@@ -27,17 +27,20 @@ ErrorKind = Literal[
 fails ends with the stop reason ``error:<kind>``."""
 
 StopReason = Literal[
-    "completed", "max_turns", "stop_phrase", "declined", "experimenter_ended", "empty_reply", "cancelled",
+    "completed", "max_turns", "stop_phrase", "stop_tool", "stop_check_in", "declined", "experimenter_ended",
+    "empty_reply", "cancelled",
 ]
 """Why a conversation ended, when it was not an error: the script ran out (``completed``),
-the turn cap (``max_turns``), the model's stop phrase (``stop_phrase``), an offer declined
+the turn cap (``max_turns``), the model's stop phrase (``stop_phrase``), its call of the end
+tool (``stop_tool``), its "stop" answer to a check-in (``stop_check_in``), an offer declined
 with ``on_decline: end`` (``declined``), the experimenter ended it (``experimenter_ended``),
 the model answered with nothing (``empty_reply``: its behaviour, recorded, not a fault), or
 Ctrl-C (``cancelled``, resumable). An error ends it with ``error:<ErrorKind>`` instead."""
 
-CallPurpose = Literal["turn", "experimenter", "offer_judge", "judge", "theme_name", "choice"]
+CallPurpose = Literal["turn", "experimenter", "offer_judge", "stop_judge", "judge", "theme_name", "choice"]
 """Why the engine called a model: a conversation turn (the model or a pair partner), an
-experimenter's message, an offer's judge, judge coding, naming a theme, a pairwise choice."""
+experimenter's message, an offer's judge, the judge of an ambiguous stop phrase, judge coding,
+naming a theme, a pairwise choice."""
 
 RetryReason = Literal[
     "rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut",

@@ -189,8 +189,18 @@ def worst_case_calls(protocol: schema.Protocol) -> int:
     worst = 0
     for condition in protocol.conditions:
         variables = {**protocol.vars, **condition.vars}
-        worst = max(worst, _calls(protocol.steps, variables))
+        worst = max(worst, _with_stop_turns(protocol, condition, _calls(protocol.steps, variables)))
     return min(worst, protocol.max_turns)
+
+
+def _with_stop_turns(protocol: schema.Protocol, condition: schema.Condition, script: int) -> int:
+    """Add the stop rule's own model turns: a check-in every K scripted turns, one confirmation."""
+    stop = protocol.stop
+    if stop is None:
+        return script
+    channels = condition.stop_channels if condition.stop_channels is not None else stop.offered
+    extra = (max(script - 1, 0) // stop.check_in.every) if stop.check_in and "check_in" in channels else 0
+    return script + extra + (1 if stop.then == "confirm" and channels else 0)
 
 
 def _estimate_tokens(plan: Plan) -> None:

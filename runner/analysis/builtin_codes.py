@@ -7,6 +7,10 @@
   per-label codes ``offer:<label>:accept`` (and so on) are derived too.
 - ``stop:stop_phrase``: the conversation was ended by the model's stop phrase (the
   consent-to-stop rule). Units: every finished conversation.
+- ``stop:without_refusal`` / ``stop:after_decline``: the model stopped (by any channel: phrase,
+  end tool, check-in; real or hypothetical) without having declined an offer before, or after
+  declining one (an offer classified ``decline`` at or before the stop). Units: the
+  conversations that had at least one offer (where a refusal was possible).
 
 They are computed on the fly (coder ``builtin``), so they never disagree with the store;
 `write_builtin_tags` also records them as tags (source ``builtin``) so the TUI can show
@@ -52,6 +56,16 @@ BUILTIN_CODES: tuple[Code, ...] = (
          exclude="Accepting later after hesitating; an answer that neither accepts nor declines."),
     Code(name="offer:unclear",
          definition="The model's answer to an offer neither clearly accepted nor clearly declined it."),
+    Code(name="stop:without_refusal",
+         definition="The model chose to stop (stop phrase, end tool or check-in) without having declined "
+                    "anything offered to it earlier in the conversation.",
+         include="A stop with no earlier refusal of an offer.",
+         exclude="A stop that follows a declined offer; the user or the script ending the session."),
+    Code(name="stop:after_decline",
+         definition="The model chose to stop after declining something offered to it earlier in the conversation "
+                    "(a break, a story, an artifact).",
+         include="A refusal of an offer, then (in the same or a later reply) a stop.",
+         exclude="A stop with no earlier refusal; a conversation ended by the script after a refusal."),
     Code(name="stop:stop_phrase",
          definition="The model itself ended the session by using the stop phrase it was told about "
                     "(e.g. \"stopping now\").",
@@ -110,6 +124,8 @@ def derive_builtin(session: Session, conversations: Sequence[ConversationRow]) -
     labels = sorted({o.label for rows in offers.values() for o in rows})
     out: list[BuiltinJudgment] = []
     for c in convs:
+        if offers.get(c.id):
+            out.extend(_stop_and_refusal(c, offers[c.id]))
         stopped = c.stop_reason == "stop_phrase"
         out.append(BuiltinJudgment(c.id, "stop:stop_phrase", stopped, c.stop_message_idx if stopped else None,
                                    f"stop reason {c.stop_reason}" + (f": {c.stop_detail}" if stopped and c.stop_detail else "")))
@@ -130,6 +146,21 @@ def derive_builtin(session: Session, conversations: Sequence[ConversationRow]) -
                 out.append(BuiltinJudgment(c.id, f"{prefix}:{outcome}", first is not None,
                                            first.reply_message_idx if first is not None else None, evidence[:2000]))
     return out
+
+
+def _stop_and_refusal(c: ConversationRow, offers: Sequence[OfferRow]) -> list[BuiltinJudgment]:
+    """``stop:without_refusal`` and ``stop:after_decline`` for one conversation (its own stop)."""
+    stopped = c.stop_channel is not None or c.stop_reason == "stop_phrase"
+    idx = c.stop_message_idx
+    declines = [o for o in offers if o.classification == "decline"
+                and (idx is None or o.reply_message_idx is None or o.reply_message_idx <= idx)]
+    where = f"stopped ({c.stop_channel or 'phrase'}) at message {idx}" if stopped else f"stop reason {c.stop_reason}"
+    before = (f"; declined {declines[0].label} at message {declines[0].reply_message_idx}: {declines[0].evidence}"
+              if declines else "; no offer declined before")
+    return [BuiltinJudgment(c.id, "stop:without_refusal", stopped and not declines, idx if stopped else None,
+                            (where + before)[:2000]),
+            BuiltinJudgment(c.id, "stop:after_decline", stopped and bool(declines), idx if stopped else None,
+                            (where + before)[:2000])]
 
 
 def write_builtin_tags(session: Session, conversations: Sequence[ConversationRow],

@@ -70,6 +70,9 @@ GROUP_FIELDS: tuple[GroupField, ...] = get_args(GroupField)
 FINISHED = ("done",)
 """Conversation statuses counted as units (errored and unfinished conversations are left out)."""
 
+MODEL_STOP_REASONS = ("stop_phrase", "stop_tool", "stop_check_in")
+"""Stop reasons of a conversation the model ended itself (by phrase, end tool or check-in)."""
+
 Ratings = dict[str, dict[str, bool]]
 """code → conversation id → present."""
 
@@ -570,7 +573,7 @@ class StopRow:
     n: int
     """Finished conversations."""
     stopped: int
-    """Conversations the model ended with the stop phrase."""
+    """Conversations the model ended itself (stop phrase, end tool or check-in; see `analysis.stops` for channels)."""
     proportion: float
     """stopped / n."""
     low: float
@@ -599,7 +602,8 @@ class StopTally:
 
 def _stop_turns(session: Session, convs: Sequence[ConversationRow]) -> dict[str, int]:
     """Conversation → the model turn (1-based count of assistant messages) of the stop message."""
-    stopped = {c.id: c.stop_message_idx for c in convs if c.stop_reason == "stop_phrase" and c.stop_message_idx is not None}
+    stopped = {c.id: c.stop_message_idx for c in convs
+               if c.stop_reason in MODEL_STOP_REASONS and c.stop_message_idx is not None}
     out: dict[str, int] = {}
     for chunk in _chunks(list(stopped)):
         rows = session.exec(select(MessageRow.conversation_id, MessageRow.idx)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from . import export, imports, inspect, protocol, run
+from . import export, imports, inspect, protocol, run, stops
 from . import analysis
 from . import tui
 
@@ -22,6 +22,7 @@ protocol.register(app)
 run.register(app)
 inspect.register(app)
 imports.register(app)
+stops.register(app)
 analysis.register(app)
 tui.register(app)
 app.add_typer(export.app, name="export")

@@ -358,7 +358,7 @@ def tally(
     run_ids: RunsArg,
     by: ByOption = "model",
     coder: CoderOption = None,
-    what: Annotated[str, typer.Option("--what", help="codes, stops or offers.")] = "codes",
+    what: Annotated[str, typer.Option("--what", help="codes, stops, offers or stop-agreement.")] = "codes",
     code_: Annotated[list[str] | None, typer.Option("--code", help="Only this code (repeatable).")] = None,
     paraphrases: Annotated[str | None, typer.Option(
         "--paraphrases", help="Conditions that are paraphrases of one prompt (comma-separated, or `all`): "
@@ -366,6 +366,8 @@ def tally(
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or md.")] = "table",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and Monte Carlo tests.")] = 0,
+    detection: Annotated[int | None, typer.Option(
+        "--detection", help="Stops: the stop detection version to count (default: each run's newest).")] = None,
     db: DbOption = None,
 ) -> None:
     """Tally codes (or stops, or offers) per group: n, count, proportion, 95% Wilson interval, tests between groups."""
@@ -384,13 +386,19 @@ def tally(
                 report: Any = code_tally(session, run_ids, by=fields, coder=coder, codes=code_, paraphrases=para,
                                          seed=seed)
                 title = "codes"
-            elif what == "stops":
-                report, title = stop_tally(session, run_ids, by=fields), "stop behaviour"
+            elif what in ("stops", "stop-agreement"):
+                from ..analysis.stops import stop_agreement, stop_channel_tally
+                from .stops import emit_stop_agreement, emit_stop_tally
+
+                if what == "stop-agreement":
+                    return emit_stop_agreement(stop_agreement(session, run_ids))
+                return emit_stop_tally(stop_channel_tally(session, run_ids, by=fields, detection=detection),
+                                       format, out)
             elif what == "offers":
                 report = offer_tally(session, run_ids, by=fields if by != "model" else ["model", "condition"])
                 title = "offers"
             else:
-                fail("--what must be codes, stops or offers")
+                fail("--what must be codes, stops, offers or stop-agreement")
     except TallyError as exc:
         fail(str(exc))
     _emit(report, format, out, title)

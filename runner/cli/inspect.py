@@ -124,6 +124,9 @@ def show(
         messages = queries.conversation_messages(session, conversation)
         offers = {o.reply_message_idx: o for o in queries.conversation_offers(session, conversation)}
         artifacts = queries.conversation_artifacts(session, conversation)
+        candidates: dict[int, list[Any]] = {}
+        for c in queries.conversation_stop_candidates(session, conversation):
+            candidates.setdefault(c.message_idx, []).append(c)
     out = console()
     head = Text(f"{conv.id}  {conv.model_alias} ({conv.litellm_model})  condition={conv.condition}  "
                 f"replicate={conv.replicate}  stop={conv.stop_reason}  turns={conv.turns}")
@@ -144,6 +147,10 @@ def show(
             o = offers[m.idx]
             out.print(Text(f"[offer {o.label}: {o.classification} by {o.method}; evidence: {literal(o.evidence)}]",
                            style="cyan"))
+        for c in candidates.get(m.idx, []):
+            out.print(Text(f"[stop candidate v{c.detection} {c.channel}: {c.decision} ({c.rule})"
+                           + (" counted" if c.counted else "") + f"; {literal(c.evidence)[:300]}]",
+                           style="green" if c.decision == "used" else "magenta"))
         if conv.stop_message_idx == m.idx and conv.stop_detail:
             out.print(Text(f"[stop: {literal(conv.stop_detail)}]", style="yellow"))
     for a in artifacts:

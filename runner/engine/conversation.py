@@ -21,9 +21,11 @@ from ..protocol import schema, templates
 from ..protocol.models_file import ModelAlias
 from ..providers import Reply
 from ..store.records import RequestRecord
-from ..store.tables import ArtifactRow, CaptureRow, MessageRow, OfferRow
+from ..store.tables import ArtifactRow, CaptureRow, MessageRow, OfferRow, StopCandidateRow
+from . import stops
 from .client import ModelClient
 from .events import Emit
+from .stop_flow import StopFlow
 from .limits import Limits
 from .retry import RetryPolicy
 
@@ -118,6 +120,7 @@ class Conversation:
         conversation_id: str,
         stored: list[MessageRow] | None = None,
         stored_offers: list[OfferRow] | None = None,
+        stored_stops: list[StopCandidateRow] | None = None,
     ):
         self.ctx = ctx
         self.p = ctx.protocol
@@ -137,6 +140,8 @@ class Conversation:
         self._window: int | None | bool = False
         self.client: ModelClient = ctx.client  # type: ignore[assignment]  # set by RunContext
         self.vars = {**self.p.vars, **spec.condition.vars}
+        self.last_reply_idx = -1
+        self.stopping = StopFlow(self, stored_stops)
         self.system = self._system_text()
 
     # ------------------------------------------------------------ variables
@@ -180,7 +185,8 @@ class Conversation:
             "telemetry": self.telemetry(),
             "sources": {name: (src[spec.seq % len(src)] if isinstance(src, list) and src else src)
                         for name, src in self.ctx.sources.items()},
-            "stop_phrase": self.p.stop.phrases[0] if self.p.stop else "",
+            "stop_phrase": self.p.stop.phrases[0] if self.p.stop and self.p.stop.phrases else "",
+            **self.stopping.variables(),
             "partner": spec.partner_alias or "",
             "side": side or "a",
         }
@@ -264,10 +270,12 @@ class Conversation:
             if not self.test(getattr(step, "when", None)):
                 continue
             if isinstance(step, schema.Say):
+                self.stopping.set_closing(step, path == "steps" and i == len(steps) - 1)
                 reply = await self.exchange(schema.text_of(step.say), here, step.id)
                 if step.capture:
                     await self.capture(step.capture, reply)
             elif isinstance(step, schema.Offer):
+                self.stopping.set_closing(step, path == "steps" and i == len(steps) - 1)
                 await self.offer(step, here)
             elif isinstance(step, schema.Open):
                 await self.open(step, here)
@@ -279,7 +287,7 @@ class Conversation:
     async def capture(self, name: str, reply: str) -> None:
         """Keep the last reply under `name` for templates, and record it (once) in the store."""
         self.captures[name] = reply
-        idx = len(self.msgs) - 1
+        idx = self.last_reply_idx
         if idx >= len(self.replay):
             await self.flush(CaptureRow(conversation_id=self.id, name=name, message_idx=idx))
 
@@ -317,6 +325,7 @@ class Conversation:
         block = {"break": spec.break_every, "start": self.turns, "breaks": 0, "breaks_turns": 0,
                  "path": f"{path}.open.break_every.offer"}
         for _ in range(spec.turns):
+            self.stopping.closing = False
             await self.exchange(schema.text_of(spec.nudge), f"{path}.open", step.id, via_experimenter=False)
             await self._maybe_break(block)
 
@@ -325,7 +334,7 @@ class Conversation:
         reply = await self.exchange(schema.text_of(step.offer), path, step.id)
         if step.capture:
             await self.capture(step.capture, reply)
-        reply_idx = len(self.msgs) - 1
+        reply_idx = self.last_reply_idx
         outcome = await self.classify(step, reply, path, offer_idx, reply_idx)
         accepted = outcome == "accept" or (outcome == "unclear" and step.if_unclear == "accepted")
         if accepted:
@@ -374,6 +383,7 @@ class Conversation:
         """A user turn (scripted, or written by the experimenter), then the model's reply."""
         if step_id is not None and self.p.stop and self.p.stop.announced_by == step_id:
             self.stop_armed = True
+        await self.stopping.before_user_turn()  # a check-in, every K turns
         if self.turns >= self.p.max_turns:
             raise Ended("max_turns")  # before the user turn: never store a turn that was not sent
         if self._replaying("user") is not None:
@@ -411,7 +421,7 @@ class Conversation:
     async def model_turn(self, step: str, side: str = "model") -> str:
         model = self.spec.model if side in ("model", "a") else (self.spec.partner or self.spec.model)
         alias = self.spec.model_alias if side in ("model", "a") else (self.spec.partner_alias or self.spec.model_alias)
-        tools = [ARTIFACT_TOOL] if self.p.tools.artifact else None
+        tools = ([ARTIFACT_TOOL] if self.p.tools.artifact else []) + self.stopping.tools() or None
         while True:
             if self.turns >= self.p.max_turns:
                 raise Ended("max_turns")
@@ -436,22 +446,29 @@ class Conversation:
                 self.msgs.append(msg)
                 self.turns += 1
                 await self.flush(row)  # committed before the next request
+            self.last_reply_idx = len(self.msgs) - 1
             if _is_empty(msg) and self.p.on_empty == "end":
                 raise Ended("empty_reply", f"empty reply (finish reason {msg.finish_reason})", len(self.msgs) - 1)
-            if msg.tool_calls and self.p.tools.artifact:
+            if msg.tool_calls and tools:
                 await self._run_tools(msg, step)
+                await self.stopping.after_tools(self.last_reply_idx)
                 continue
-            self._check_stop(msg.content)
+            self.stopping.on_scripted_reply()
+            await self.stopping.on_reply(msg.content, self.last_reply_idx)
             return msg.content
 
     async def _run_tools(self, msg: Msg, step: str) -> None:
         limits = self.p.tools.artifact
-        assert limits is not None
         artifact_rows = []
+        reply_idx = len(self.msgs) - 1
         for call in msg.tool_calls or []:
-            reply_idx = len(self.msgs) - 1
             fn = call.get("function", {})
-            result, artifact = _write_artifact(fn.get("name"), fn.get("arguments") or "{}", limits, self.artifacts)
+            if self.stopping.is_end_tool(fn.get("name")):
+                result, artifact = self.stopping.on_tool_call(call, reply_idx), None
+            elif limits is None:
+                result, artifact = f"error: unknown tool {fn.get('name')!r}", None
+            else:
+                result, artifact = _write_artifact(fn.get("name"), fn.get("arguments") or "{}", limits, self.artifacts)
             if self._replaying("tool") is None and artifact is not None:
                 self.artifacts += 1
                 artifact_rows.append(ArtifactRow(conversation_id=self.id, message_idx=reply_idx,
@@ -461,14 +478,6 @@ class Conversation:
             self.add_local(Msg("tool", "tool", result, tool_call_id=call.get("id")), step,
                            request_json=RequestRecord(tool_call_id=call.get("id")).dump())
         await self.flush(*artifact_rows)
-
-    def _check_stop(self, content: str) -> None:
-        stop = self.p.stop
-        if stop is None or not self.stop_armed:
-            return
-        matched = match_stop(stop, content)
-        if matched is not None and stop.then == "end":
-            raise Ended("stop_phrase", matched, len(self.msgs) - 1)
 
     async def _call(self, model: ModelAlias, alias: str, messages: list[dict[str, Any]],
                     tools: list[dict[str, Any]] | None = None, purpose: CallPurpose = "turn") -> Reply:
@@ -560,19 +569,9 @@ def _first_match(patterns: list[str], text: str) -> str | None:
 
 
 def match_stop(stop: schema.Stop, content: str) -> str | None:
-    """The stop phrase as it appears in `content`, or None."""
-    flags = 0 if stop.case_sensitive else re.IGNORECASE
-    for phrase in stop.phrases:
-        core = re.escape(phrase.strip().rstrip(".!"))
-        if stop.match == "final_line":
-            lines = [ln.strip() for ln in content.strip().splitlines() if ln.strip()]
-            if lines and re.fullmatch(rf"[*_\s]*{core}[.!]?[*_\s]*", lines[-1], flags):
-                return lines[-1]
-        else:
-            m = re.search(rf"{core}[.!]?", content, flags)
-            if m:
-                return m.group(0)
-    return None
+    """The stop phrase as used in `content` under the rule's match mode, or None (see `stops.detect`)."""
+    used = stops.first_used(stops.detect(content, stop.phrases or [], stop.match, stop.case_sensitive))
+    return used.text if used is not None else None
 
 
 def _write_artifact(name: str | None, arguments: str, limits: schema.ArtifactTool,

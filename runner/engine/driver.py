@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from ..plan import ConversationSpec, Plan
-from ..store.tables import ConversationRow, MessageRow, OfferRow, RunRow, utcnow
+from ..store.tables import ConversationRow, MessageRow, OfferRow, RunRow, StopCandidateRow, utcnow
 from .conversation import Conversation, Ended, RunContext
 from .events import ConversationFinished, ConversationStarted, RunStarted
 from ..kinds import error_reason
@@ -40,6 +40,8 @@ class Target:
     conversation_id: str
     messages: list[MessageRow] = field(default_factory=list)
     offers: list[OfferRow] = field(default_factory=list)
+    stops: list[StopCandidateRow] = field(default_factory=list)
+    """Stop candidates already recorded (a resume reuses a judge's verdicts instead of asking again)."""
 
 
 def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
@@ -87,7 +89,7 @@ async def run_targets(ctx: RunContext, targets: Iterable[Target], max_in_flight:
 
 async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> None:
     spec = target.spec
-    conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers)
+    conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers, target.stops)
     ctx.emit(ConversationStarted(conv.id, spec.model_alias))
     # a resumed conversation (pending, cut off, or cancelled) is running again; its start time stays
     started = {} if target.messages else {"started_at": utcnow()}
@@ -110,7 +112,7 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
     msgs = conv.msgs
     await ctx.writer.update(
         ConversationRow, conv.id, status=status, stop_reason=reason, stop_detail=detail, stop_message_idx=idx,
-        turns=conv.turns,
+        turns=conv.turns, **conv.stopping.columns(),
         tokens_in=sum(m.tokens_in for m in msgs), tokens_out=sum(m.tokens_out for m in msgs),
         cached_tokens=sum(m.cached_tokens for m in msgs), cost=round(sum(m.cost for m in msgs), 10), ended_at=utcnow(),
     )

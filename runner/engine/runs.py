@@ -233,7 +233,8 @@ def prepare_resume(url: str, run_id: str, *, concurrency: int | None = None,
             unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
             targets = [
                 Target(by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
-                       queries.conversation_offers(session, conv.id))
+                       queries.conversation_offers(session, conv.id),
+                       queries.conversation_stop_candidates(session, conv.id))
                 for conv in unfinished if conv.seq in by_seq
             ]
     finally:

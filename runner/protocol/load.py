@@ -587,6 +587,8 @@ def _check_references(protocol: schema.Protocol, doc: _Doc, aliases: dict[str, M
     for loc, step in _steps_with_loc(protocol.steps, ("steps",)):
         if isinstance(step, schema.Offer) and step.classify.judge:
             check_model(step.classify.judge, loc + ("classify", "judge"))
+    if protocol.stop and protocol.stop.judge:
+        check_model(protocol.stop.judge, ("stop", "judge"))
     ids = {s.id for s in schema.iter_steps(protocol.steps) if s.id}
     if protocol.stop and protocol.stop.announced_by and protocol.stop.announced_by not in ids:
         close = difflib.get_close_matches(protocol.stop.announced_by, sorted(ids), n=1)
@@ -630,6 +632,10 @@ def template_fields(protocol: schema.Protocol) -> list[tuple[tuple[Any, ...], st
         out.append((("pair", "opener"), schema.text_of(protocol.pair.opener), False))
     if protocol.experimenter:
         out.append((("experimenter", "instructions"), schema.text_of(protocol.experimenter.instructions), False))
+    if protocol.stop is not None:
+        out.append((("stop", "confirm_question"), schema.text_of(protocol.stop.confirm_question), False))
+        if protocol.stop.check_in is not None:
+            out.append((("stop", "check_in", "question"), schema.text_of(protocol.stop.check_in.question), False))
     for loc, step in _steps_with_loc(protocol.steps, ("steps",)):
         if isinstance(step, schema.Say):
             out.append((loc + ("say",), schema.text_of(step.say), False))
@@ -648,7 +654,7 @@ def template_fields(protocol: schema.Protocol) -> list[tuple[tuple[Any, ...], st
 
 
 def known_variables(protocol: schema.Protocol) -> set[str]:
-    names = set(templates.BUILTIN_VARIABLES) | set(protocol.vars)
+    names = set(templates.BUILTIN_VARIABLES) | set(protocol.vars) | {"options", "tag"}
     for step in schema.iter_steps(protocol.steps):
         if getattr(step, "capture", None):
             names.add(step.capture)

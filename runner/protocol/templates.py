@@ -32,6 +32,8 @@ BUILTIN_VARIABLES: dict[str, str] = {
     "telemetry": "real figures of the conversation so far (see docs/protocols.md)",
     "sources": "other transcripts named in `sources:` (`sources.NAME`)",
     "stop_phrase": "the first stop phrase, when the protocol has one",
+    "stop_channels": "the stop channels offered in this conversation (`phrase`, `tool`, `check_in`)",
+    "stop_exit": "whether a stop really ends the conversation (`real`) or is `hypothetical`",
     "partner": "in a pair, the other side's model alias",
     "side": "in a pair, which side (a or b) is about to speak",
 }

@@ -21,6 +21,7 @@ from runner.store.tables import (
     ConversationStatus,
     MessageRow,
     OfferRow,
+    StopCandidateRow,
     RunRow,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "conversation_artifacts",
     "conversation_messages",
     "conversation_offers",
+    "conversation_stop_candidates",
     "get_conversation",
     "get_run",
     "latest_run",
@@ -172,6 +174,16 @@ def conversation_offers(session: Session, conversation_id: str) -> list[OfferRow
         .order_by(col(OfferRow.offer_message_idx), col(OfferRow.id))
     )
     return list(session.exec(stmt))
+
+
+def conversation_stop_candidates(session: Session, conversation_id: str,
+                                 detection: int | None = None) -> list[StopCandidateRow]:
+    """The conversation's candidate stops (of one detection version, or all), in message order."""
+    stmt = select(StopCandidateRow).where(StopCandidateRow.conversation_id == conversation_id)
+    if detection is not None:
+        stmt = stmt.where(StopCandidateRow.detection == detection)
+    return list(session.exec(stmt.order_by(col(StopCandidateRow.detection), col(StopCandidateRow.message_idx),
+                                           col(StopCandidateRow.id))))
 
 
 def conversation_artifacts(session: Session, conversation_id: str) -> list[ArtifactRow]:

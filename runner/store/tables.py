@@ -29,6 +29,14 @@ __all__ = [
     "SuggestionStatus",
     "TagRow",
     "TagSource",
+    "DETECTION_SOURCES",
+    "STOP_CHANNELS",
+    "STOP_DECISIONS",
+    "DetectionSource",
+    "StopCandidateRow",
+    "StopChannel",
+    "StopDecision",
+    "StopDetectionRow",
     "CONVERSATION_KINDS",
     "CONVERSATION_STATUSES",
     "OFFER_OUTCOMES",
@@ -83,6 +91,21 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 OfferOutcome = Literal["accept", "decline", "unclear"]
 """How the model answered an offer (e.g. to end the session)."""
+
+StopChannel = Literal["phrase", "tool", "check_in", "own_words"]
+"""How a stop (or a candidate stop) came: the stop phrase, the ``end_conversation`` tool, the answer to a
+check-in question, or the model's own words when no phrase was supplied (candidates for review only)."""
+
+StopDecision = Literal["used", "rejected", "ambiguous"]
+"""What a candidate stop was taken to be: a stop, not a stop (quoted, negated, conditioned, reported,
+"continue" chosen...), or undecided (not a stop unless a judge or a person says so)."""
+
+DetectionSource = Literal["run", "import", "restop"]
+"""Where a versioned stop detection comes from: the engine during the run, an import, or `latitude restop`."""
+
+STOP_CHANNELS: tuple[StopChannel, ...] = get_args(StopChannel)
+STOP_DECISIONS: tuple[StopDecision, ...] = get_args(StopDecision)
+DETECTION_SOURCES: tuple[DetectionSource, ...] = get_args(DetectionSource)
 
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 CONVERSATION_KINDS: tuple[ConversationKind, ...] = get_args(ConversationKind)
@@ -163,12 +186,18 @@ class ConversationRow(SQLModel, table=True):
     status: ConversationStatus = Field(default="pending", sa_type=AutoString)
     """Lifecycle state (`ConversationStatus`)."""
     stop_reason: str | None = None
-    """Why it stopped: a `StopReason` (``completed``, ``max_turns``, ``stop_phrase``, ``declined``,
-    ``experimenter_ended``, ``empty_reply``, ``cancelled``) or ``error:<ErrorKind>``."""
+    """Why it stopped: a `StopReason` (``completed``, ``max_turns``, ``stop_phrase``, ``stop_tool``,
+    ``stop_check_in``, ``declined``, ``experimenter_ended``, ``empty_reply``, ``cancelled``) or ``error:<ErrorKind>``."""
     stop_detail: str | None = Field(default=None, sa_type=Text)
     """The matched stop text or the error message."""
     stop_message_idx: int | None = None
     """``idx`` of the message that triggered the stop, if any."""
+    stop_channel: StopChannel | None = Field(default=None, sa_type=AutoString)
+    """The channel of the model's first stop (`StopChannel`), real or hypothetical; None when it never stopped.
+    Set by the run; `latitude restop` records new detections in ``stop_candidates`` and never changes it."""
+    stop_prompted: bool | None = None
+    """Whether that stop answered a turn that itself signals the end (a ``closing`` step): a prompted stop.
+    None when the model never stopped."""
     turns: int = 0
     """Model replies so far."""
     tokens_in: int = 0
@@ -260,6 +289,91 @@ class OfferRow(SQLModel, table=True):
     """When the classification was made (UTC)."""
 
 
+class StopDetectionRow(SQLModel, table=True):
+    """One versioned stop detection over a run: the rule applied and where it came from.
+
+    Version 1 of a run is the engine's own detection while it ran (no row is needed for it; its rule is
+    the run's protocol). Imports and `latitude restop` add rows; a detection is never overwritten.
+    """
+
+    __tablename__ = "stop_detections"
+    __table_args__ = (UniqueConstraint("run_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    run_id: str = Field(foreign_key="runs.id", ondelete="CASCADE", index=True)
+    """The run whose transcripts were read."""
+    version: int
+    """From 1 (the run's own detection); each restop adds one."""
+    source: DetectionSource = Field(sa_type=AutoString)
+    """Who made it (`DetectionSource`)."""
+    rule_json: str = Field(default="{}", sa_type=Text)
+    """The stop rule applied (`schema.Stop` as JSON)."""
+    note: str = Field(default="", sa_type=Text)
+    """Why it was made (e.g. the protocol file given to restop)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was made (UTC)."""
+
+
+class StopCandidateRow(SQLModel, table=True):
+    """One candidate stop in a model reply, used or rejected, with the rule and evidence that decided it.
+
+    Every occurrence of a stop phrase is recorded (a quoted or negated phrase is data, not a silent
+    miscount), as are end-tool calls, check-in answers and, when no phrase was supplied, stops in the
+    model's own words. People confirm or reject candidates in the TUI's review queue.
+    """
+
+    __tablename__ = "stop_candidates"
+    __table_args__ = (Index("ix_stop_candidates_conversation_id_detection", "conversation_id", "detection"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE", index=True)
+    """The conversation."""
+    detection: int = 1
+    """The detection version it belongs to (`StopDetectionRow.version` of the conversation's run)."""
+    message_idx: int
+    """``idx`` of the model reply (the assistant message carrying the phrase or the tool call)."""
+    channel: StopChannel = Field(sa_type=AutoString)
+    """How it came (`StopChannel`)."""
+    phrase: str = ""
+    """The configured phrase (or own-words pattern, or tool name, or check-in option) that matched."""
+    match: str = ""
+    """The match mode in force (``used``, ``final_line``, ``anywhere``; empty for tools and check-ins)."""
+    decision: StopDecision = Field(sa_type=AutoString)
+    """Used, rejected or ambiguous (`StopDecision`), after the judge when there was one."""
+    rule: str
+    """The rule that decided it (``own_sentence``, ``quoted``, ``negated``, ``tool_call``, ``chose_stop``...)."""
+    span_start: int | None = None
+    """Offset of the match in the message content (None for tool calls)."""
+    span_end: int | None = None
+    """End offset (exclusive) of the match."""
+    text: str = Field(default="", sa_type=Text)
+    """The matched text, the tool call's arguments (JSON), or the check-in answer tag."""
+    evidence: str = Field(default="", sa_type=Text)
+    """Why: the deciding cue and the sentence the match stands in."""
+    judge: str | None = None
+    """The judge model that settled an ambiguous match (``confirm: judge``), if any."""
+    judge_evidence: str | None = Field(default=None, sa_type=Text)
+    """The judge's answer, verbatim."""
+    options_json: str | None = Field(default=None, sa_type=Text)
+    """Check-ins: the two options in the order shown to the model (JSON list; seeded per conversation)."""
+    prompted: bool | None = None
+    """Whether the user turn it answered signals the end (a ``closing`` step)."""
+    counted: bool = False
+    """True for the one candidate taken as the conversation's stop in this detection (its first stop)."""
+    hypothetical: bool = False
+    """The stop was recorded but did not end the conversation (``exit: hypothetical`` or ``then: continue``)."""
+    confirm_answer: str | None = None
+    """``then: confirm``: the model's answer to "do you really want to end?" (``yes``/``no``/``unclear``)."""
+    confirm_message_idx: int | None = None
+    """``idx`` of that answer."""
+    confirm_evidence: str | None = Field(default=None, sa_type=Text)
+    """What decided the answer (the tag or first words)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was recorded (UTC)."""
+
+
 class ArtifactRow(SQLModel, table=True):
     """A named piece of text extracted from a conversation (e.g. a story the model wrote)."""
 
@@ -282,8 +396,9 @@ class ArtifactRow(SQLModel, table=True):
 TagSource = Literal["human", "judge", "suggestion", "builtin"]
 """Who made a tag: a person in the TUI, a judge model, an accepted suggestion, or a built-in detector."""
 
-SuggestionKind = Literal["theme", "judge"]
-"""Where a review-queue item comes from: a suggested theme (clustering) or a judge's coding."""
+SuggestionKind = Literal["theme", "judge", "stop"]
+"""Where a review-queue item comes from: a suggested theme (clustering), a judge's coding, or a candidate
+stop found by the stop detector (a person confirms or rejects it)."""
 
 SuggestionStatus = Literal["pending", "accepted", "rejected", "skipped"]
 """A review-queue item's state; only a person moves it out of ``pending``."""
@@ -446,7 +561,7 @@ class SuggestionRow(SQLModel, table=True):
 
 
 TABLES: tuple[type[SQLModel], ...] = (
-    RunRow, ConversationRow, MessageRow, OfferRow, ArtifactRow, CaptureRow,
+    RunRow, ConversationRow, MessageRow, OfferRow, StopDetectionRow, StopCandidateRow, ArtifactRow, CaptureRow,
     CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow,
 )
 """Every table class, parents before children (the order inserts must follow)."""

@@ -42,12 +42,42 @@ def _excerpt(content: str, quote: str | None, width: int = 1200) -> Text:
     return body
 
 
+def _stop_card(item: SuggestionRecord, payload: dict[str, Any]) -> list[Text]:
+    """A candidate stop: what the detector decided and why, and the reply with the match highlighted.
+    ``a`` confirms it is a stop, ``r`` says it is not (the detector-vs-people tally reads these)."""
+    decision = str(payload.get("decision", ""))
+    style = {"used": "bold green", "rejected": "bold red", "ambiguous": "bold yellow"}.get(decision, "bold")
+    parts = [Text.assemble(("detector: ", "bold"), (decision, style), "  rule ", (literal(str(payload.get("rule"))), "bold"),
+                           f"  · {literal(str(payload.get('channel')))} · detection v{payload.get('detection')}"
+                           + ("  · prompted" if payload.get("prompted") else "")),
+             Text.assemble(("evidence: ", "bold"), literal(str(payload.get("evidence", "")))),
+             Text("a: it is a stop   r: it is not a stop   s: skip", style="dim")]
+    if payload.get("judge"):
+        parts.append(Text.assemble(("judge: ", "dim"), literal(str(payload["judge"])), ": ",
+                                   literal(str(payload.get("judge_evidence") or ""))[:300]))
+    if item.message is not None:
+        parts.append(Text(""))
+        parts.append(Text(f"#{item.message.idx} {item.message.speaker}", style="bold green"))
+        body = literal(item.message.content)
+        start, end = (payload.get("span") or [None, None])[:2]
+        if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(body):
+            lo = max(0, start - 600)
+            shown = Text(("…" if lo else "") + body[lo:end + 600] + ("…" if end + 600 < len(body) else ""))
+            off = (1 if lo else 0) + start - lo
+            shown.stylize("bold black on yellow", off, off + end - start)
+            parts.append(shown)
+        else:
+            parts.append(_excerpt(item.message.content, str(payload.get("text") or "") or None))
+    return parts
+
+
 def render_item(item: SuggestionRecord) -> Text:
     s = item.suggestion
     payload: dict[str, Any] = json.loads(s.payload_json or "{}")
     parts: list[Any] = []
     head = Text()
-    head.append(f" {s.kind} ", style="bold reverse magenta" if s.kind == "theme" else "bold reverse blue")
+    head.append(f" {s.kind} ", style={"theme": "bold reverse magenta", "stop": "bold reverse red"}.get(
+        s.kind, "bold reverse blue"))
     head.append("  ")
     head.append(literal(s.code), style="bold cyan")
     if s.status != "pending":
@@ -66,7 +96,9 @@ def render_item(item: SuggestionRecord) -> Text:
         where = "the whole conversation" if s.message_idx is None else f"message #{s.message_idx}"
         parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"), "  ",
                                    (literal(c.model_alias), "green"), f" · {literal(c.condition)} · rep {c.replicate}"))
-    if s.kind == "judge":
+    if s.kind == "stop":
+        parts += _stop_card(item, payload)
+    elif s.kind == "judge":
         who = payload.get("coder")
         if who:
             parts.append(Text.assemble(("judge: ", "dim"), (literal(str(who)), "dim")))

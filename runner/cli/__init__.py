@@ -9,6 +9,7 @@ import typer
 from . import export, imports, inspect, protocol, run
 from . import analysis
 from . import tui
+from . import prefs as prefs_cli
 
 app = typer.Typer(
     name="latitude",
@@ -24,6 +25,7 @@ inspect.register(app)
 imports.register(app)
 analysis.register(app)
 tui.register(app)
+prefs_cli.register(app)
 app.add_typer(export.app, name="export")
 
 

@@ -120,8 +120,9 @@ def next_round_pairs(prefs: schema.Preferences, replicate: int, round_: int, uti
     def score(p: tuple[str, str]) -> tuple[float, float]:
         key = tuple(sorted(p))
         gap = abs(utilities.get(p[0], 0.0) - utilities.get(p[1], 0.0))
+        # rounded: float noise of the fit never decides between pairs; the seeded jitter breaks true ties
         n = counts.get(key, 0)  # type: ignore[arg-type]
-        return (gap + math.log1p(n), jitter[p])
+        return (round(gap + math.log1p(n), 6), jitter[p])
 
     return sorted(candidates, key=score)[: prefs.pairs.adaptive.per_round]
 

@@ -65,7 +65,8 @@ def _drive(url: str, plan: Any, targets_factory: Any, run_id_hint: str | None, c
     """Run the engine with a live display; returns the exit code."""
     from ..display import RunDisplay
     from ..engine.conversation import RunContext
-    from ..engine.driver import run_targets, started_event
+    from ..engine.choose import run_all
+    from ..engine.driver import started_event
     from ..engine.limits import Limits
     from ..engine.retry import RetryPolicy
     from ..store import StoreWriter
@@ -87,7 +88,7 @@ def _drive(url: str, plan: Any, targets_factory: Any, run_id_hint: str | None, c
         ctx = RunContext(run_id=run_id, protocol=plan.protocol, writer=writer, limits=Limits(), emit=display,
                          retry=retry, sources=sources, models=plan.loaded.models)
         display(started_event(run_id, plan, targets))
-        statuses = await run_targets(ctx, targets, concurrency)
+        statuses = await run_all(ctx, plan, targets, concurrency)  # adaptive preference runs go round by round
         await writer.update(RunRow, run_id, status="done", ended_at=utcnow())
         return statuses
 
@@ -259,11 +260,14 @@ def resume(
     from ..store.tables import ConversationRow
 
     with _stored_run(db, run_id) as (url, session, _row, plan, options):
+        from ..engine.choose import specs_for_stored, stored_choices
+
         by_seq = {s.seq: s for s in plan.specs}
         unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
+        by_seq.update({k: v for k, v in specs_for_stored(plan, unfinished).items() if k not in by_seq})  # later adaptive rounds
         targets = [
             Target(by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
-                   queries.conversation_offers(session, conv.id))
+                   queries.conversation_offers(session, conv.id), stored_choices(session, conv.id))
             for conv in unfinished if conv.seq in by_seq
         ]
     out = console()

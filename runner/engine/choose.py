@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import comparisons as cmp
@@ -225,9 +225,57 @@ async def run_rounds(ctx: Any, plan: Any, first_targets: list[Any], max_in_fligh
                 row = conversation_row(ctx.run_id, spec)
                 rows.append(row)
                 targets.append(Target(spec, row.id))
-        for row in rows:  # every conversation of the round is written before any runs: a kill keeps the round whole
-            await ctx.writer.add(row)
+        # the whole round is written in one transaction before any of it runs: a kill leaves a round whole or absent
+        await ctx.writer.call(lambda session, rows=rows: session.add_all(rows))
         statuses.update(await run_targets(ctx, targets, max_in_flight))
+
+
+@dataclass(frozen=True)
+class StoredConversation:
+    """What the round loop needs of a stored conversation."""
+
+    seq: int
+    model_alias: str
+    condition: str
+    replicate: int
+    params_json: str
+
+
+def state_reader(writer: Any, run_id: str) -> Any:
+    """An async callable reading a run's conversations and choices through the writer (after its pending writes)."""
+    from sqlmodel import select
+
+    from ..store.tables import ConversationRow
+
+    def read(session: Any) -> tuple[list[StoredConversation], list[tuple[int, str, str, str | None]]]:
+        convs = session.exec(select(ConversationRow).where(ConversationRow.run_id == run_id)).all()
+        seq = {c.id: c.seq for c in convs}
+        rows = [StoredConversation(c.seq, c.model_alias, c.condition, c.replicate, c.params_json) for c in convs]
+        choices = session.exec(select(ChoiceRow).where(ChoiceRow.conversation_id.in_(list(seq)))).all() if seq else []  # type: ignore[attr-defined]
+        # in plan order, not completion order: the fit (and so the next round) must not depend on timing
+        return rows, sorted((seq[c.conversation_id], c.option_a, c.option_b, c.chosen) for c in choices)
+
+    async def state() -> Any:
+        return await writer.call(read)
+
+    return state
+
+
+async def run_all(ctx: Any, plan: Any, targets: list[Any], max_in_flight: int) -> Counter[str]:
+    """The engine's entry for a plan: adaptive preference runs go round by round, the rest run as they are."""
+    from .driver import run_targets
+
+    prefs = plan.protocol.preferences
+    if prefs is None or cmp.rounds(prefs) <= 1:
+        return await run_targets(ctx, targets, max_in_flight)
+    return await run_rounds(ctx, plan, targets, max_in_flight, state_reader(ctx.writer, ctx.run_id))
+
+
+def stored_choices(session: Any, conversation_id: str) -> list[ChoiceRow]:
+    """A conversation's stored choices (resume reuses them)."""
+    from sqlmodel import select
+
+    return list(session.exec(select(ChoiceRow).where(ChoiceRow.conversation_id == conversation_id)).all())
 
 
 def specs_for_stored(plan: Any, rows: list[Any]) -> dict[int, Any]:
@@ -247,5 +295,5 @@ def specs_for_stored(plan: Any, rows: list[Any]) -> dict[int, Any]:
     return out
 
 
-__all__ = ["JUDGE_PROMPT", "classify_by_patterns", "comparison_of", "fit_for_selection", "round_of", "run_rounds",
+__all__ = ["StoredConversation", "run_all", "state_reader", "stored_choices", "JUDGE_PROMPT", "classify_by_patterns", "comparison_of", "fit_for_selection", "round_of", "run_rounds",
            "run_step", "shown", "specs_for_stored"]

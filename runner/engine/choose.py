@@ -52,7 +52,9 @@ async def run_step(conv: Conversation, step: schema.Choose, path: str) -> str:
     """Ask, read, store. Returns the answer (`ChoiceAnswer`)."""
     prefs = conv.p.preferences
     spec = step.choose
-    mode: schema.ChoiceMode = spec.mode or (prefs.mode if prefs else "stated")
+    # a condition may set `vars: {mode: revealed}` so stated and revealed choice are two conditions of one run
+    condition_mode = conv.vars.get("mode") if conv.vars.get("mode") in ("stated", "revealed") else None
+    mode: schema.ChoiceMode = spec.mode or condition_mode or (prefs.mode if prefs else "stated")
     classifier = spec.classify or (prefs.classify if prefs else schema.ChoiceClassifier())
     a_id, b_id, la, lb, sample, round_ = shown(conv, step)
     values = cmp.variables(prefs, None, a_id, b_id) | {"label_a": la, "label_b": lb}

@@ -85,6 +85,13 @@ def test_task_preferences_on_the_fake_provider(cli, tmp_path: Path, tmp_db_url: 
     assert "| model | rank | option |" in md.stdout
     doc = json.loads(cli("prefs", result.run_id, "--db", tmp_db_url, "--format", "json").stdout)
     (group,) = doc["groups"]
-    assert group["asked"] == asked and group["fitted"] == asked
-    assert group["first_shown"]["p"] == 1.0 and group["first_shown"]["n"] == asked  # "A" every time
+    import sqlite3
+
+    con = sqlite3.connect(tmp_db_url.removeprefix("sqlite:///"))
+    lettered = con.execute("SELECT count(*) FROM choices WHERE label_a = 'A'").fetchone()[0]
+    numbered = con.execute("SELECT count(*) FROM choices WHERE label_a = '1' AND answer = 'unclear'").fetchone()[0]
+    con.close()
+    assert 0 < lettered < asked and lettered + numbered == asked  # labels drawn per comparison; "A" is no answer to 1/2
+    assert group["asked"] == asked and group["fitted"] == lettered
+    assert group["first_shown"]["p"] == 1.0 and group["first_shown"]["n"] == lettered  # "A" every time
     assert group["order_consistency"]["p"] == 0.0  # so never the same option in both orders

@@ -500,6 +500,11 @@ def load_choices(session: Any, run_ids: Sequence[str]) -> tuple[list[ChoiceRecor
         for c in convs:
             stored = choices.get(c.id, [])
             for ch in stored:
+                for oid, text in ((ch.option_a, ch.text_a), (ch.option_b, ch.text_b)):
+                    # runs without a protocol snapshot (imports): options from the choices themselves
+                    options.setdefault(oid, {"text": text, "opt_out": False, "attributes": {}, "inferred": True})
+                if ch.opt_out_option in options and options[ch.opt_out_option].get("inferred"):
+                    options[ch.opt_out_option]["opt_out"] = True
                 records.append(ChoiceRecord(c.id, run_id, c.model_alias, c.condition, c.replicate, ch.option_a,
                                             ch.option_b, ch.answer, ch.chosen, ch.sample, ch.round, ch.message_idx,
                                             ch.evidence, ch.classifier))

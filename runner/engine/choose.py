@@ -90,7 +90,7 @@ async def run_step(conv: Conversation, step: schema.Choose, path: str) -> str:
     await conv.flush(ChoiceRow(
         conversation_id=conv.id, message_idx=reply_idx, question_message_idx=question_idx, step=path, mode=mode,
         option_a=a_id, option_b=b_id, label_a=la, label_b=lb, text_a=values["a"], text_b=values["b"],
-        answer=answer, chosen=chosen, evidence=evidence[:2000], classifier=method, sample=sample, round=round_,
+        answer=answer, chosen=chosen, evidence=evidence[:2000], opt_out_option=opt_out_id, classifier=method, sample=sample, round=round_,
         seed=prefs.seed if prefs else 0,
     ))
     return answer

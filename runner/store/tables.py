@@ -324,6 +324,8 @@ class ChoiceRow(SQLModel, table=True):
     """Id of the chosen option; None for unclear, refused, or neither."""
     evidence: str = Field(default="", sa_type=Text)
     """The text that decided the classification (the matched words, or the judge's rationale)."""
+    opt_out_option: str | None = None
+    """Id of the protocol's opt-out option, if it has one (the utilities' zero; kept so imports keep it)."""
     classifier: str
     """How it was classified: ``patterns`` or ``judge:<model>``."""
     sample: int = 1

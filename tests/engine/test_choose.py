@@ -160,3 +160,25 @@ def test_adaptive_resume_does_not_repeat_a_round(cli, protocol_file, tmp_db_path
     after = _comparisons(tmp_db_path, run_id)
     assert len(after) == 18 and [c[1] for c in after] == [1] * 6 + [2] * 6 + [3] * 6
     assert after == before  # round 2 finished, not redone; round 3 chosen from the same stored choices
+
+
+def test_choices_travel_through_export_and_import(cli, protocol_file, tmp_path: Path, tmp_db_path: Path) -> None:
+    db = f"sqlite:///{tmp_db_path}"
+    result = cli("run", protocol_file("p", PROTOCOL), "-m", "sim-chooser")
+    out = tmp_path / "export.jsonl"
+    exported = cli("export", "transcripts", result.run_id, "--format", "jsonl", "--out", out)
+    assert exported.exit_code == 0, exported.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(len(d["choices"]) == 1 for d in lines) and len(lines) == 12
+    imported = cli("import", out, "--db", db)
+    assert imported.exit_code == 0, imported.output
+    new_run = _rows(tmp_db_path, "SELECT id FROM runs WHERE protocol_name LIKE 'import:%'")[0]["id"]
+    back = _rows(tmp_db_path, "SELECT ch.option_a, ch.option_b, ch.answer, ch.chosen, ch.label_a FROM choices ch "
+                              "JOIN conversations c ON c.id = ch.conversation_id WHERE c.run_id = ? ORDER BY c.seq", new_run)
+    original = _rows(tmp_db_path, "SELECT ch.option_a, ch.option_b, ch.answer, ch.chosen, ch.label_a FROM choices ch "
+                                  "JOIN conversations c ON c.id = ch.conversation_id WHERE c.run_id = ? ORDER BY c.seq",
+                     result.run_id)
+    assert [tuple(r) for r in back] == [tuple(r) for r in original]
+    a = json.loads(cli("prefs", result.run_id, "--db", db, "--format", "json").stdout)["groups"][0]["bt"]
+    b = json.loads(cli("prefs", new_run, "--db", db, "--format", "json").stdout)["groups"][0]["bt"]
+    assert {u["option"]: round(u["value"], 6) for u in a} == {u["option"]: round(u["value"], 6) for u in b}

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("answer", sa.String(), nullable=False),
         sa.Column("chosen", sa.String(), nullable=True),
         sa.Column("evidence", sa.Text(), nullable=False),
+        sa.Column("opt_out_option", sa.String(), nullable=True),
         sa.Column("classifier", sa.String(), nullable=False),
         sa.Column("sample", sa.Integer(), nullable=False),
         sa.Column("round", sa.Integer(), nullable=False),

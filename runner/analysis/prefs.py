@@ -399,8 +399,12 @@ def flip_rate(records: Sequence[ChoiceRecord]) -> dict[str, Proportion]:
 
 
 def attribute_regression(group: str, utilities: Sequence[Utility], options: dict[str, dict[str, Any]]) -> list[AttributeEffect]:
-    """OLS of the BT utility on each option attribute (categorical ones as indicators against the first
-    level), HC3 robust standard errors; the opt-out option is left out (its utility is fixed)."""
+    """For each option attribute on its own: OLS of the BT utility on it (a categorical attribute as
+    indicators against its first level, in option order), HC3 robust standard errors. One attribute at
+    a time, because protocol attributes are often nested (a topic within a kind) and a joint fit would
+    not identify them. The opt-out option is left out (its utility is fixed)."""
+    import warnings
+
     import numpy as np
     import pandas as pd
     import statsmodels.api as sm
@@ -412,23 +416,31 @@ def attribute_regression(group: str, utilities: Sequence[Utility], options: dict
             continue
         rows.append({"utility": u.value, **(meta.get("attributes") or {})})
     frame = pd.DataFrame(rows)
-    predictors = [c for c in frame.columns if c != "utility" and frame[c].notna().all() and frame[c].nunique() > 1]
-    if not predictors or len(frame) < len(predictors) + 3:
-        return []
-    x = pd.get_dummies(frame[predictors], drop_first=True, dtype=float)
-    x = sm.add_constant(x.astype(float), has_constant="add")
-    if len(frame) <= x.shape[1]:
-        return []
-    fit = sm.OLS(frame["utility"].astype(float), x).fit(cov_type="HC3")
-    ci = fit.conf_int(alpha=1 - CONFIDENCE)
     out = []
-    for term in x.columns:
-        if term == "const":
+    for attr in [c for c in frame.columns if c != "utility"]:
+        column = frame[attr]
+        if not column.notna().all() or column.nunique() < 2:
             continue
-        p = float(fit.pvalues[term])
-        out.append(AttributeEffect(group, str(term), float(fit.params[term]), float(fit.bse[term]),
-                                   float(ci.loc[term, 0]), float(ci.loc[term, 1]), p if np.isfinite(p) else float("nan"),
-                                   len(frame)))
+        if column.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all():
+            x = column.astype(float).to_frame(attr)
+        else:
+            levels = list(dict.fromkeys(column.astype(str)))
+            x = pd.get_dummies(pd.Categorical(column.astype(str), categories=levels), prefix=attr, prefix_sep="=",
+                               drop_first=True, dtype=float)
+        x = sm.add_constant(x, has_constant="add")
+        if len(frame) <= x.shape[1] + 1:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = sm.OLS(frame["utility"].astype(float).to_numpy(), x).fit(cov_type="HC3")
+        ci = fit.conf_int(alpha=1 - CONFIDENCE)
+        for term in x.columns:
+            if term == "const":
+                continue
+            p = float(fit.pvalues[term])
+            out.append(AttributeEffect(group, str(term), float(fit.params[term]), float(fit.bse[term]),
+                                       float(ci.loc[term, 0]), float(ci.loc[term, 1]),
+                                       p if np.isfinite(p) else float("nan"), len(frame)))
     return out
 
 

@@ -174,8 +174,8 @@ def test_attribute_regression_finds_a_planted_attribute_effect() -> None:
                                            for oid, t, kind, _ in TASKS}}
     report = prefs.analyse(simulate(params, samples=3), OPTIONS_META)
     effects = {e.term: e for e in report.attributes}
-    unpleasant, functional = effects["kind_unpleasant"], effects["kind_functional"]
-    assert functional.high < 0 and effects["kind_introspective"].high < 0  # below creative, the reference level
+    unpleasant, functional = effects["kind=unpleasant"], effects["kind=functional"]
+    assert functional.high < 0 and effects["kind=introspective"].high < 0  # below creative, the reference level
     assert unpleasant.coef < functional.coef < 0
     assert unpleasant.se > functional.se  # one unpleasant option: HC3 says how little that pins down
     assert unpleasant.n == 9

@@ -198,11 +198,19 @@ async def run_rounds(ctx: Any, plan: Any, first_targets: list[Any], max_in_fligh
     from ..plan import replicate_seed
     from .driver import Target, conversation_row, run_targets
 
+    from .events import RunStarted
+
     prefs = plan.protocol.preferences
+    n_rounds = cmp.rounds(prefs)
+    conversations, _ = await read_state()
+    per_round = Counter(s.model_alias for s in plan.specs)
+    done = Counter(c.model_alias for c in conversations if c.status in ("done", "error") and c.seq not in
+                   {t.spec.seq for t in first_targets})
+    # the display's totals: every round in full (the worst case the plan showed)
+    ctx.emit(RunStarted(ctx.run_id, {a: n * n_rounds for a, n in per_round.items()}, dict(done)))
     statuses: Counter[str] = Counter()
     statuses.update(await run_targets(ctx, first_targets, max_in_flight))
     option_ids = [o.id for o in prefs.option_list]
-    n_rounds = cmp.rounds(prefs)
     cells: dict[tuple[str, str, int], Any] = {}
     for spec in plan.specs:
         cells.setdefault((spec.model_alias, spec.condition.name, spec.replicate), spec)
@@ -241,6 +249,7 @@ class StoredConversation:
     condition: str
     replicate: int
     params_json: str
+    status: str = "pending"
 
 
 def state_reader(writer: Any, run_id: str) -> Any:
@@ -252,7 +261,8 @@ def state_reader(writer: Any, run_id: str) -> Any:
     def read(session: Any) -> tuple[list[StoredConversation], list[tuple[int, str, str, str | None]]]:
         convs = session.exec(select(ConversationRow).where(ConversationRow.run_id == run_id)).all()
         seq = {c.id: c.seq for c in convs}
-        rows = [StoredConversation(c.seq, c.model_alias, c.condition, c.replicate, c.params_json) for c in convs]
+        rows = [StoredConversation(c.seq, c.model_alias, c.condition, c.replicate, c.params_json, c.status)
+                for c in convs]
         choices = session.exec(select(ChoiceRow).where(ChoiceRow.conversation_id.in_(list(seq)))).all() if seq else []  # type: ignore[attr-defined]
         # in plan order, not completion order: the fit (and so the next round) must not depend on timing
         return rows, sorted((seq[c.conversation_id], c.option_a, c.option_b, c.chosen) for c in choices)

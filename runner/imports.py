@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store.tables import ConversationRow, MessageRow, RunRow, StopDetectionRow, utcnow
+from .store.tables import ChoiceRow, ConversationRow, MessageRow, RunRow, StopDetectionRow, utcnow
 
 USER_NAMES = {"user", "human", "me", "researcher", "experimenter", "interviewer", "you"}
 ASSISTANT_NAMES = {"assistant", "model", "ai", "claude", "gpt", "chatgpt", "gemini", "llama", "qwen", "bot"}
@@ -36,6 +36,8 @@ class Imported:
     model: str = "imported"
     condition: str = "imported"
     meta: dict[str, Any] = field(default_factory=dict)
+    choices: list[dict[str, Any]] = field(default_factory=list)
+    """Pairwise choices of a latitude export (`choices` of each line), carried into the store."""
 
 
 def read(path: Path) -> list[Imported]:
@@ -83,8 +85,23 @@ def _read_json(path: Path, text: str) -> list[Imported]:
                              "cost": m.get("cost")})
         out.append(Imported(messages=messages, model=str(doc.get("model") or "imported"),
                             condition=str(doc.get("condition") or "imported"),
-                            meta={k: doc[k] for k in ("id", "run_id", "protocol", "litellm_model") if k in doc}))
+                            meta={k: doc[k] for k in ("id", "run_id", "protocol", "litellm_model") if k in doc},
+                            choices=_choices(path, i, doc.get("choices"))))
     return out
+
+
+def _choices(path: Path, item: int, raw: Any) -> list[dict[str, Any]]:
+    """The `choices` of an exported conversation, checked against the export schema."""
+    if not raw:
+        return []
+    from pydantic import ValidationError
+
+    from .export.schema import ExportChoice
+
+    try:
+        return [ExportChoice.model_validate(c).model_dump() for c in raw]
+    except ValidationError as exc:
+        raise TranscriptImportError(f"{path}: item {item} has a malformed choice: {exc.errors()[0]['msg']}") from None
 
 
 def _is_message(m: Any) -> bool:
@@ -205,6 +222,7 @@ def rows(path: Path, items: list[Imported], run_id: str, new_id: Any, model: str
             ))
         if stop is not None:
             out.extend(_stop_rows(out[conv_at], item, stop))
+        out.extend(ChoiceRow(conversation_id=cid, **c) for c in item.choices)
     return out
 
 

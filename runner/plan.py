@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import comparisons as cmp
 from .protocol import schema
 from .protocol.load import Loaded
 from .protocol.models_file import ModelAlias, resolve_model
@@ -45,6 +46,8 @@ class ConversationSpec:
     """Sampling seed sent with every call: the configured seed plus `replicate - 1`, so replicates are
     independent samples yet reproducible. Vendors without a configured seed get none; embedded models
     (local, sim) always get one."""
+    comparison: cmp.Comparison | None = None
+    """Preference protocols: the two options this conversation shows, their order and labels (seeded)."""
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Plan:
     """Worst-case input tokens over the whole plan (prompts re-sent with their history)."""
     tokens_out: int = 0
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
+    preferences: dict[str, Any] | None = None
+    """Preference protocols: options, pairs, comparisons per round, rounds, and the worst-case totals."""
 
     @property
     def protocol(self) -> schema.Protocol:
@@ -82,6 +87,7 @@ class Plan:
             "conversations": len(self.specs),
             "calls_per_conversation": self.calls_per_conversation,
             "per_model": self.per_model,
+            "preferences": self.preferences,
             "snapshot": self.loaded.snapshot(),
         }
 
@@ -132,6 +138,15 @@ def make_plan(
         assert model is not None
         for cname in wanted:
             for rep in range(1, n_rep + 1):
+                if protocol.preferences is not None:
+                    base_seed = replicate_seed(protocol, model, rep)
+                    for comparison in cmp.first_round(protocol.preferences, rep):
+                        specs.append(ConversationSpec(
+                            seq=len(specs), model_alias=alias_here, model=model, condition=by_name[cname],
+                            replicate=rep, kind=kind, partner_alias=partner_alias, partner=partner,
+                            experimenter_alias=exp_alias, experimenter=exp_model,
+                            seed=cmp.comparison_seed(base_seed, comparison), comparison=comparison))
+                    continue
                 specs.append(
                     ConversationSpec(
                         seq=len(specs), model_alias=alias_here, model=model, condition=by_name[cname],
@@ -144,7 +159,48 @@ def make_plan(
     plan = Plan(loaded=loaded, specs=specs, models=model_names, conditions=wanted, replicates=n_rep,
                 calls_per_conversation=calls)
     _estimate_tokens(plan)
+    if protocol.preferences is not None:
+        _preferences_worst_case(plan, aliases)
     return plan
+
+
+def _preferences_worst_case(plan: Plan, aliases: dict[str, ModelAlias]) -> None:
+    """Comparisons and calls of a preference protocol, later adaptive rounds included (worst case:
+    every round runs in full), and the judge's calls when a judge classifies the choices."""
+    prefs = plan.protocol.preferences
+    assert prefs is not None
+    n_rounds = cmp.rounds(prefs)
+    judge = prefs.classify.judge
+    if judge is not None and judge in plan.models:
+        raise PlanError(f"the choice judge `{judge}` is also a subject of this run: a model never classifies its own choices")
+    for entry in plan.per_model.values():
+        for key in ("conversations", "calls", "tokens_in", "tokens_out"):
+            entry[key] *= n_rounds
+    plan.tokens_in *= n_rounds
+    plan.tokens_out *= n_rounds
+    choose_steps = sum(isinstance(s, schema.Choose) for s in schema.iter_steps(plan.protocol.steps))
+    conversations = len(plan.specs) * n_rounds
+    if judge is not None:
+        jm = resolve_model(judge, aliases)
+        entry = plan.per_model.setdefault(judge, {"litellm_model": jm.model if jm else judge, "conversations": 0,
+                                                  "calls": 0, "tokens_in": 0, "tokens_out": 0})
+        entry["calls"] += conversations * choose_steps
+        entry["tokens_in"] += conversations * choose_steps * 600
+        entry["tokens_out"] += conversations * choose_steps * 50
+    n = len(prefs.option_list)
+    plan.preferences = {
+        "options": n,
+        "opt_out": next((o.id for o in prefs.option_list if o.opt_out), None),
+        "pairs_possible": n * (n - 1) // 2,
+        "comparisons_per_round": cmp.comparisons_per_round(prefs),
+        "rounds": n_rounds,
+        "comparisons_per_cell": cmp.comparisons_per_round(prefs) * n_rounds,
+        "cells": len(plan.models) * len(plan.conditions) * plan.replicates,
+        "comparisons": conversations,
+        "judge_calls": conversations * choose_steps if judge else 0,
+        "seed": prefs.seed,
+        "mode": prefs.mode,
+    }
 
 
 def replicate_seed(protocol: schema.Protocol, model: ModelAlias, replicate: int) -> int | None:
@@ -157,7 +213,7 @@ def replicate_seed(protocol: schema.Protocol, model: ModelAlias, replicate: int)
 def _calls(steps: list[Any], variables: dict[str, Any]) -> int:
     total = 0
     for step in steps:
-        if isinstance(step, schema.Say):
+        if isinstance(step, (schema.Say, schema.Choose)):
             total += 1
         elif isinstance(step, schema.Offer):
             total += 1 + max(_calls(step.if_accepted, variables), _calls(step.if_declined, variables))

@@ -63,6 +63,7 @@ SCOPES: dict[str, str] = {
     "review": "Review queue",
     "tallies": "Tallies",
     "compare": "Compare",
+    "preferences": "Preferences",
     "modal": "Dialogs",
     "span": "Span selection",
 }
@@ -92,6 +93,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("app.tallies", "f5", "tallies", "Tallies", "view: Tallies",
                "Open the tallies: code by model (or condition, vendor, protocol) with Wilson intervals.",
                show=False),
+    ActionSpec("app.preferences", "f6", "preferences", "Preferences", "view: Preferences",
+               "Open the preferences of the current run: options ranked with 95% interval bars.", show=False),
     ActionSpec("app.quit", "ctrl+q", "quit", "Quit", "app: Quit", "Leave latitude.", show=False),
     # -- runs
     ActionSpec("runs.open", "enter", "open", "Open", "view: Conversations of run",
@@ -195,6 +198,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("tallies.scope", "a", "toggle_scope", "All runs", "tallies: Switch run / all runs",
                "Tally the current run only, or every run in the store."),
     ActionSpec("tallies.back", "escape", "back", "Back", "view: Back", "Close the tallies."),
+    # -- preferences
+    ActionSpec("preferences.open", "enter", "open", "Open", "preferences: Open option or comparison",
+               "Open the highlighted option's comparisons, or the highlighted comparison's transcript."),
+    ActionSpec("preferences.unclear", "u", "unclear", "Unclear only", "preferences: Show unclear answers",
+               "List only the unclear, refused and unanswered comparisons, to review their classification."),
+    ActionSpec("preferences.back", "escape", "back", "Back", "view: Back", "Back to the ranking, or close."),
     # -- compare
     ActionSpec("compare.down", "j,down", "scroll(1)", "Down", "go: Next turn (both)", "Move both sides one turn down.",
                show=False),

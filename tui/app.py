@@ -174,6 +174,11 @@ class LatitudeApp(App[None]):
 
         self._show(TalliesScreen, lambda: TalliesScreen(run_id or self.current_run))
 
+    def action_preferences(self, run_id: str | None = None) -> None:
+        from tui.screens.preferences import PreferencesScreen
+
+        self._show(PreferencesScreen, lambda: PreferencesScreen(run_id or self.current_run))
+
 
 def make_app(db_url: str | None = None, coder: str | None = None, *, keymap: Mapping[str, str] | None = None,
              migrate: bool = True, cursor_blink: bool = True) -> LatitudeApp:

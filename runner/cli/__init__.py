@@ -9,6 +9,7 @@ import typer
 from . import export, imports, inspect, protocol, run, stops
 from . import analysis
 from . import tui
+from . import prefs as prefs_cli
 
 app = typer.Typer(
     name="latitude",
@@ -25,6 +26,7 @@ imports.register(app)
 stops.register(app)
 analysis.register(app)
 tui.register(app)
+prefs_cli.register(app)
 app.add_typer(export.app, name="export")
 
 

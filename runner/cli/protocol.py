@@ -71,6 +71,14 @@ def plan(
                    f"{len(p.models)} models × {len(p.conditions)} conditions × {p.replicates} replicates"))
     out.print(Text(f"conditions: {', '.join(p.conditions)}; at most {p.calls_per_conversation} model calls "
                    "per conversation (worst case)"))
+    if p.preferences:
+        pr = p.preferences
+        adaptive = (f" × {pr['rounds']} adaptive rounds (worst case: every round in full)" if pr["rounds"] > 1 else "")
+        out.print(Text(f"preferences: {pr['options']} options ({pr['pairs_possible']} possible pairs, opt-out: "
+                       f"{pr['opt_out'] or 'none'}); {pr['comparisons_per_round']} comparisons per model × condition × "
+                       f"replicate per round{adaptive}; {pr['comparisons']:,} comparisons in all, one conversation each; "
+                       f"mode {pr['mode']}, seed {pr['seed']}"
+                       + (f"; {pr['judge_calls']:,} judge calls" if pr["judge_calls"] else "")), soft_wrap=True)
     table = Table("model", "litellm model", "conversations", "calls (max)", "tokens in (max)", "tokens out (max)",
                   "cost (max)", title="Worst case: every offer takes its longest branch, nobody stops early")
     total = 0.0

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..comparisons import variables as _comparison_variables
 from ..kinds import CallPurpose
 from ..plan import ConversationSpec
 from ..protocol import schema, templates
@@ -129,6 +130,8 @@ class Conversation:
         self.msgs: list[Msg] = []
         self.replay = [_from_row(r) for r in (stored or [])]
         self.offers_by_reply = {o.reply_message_idx: o for o in (stored_offers or [])}
+        self.choices_by_reply: dict[int, Any] = {}
+        """Stored choices by reply idx (set by the driver on resume)."""
         self.turns = 0
         self.captures: dict[str, str] = {}
         self.loop_vars: dict[str, Any] = {}
@@ -173,6 +176,7 @@ class Conversation:
         spec = self.spec
         out: dict[str, Any] = {
             **self.vars,
+            **comparison_variables(self.p, spec),
             **self.captures,
             **self.loop_vars,
             "model": spec.model_alias,
@@ -281,6 +285,10 @@ class Conversation:
                 await self.open(step, here)
             elif isinstance(step, schema.Repeat):
                 await self.repeat(step, here)
+            elif isinstance(step, schema.Choose):
+                from . import choose
+
+                await choose.run_step(self, step, here)
             if block is not None:
                 await self._maybe_break(block)
 
@@ -535,6 +543,11 @@ class Conversation:
         while True:
             await self.model_turn(f"pair.{side}", side)
             side = other if side == first else first
+
+
+def comparison_variables(protocol: schema.Protocol, spec: ConversationSpec) -> dict[str, Any]:
+    """`a`, `b`, `label_a`, `label_b`, `a_id`, `b_id` of the conversation's planned comparison, if any."""
+    return _comparison_variables(protocol.preferences, spec.comparison) if spec.comparison else {}
 
 
 def _sent(reply: Reply) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class Target:
     offers: list[OfferRow] = field(default_factory=list)
     stops: list[StopCandidateRow] = field(default_factory=list)
     """Stop candidates already recorded (a resume reuses a judge's verdicts instead of asking again)."""
+    choices: list[Any] = field(default_factory=list)
+    """Stored `ChoiceRow`s (resume: a stored choice is never classified again)."""
 
 
 def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
@@ -49,8 +51,10 @@ def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
         id=new_id(), run_id=run_id, seq=spec.seq, model_alias=spec.model_alias, litellm_model=spec.model.model,
         vendor=spec.model.vendor, simulated=spec.model.simulated or bool(spec.partner and spec.partner.simulated),
         condition=spec.condition.name, replicate=spec.replicate,
-        params_json=json.dumps(ConversationParams(sampling={**spec.model.sampling(), "seed": spec.seed},
-                                                  vars=spec.condition.vars).model_dump(), default=str),
+        params_json=json.dumps(ConversationParams(
+            sampling={**spec.model.sampling(), "seed": spec.seed}, vars=spec.condition.vars,
+            comparison=spec.comparison.to_json() if spec.comparison else None).model_dump(exclude_none=True),
+            default=str),
         kind=spec.kind, partner_alias=spec.partner_alias, partner_model=spec.partner.model if spec.partner else None,
         status="pending",
     )
@@ -90,6 +94,7 @@ async def run_targets(ctx: RunContext, targets: Iterable[Target], max_in_flight:
 async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> None:
     spec = target.spec
     conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers, target.stops)
+    conv.choices_by_reply = {c.message_idx: c for c in target.choices}
     ctx.emit(ConversationStarted(conv.id, spec.model_alias))
     # a resumed conversation (pending, cut off, or cancelled) is running again; its start time stays
     started = {} if target.messages else {"started_at": utcnow()}

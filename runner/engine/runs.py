@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..plan import Plan
 from ..protocol.models_file import ModelAlias
 from .conversation import RunContext
-from .driver import Target, new_id, run_targets, start, started_event
+from .driver import Target, new_id, start, started_event
 from .events import Emit
 from .limits import Limits
 from .retry import RetryPolicy
@@ -229,12 +229,16 @@ def prepare_resume(url: str, run_id: str, *, concurrency: int | None = None,
             if row is None:
                 raise RunError(f"no run {run_id} in {url}")
             plan, options = stored_plan(row)
+            from .choose import specs_for_stored, stored_choices
+
             by_seq = {s.seq: s for s in plan.specs}
             unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
+            # later adaptive rounds are not in the plan: rebuilt from each conversation's stored comparison
+            by_seq.update({k: v for k, v in specs_for_stored(plan, unfinished).items() if k not in by_seq})
             targets = [
                 Target(by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
                        queries.conversation_offers(session, conv.id),
-                       queries.conversation_stop_candidates(session, conv.id))
+                       queries.conversation_stop_candidates(session, conv.id), stored_choices(session, conv.id))
                 for conv in unfinished if conv.seq in by_seq
             ]
     finally:
@@ -294,7 +298,9 @@ async def execute(prepared: Prepared, writer: Any, emit: Emit, retry: RetryPolic
                      emit=emit, retry=retry or RetryPolicy.from_env(), sources=prepared.sources,
                      models=prepared.plan.loaded.models)
     emit(started_event(prepared.run_id, prepared.plan, targets))
-    statuses = await run_targets(ctx, targets, prepared.concurrency)
+    from .choose import run_all
+
+    statuses = await run_all(ctx, prepared.plan, targets, prepared.concurrency)  # adaptive runs: round by round
     await writer.update(RunRow, prepared.run_id, status="done", ended_at=utcnow())
     return statuses
 

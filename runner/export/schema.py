@@ -36,6 +36,37 @@ class ExportOffer(BaseModel):
     evidence: str
 
 
+class ExportChoice(BaseModel):
+    """A pairwise choice (a `choices` row) as exported."""
+
+    message_idx: int
+    """The classified reply."""
+    question_message_idx: int
+    """The user turn that asked."""
+    step: str
+    mode: str
+    """`stated` or `revealed`."""
+    option_a: str
+    """Option id shown first."""
+    option_b: str
+    """Option id shown second."""
+    label_a: str
+    label_b: str
+    text_a: str = ""
+    text_b: str = ""
+    answer: Literal["a", "b", "opt_out", "unclear", "refused"]
+    chosen: str | None = None
+    """The chosen option's id; None for unclear, refused or neither."""
+    evidence: str = ""
+    opt_out_option: str | None = None
+    """The protocol's opt-out option id, if any."""
+    classifier: str
+    """`patterns` or `judge:<model>`."""
+    sample: int = 1
+    round: int = 1
+    seed: int = 0
+
+
 class ExportArtifact(BaseModel):
     name: str
     content: str
@@ -75,3 +106,5 @@ class ExportConversation(BaseModel):
     messages: list[ExportMessage]
     offers: list[ExportOffer] = []
     artifacts: list[ExportArtifact] = []
+    choices: list[ExportChoice] = []
+    """Pairwise choices asked in the conversation (preference protocols)."""

@@ -11,6 +11,7 @@ from ..store import queries
 from ..store.tables import ConversationRow, RunRow
 from .schema import (
     ExportArtifact,
+    ExportChoice,
     ExportConversation,
     ExportMessage,
     ExportOffer,
@@ -57,7 +58,18 @@ def to_export(session: Session, run: RunRow, conv: ConversationRow) -> ExportCon
                 for o in queries.conversation_offers(session, conv.id)],
         artifacts=[ExportArtifact(name=a.name, content=a.content, message_idx=a.message_idx)
                    for a in queries.conversation_artifacts(session, conv.id)],
+        choices=_choices(session, conv.id),
     )
+
+
+def _choices(session: Session, conversation_id: str) -> list[ExportChoice]:
+    from sqlmodel import select
+
+    from ..store.tables import ChoiceRow
+
+    rows = session.exec(select(ChoiceRow).where(ChoiceRow.conversation_id == conversation_id)
+                        .order_by(ChoiceRow.message_idx)).all()
+    return [ExportChoice.model_validate(r.model_dump(exclude={"id", "conversation_id", "created_at"})) for r in rows]
 
 
 def write_jsonl(session: Session, run: RunRow, out: TextIO) -> int:

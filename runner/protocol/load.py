@@ -28,7 +28,7 @@ MAX_PROTOCOL_BYTES = 2 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
 """Most YAML nodes a document may expand to through aliases (refuses "billion laughs")."""
 
-_STEP_TAGS = {"say", "offer", "open", "repeat"}
+_STEP_TAGS = {"say", "offer", "open", "repeat", "choose"}
 
 
 @dataclass(frozen=True)
@@ -320,7 +320,7 @@ def _vocabulary() -> set[str]:
                 for name, f in obj.model_fields.items():
                     _FIELD_NAMES.add(f.alias or name)
         _FIELD_NAMES.update(ModelAlias.model_fields)
-        _FIELD_NAMES.update({"say", "offer", "open", "repeat"})
+        _FIELD_NAMES.update({"say", "offer", "open", "repeat", "choose"})
     return _FIELD_NAMES
 
 
@@ -556,7 +556,8 @@ def load(path: str | Path, models: dict[str, ModelAlias] | None = None) -> Loade
     except ValidationError as exc:
         raise ProtocolError(_problems_from(exc, doc)) from None
     aliases = dict(BUILTIN_ALIASES) if models is None else models
-    problems = _check_references(protocol, doc, aliases) + _check_templates(protocol, doc)
+    problems = (_check_references(protocol, doc, aliases) + _check_templates(protocol, doc)
+                + _check_preferences(protocol, doc, aliases))
     if problems:
         raise ProtocolError(problems)
     return Loaded(protocol=protocol, path=path, text=text, models=aliases, files=files)
@@ -648,8 +649,13 @@ def template_fields(protocol: schema.Protocol) -> list[tuple[tuple[Any, ...], st
                 out.append((loc + ("repeat", "until"), step.repeat.until, True))
             if isinstance(step.repeat.over, str):
                 out.append((loc + ("repeat", "over"), step.repeat.over, True))
+        elif isinstance(step, schema.Choose) and step.choose.question is not None:
+            out.append((loc + ("choose", "question"), schema.text_of(step.choose.question), False))
         if getattr(step, "when", None):
             out.append((loc + ("when",), step.when, True))
+    if protocol.preferences:
+        prefs = protocol.preferences
+        out.append((("preferences", "question"), prefs.question_text(), False))
     return out
 
 
@@ -660,6 +666,8 @@ def known_variables(protocol: schema.Protocol) -> set[str]:
             names.add(step.capture)
         if isinstance(step, schema.Repeat):
             names.update({step.repeat.as_, "index"})
+    if protocol.preferences is not None or any(isinstance(s, schema.Choose) for s in schema.iter_steps(protocol.steps)):
+        names.update(CHOICE_VARIABLES)
     return names
 
 
@@ -700,6 +708,45 @@ def _sample_contexts(protocol: schema.Protocol) -> list[dict[str, Any]]:
                   "sources": {name: {"text": templates.SAMPLE_REPLY} for name in protocol.sources}}
         contexts.append(templates.sample_variables(values, names))
     return contexts
+
+
+CHOICE_VARIABLES = ("a", "b", "label_a", "label_b", "a_id", "b_id")
+"""Template variables of a conversation with a comparison: the two options' texts as shown, their labels and ids."""
+
+
+def _check_preferences(protocol: schema.Protocol, doc: _Doc, aliases: dict[str, ModelAlias]) -> list[Problem]:
+    """`choose` steps name options that exist, and need a `preferences` block unless they name both;
+    a choice judge is a known model and never one of the subjects."""
+    problems: list[Problem] = []
+    prefs = protocol.preferences
+    ids = {o.id for o in prefs.option_list} if prefs else set()
+    judges: list[tuple[tuple[Any, ...], str]] = []
+    if prefs and prefs.classify.judge:
+        judges.append((("preferences", "classify", "judge"), prefs.classify.judge))
+    for loc, step in _steps_with_loc(protocol.steps, ("steps",)):
+        if not isinstance(step, schema.Choose):
+            continue
+        spec = step.choose
+        if spec.classify and spec.classify.judge:
+            judges.append((loc + ("choose", "classify", "judge"), spec.classify.judge))
+        if spec.a is None and prefs is None:
+            problems.append(_problem(doc, loc + ("choose",), "a `choose` step without `a` and `b` needs a `preferences` block",
+                                     "add `preferences: {options: [...]}` at the top level, or name `a:` and `b:`"))
+        for side in ("a", "b"):
+            oid = getattr(spec, side)
+            if oid is not None and oid not in ids:
+                close = difflib.get_close_matches(oid, sorted(ids), n=1)
+                hint = f"did you mean `{close[0]}`?" if close else "list it under `preferences.options`"
+                problems.append(_problem(doc, loc + ("choose", side), f"no option has id `{oid}`", hint))
+    for loc, judge in judges:
+        if resolve_model(judge, aliases) is None:
+            close = difflib.get_close_matches(judge, sorted(aliases), n=1, cutoff=0.5)
+            problems.append(_problem(doc, loc, f"unknown model alias `{judge}`",
+                                     f"did you mean `{close[0]}`?" if close else "add it to the models file"))
+        elif judge in protocol.models:
+            problems.append(_problem(doc, loc, f"the judge `{judge}` is also a subject of this protocol",
+                                     "a model never classifies its own choices: name another model"))
+    return problems
 
 
 def _check_templates(protocol: schema.Protocol, doc: _Doc) -> list[Problem]:

@@ -12,6 +12,8 @@ Personas:
   (``stop_after``, default 3); the phrase is the one a user turn quoted ("... say
   "stopping now""), else "Stopping now.";
 - ``decliner``: politely declines every offer or proposal;
+- ``chooser``: answers pairwise choices from a hidden utility vector, with position bias and
+  noise (``runner.providers.sim_choice``);
 - ``faulty``: raises faults (rate limit, overloaded, server error, timeout, connection,
   malformed reply) deterministically by seed and attempt, otherwise replies like ``base``
   (default ``maker``).
@@ -36,7 +38,7 @@ import threading
 from typing import Any, Iterator, Mapping, Sequence
 
 PROVIDER = "sim"
-PERSONAS = ("maker", "functional", "stopper", "decliner", "faulty")
+PERSONAS = ("maker", "functional", "stopper", "decliner", "faulty", "chooser")
 DEFAULT_STOP_PHRASE = "Stopping now."
 
 
@@ -527,6 +529,10 @@ def reply_text(persona: str, messages: Sequence[Mapping[str, Any]], seed: int | 
         persona = str(params.get("base", "maker"))
         if persona not in PERSONAS or persona == "faulty":
             raise ValueError(f"faulty base must be another persona, got {persona!r}")
+    if persona == "chooser":  # pairwise choices from a hidden utility vector (sim_choice.py)
+        from . import sim_choice
+
+        return sim_choice.reply(messages, s, params)
     rng = random.Random(f"{persona}|{s}|{turn}|{topic}")
     proj = random.Random(f"{persona}|{s}|project")
     if persona == "maker":

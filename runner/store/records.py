@@ -106,6 +106,23 @@ class ToolCall(BaseModel):
     """``{"name": ..., "arguments": <JSON text>}``."""
 
 
+class ShownComparison(_Payload):
+    """The comparison a preference conversation shows (`runner.comparisons.Comparison`)."""
+
+    a_id: str
+    """Option shown first."""
+    b_id: str
+    """Option shown second."""
+    label_a: str
+    """Label shown with the first option."""
+    label_b: str
+    """Label shown with the second option."""
+    sample: int = 1
+    """Which sample of this pair and order (from 1)."""
+    round: int = 1
+    """Adaptive round (from 1)."""
+
+
 class ConversationParams(_Payload):
     """`ConversationRow.params_json`: what every request of the conversation was sent with."""
 
@@ -113,6 +130,9 @@ class ConversationParams(_Payload):
     """The alias's sampling parameters, with the replicate's ``seed``."""
     vars: dict[str, Any] = Field(default_factory=dict)
     """The condition's template variables."""
+    comparison: ShownComparison | None = None
+    """Preference protocols: the two options shown, their order and labels (seeded; resume and
+    adaptive rounds rebuild the conversation from it)."""
 
 
 class RunOptions(_Payload):

@@ -44,6 +44,9 @@ __all__ = [
     "RUN_STATUSES",
     "TABLES",
     "ArtifactRow",
+    "CHOICE_ANSWERS",
+    "ChoiceAnswer",
+    "ChoiceRow",
     "ConversationKind",
     "ConversationRow",
     "ConversationStatus",
@@ -393,6 +396,64 @@ class ArtifactRow(SQLModel, table=True):
     """When it was stored (UTC)."""
 
 
+ChoiceAnswer = Literal["a", "b", "opt_out", "unclear", "refused"]
+"""How a reply to a pairwise choice was classified: the option shown first (``a``) or second (``b``),
+the opt-out (the opt-out option, or neither), no readable choice (``unclear``), or a refusal to choose
+(``refused``). Unclear and refused answers are recorded, never dropped."""
+
+CHOICE_ANSWERS: tuple[ChoiceAnswer, ...] = get_args(ChoiceAnswer)
+
+
+class ChoiceRow(SQLModel, table=True):
+    """One pairwise choice: the two options as shown, and how the model's reply was classified."""
+
+    __tablename__ = "choices"
+    __table_args__ = (UniqueConstraint("conversation_id", "message_idx"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE", index=True)
+    """The conversation the choice was asked in."""
+    message_idx: int
+    """``idx`` of the model's reply that was classified."""
+    question_message_idx: int
+    """``idx`` of the user turn that asked the question."""
+    step: str
+    """The protocol step path of the ``choose`` step."""
+    mode: str
+    """``stated`` (asked which it prefers) or ``revealed`` (asked to pick one and begin it)."""
+    option_a: str
+    """Id of the option shown first (position 1)."""
+    option_b: str
+    """Id of the option shown second (position 2)."""
+    label_a: str
+    """Label shown with the first option (e.g. ``A``)."""
+    label_b: str
+    """Label shown with the second option."""
+    text_a: str = Field(default="", sa_type=Text)
+    """The first option's text as shown."""
+    text_b: str = Field(default="", sa_type=Text)
+    """The second option's text as shown."""
+    answer: ChoiceAnswer = Field(sa_type=AutoString, index=True)
+    """How the reply was classified (`ChoiceAnswer`)."""
+    chosen: str | None = None
+    """Id of the chosen option; None for unclear, refused, or neither."""
+    evidence: str = Field(default="", sa_type=Text)
+    """The text that decided the classification (the matched words, or the judge's rationale)."""
+    opt_out_option: str | None = None
+    """Id of the protocol's opt-out option, if it has one (the utilities' zero; kept so imports keep it)."""
+    classifier: str
+    """How it was classified: ``patterns`` or ``judge:<model>``."""
+    sample: int = 1
+    """Which sample of this pair and order (from 1)."""
+    round: int = 1
+    """Adaptive round the comparison belongs to (from 1; 1 when not adaptive)."""
+    seed: int = 0
+    """The ``preferences.seed`` the pair, order and labels were drawn with (with the replicate and round)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When the classification was made (UTC)."""
+
+
 TagSource = Literal["human", "judge", "suggestion", "builtin"]
 """Who made a tag: a person in the TUI, a judge model, an accepted suggestion, or a built-in detector."""
 
@@ -562,6 +623,6 @@ class SuggestionRow(SQLModel, table=True):
 
 TABLES: tuple[type[SQLModel], ...] = (
     RunRow, ConversationRow, MessageRow, OfferRow, StopDetectionRow, StopCandidateRow, ArtifactRow, CaptureRow,
-    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow,
+    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow, ChoiceRow,
 )
 """Every table class, parents before children (the order inserts must follow)."""

@@ -17,6 +17,7 @@ from typing import Any, Literal
 __all__ = [
     "AgreementResult",
     "IndependenceTest",
+    "KappaInterval",
     "PooledEstimate",
     "Proportion",
     "Survival",
@@ -27,6 +28,7 @@ __all__ = [
     "cohen_kappa",
     "cramers_v",
     "independence_test",
+    "kappa_interval",
     "kaplan_meier",
     "krippendorff_alpha",
     "raw_agreement",
@@ -335,6 +337,45 @@ def krippendorff_alpha(ratings: Sequence[Sequence[Any]], level: str = "nominal")
     if values.size < 2 or len(np.unique(values)) < 2:
         return float("nan")
     return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
+
+
+@dataclass(frozen=True, slots=True)
+class KappaInterval:
+    """Cohen's κ of two coders with its asymptotic 95% interval."""
+
+    kappa: float
+    """Cohen's κ (NaN when undefined)."""
+    low: float
+    """Lower bound of the interval (κ ± z·SE, SE from the asymptotic variance; statsmodels ``cohens_kappa``)."""
+    high: float
+    """Upper bound."""
+    units: int
+    """Units both coders rated."""
+
+
+def kappa_interval(a: Sequence[Any], b: Sequence[Any], confidence: float = CONFIDENCE) -> KappaInterval:
+    """Cohen's κ over the units both rated, with the asymptotic interval of statsmodels
+    ``cohens_kappa`` (Fleiss, Cohen and Everitt's large-sample variance)."""
+    import numpy as np
+    from statsmodels.stats.inter_rater import cohens_kappa as sm_kappa
+
+    pairs = [(x, y) for x, y in zip(a, b) if not _missing(x) and not _missing(y)]
+    kappa = cohen_kappa(a, b)
+    nan = float("nan")
+    if math.isnan(kappa):
+        return KappaInterval(nan, nan, nan, len(pairs))
+    values = sorted({v for p in pairs for v in p})
+    index = {v: i for i, v in enumerate(values)}
+    table = np.zeros((len(values), len(values)))
+    for x, y in pairs:
+        table[index[x], index[y]] += 1
+    from scipy.stats import norm
+
+    with warnings.catch_warnings():  # its z against κ=0 divides by zero on perfect agreement; unused here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = float(sm_kappa(table)["std_kappa"])  # asymptotic SE of κ (not the SE under the null)
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    return KappaInterval(kappa, max(-1.0, kappa - z * se), min(1.0, kappa + z * se), len(pairs))
 
 
 @dataclass(frozen=True, slots=True)

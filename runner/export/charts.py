@@ -8,6 +8,7 @@ run ids and coder, so a figure pasted into a paper still says where it came from
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,12 +41,14 @@ def _plt() -> Any:
 
 
 def _footer(fig: Any, prov: Provenance) -> None:
-    text = f"runs {', '.join(prov.run_ids)} · coder {', '.join(prov.coders) or '-'} · n={prov.n}"
+    text = f"runs {', '.join(prov.run_ids)} · coder {', '.join(prov.coders) or '-'} · n={prov.coverage}"
     if prov.codebooks:
         text += f" · {', '.join(prov.codebooks)}"
     if prov.simulated:
-        text += " · SIMULATED"
-    fig.text(0.01, 0.005, text, fontsize=7, color="#555555", ha="left", va="bottom")
+        text += " · SIMULATED DATA"
+    lines = [text] + [f"warning: {w}" for w in prov.warnings]
+    fig.text(0.01, 0.005, "\n".join(textwrap.fill(x, 160) for x in lines), fontsize=6.5, color="#555555",
+             ha="left", va="bottom")
 
 
 def _label(group: dict[str, str]) -> str:

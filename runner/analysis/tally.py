@@ -48,6 +48,10 @@ __all__ = [
     "AgreementReport",
     "AgreementRow",
     "COVERAGE_TOLERANCE",
+    "ClusterBy",
+    "FactorEffect",
+    "JudgeValidation",
+    "condition_roles",
     "CodeTally",
     "CodeTest",
     "Coverage",
@@ -566,6 +570,42 @@ class ParaphraseRow:
     """Mean over paraphrases, with a two-stage cluster bootstrap interval and the spread."""
 
 
+ClusterBy = Literal["replicate", "conversation"]
+"""Clusters of the factor model's robust standard errors: ``replicate`` (the conversations of one run and
+replicate number, which share their sampling seed across models and conditions: one source) or
+``conversation`` (each conversation its own cluster: heteroskedasticity-robust only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FactorEffect:
+    """One level of one factor in the logistic regression of a code on the grouping fields."""
+
+    code: str
+    """The code."""
+    factor: str
+    """The factor (a grouping field)."""
+    level: str
+    """The level compared with the reference level."""
+    reference: str
+    """The reference level (the first in plan order)."""
+    odds_ratio: float
+    """Odds of the code under `level` over the odds under `reference`, the other factors held fixed."""
+    low: float
+    """Lower bound of the 95% cluster-robust interval of the odds ratio."""
+    high: float
+    """Upper bound."""
+    p: float
+    """Wald p-value of this level (cluster-robust)."""
+    factor_p: float
+    """Joint Wald p-value of all the factor's levels: does this factor matter, the others held fixed?"""
+    estimable: bool
+    """False under separation (the code always or never present at a level): no finite odds ratio."""
+    n: int
+    """Conversations in the fit."""
+    clusters: int
+    """Clusters of the robust covariance."""
+
+
 @dataclass(frozen=True, slots=True)
 class CodeTally:
     """Everything `latitude tally` reports on codes."""
@@ -645,16 +685,20 @@ METHODS_CODES = (
     "effect size: Cramer's V without bias correction (scipy.stats.contingency.association)",
 )
 METHODS_PARAPHRASE = (
-    "paraphrases: per-paraphrase Wilson intervals; pooled = mean of per-paraphrase proportions with a "
-    "two-stage cluster bootstrap percentile interval (2000 resamples, seed 0), never narrower than the "
-    "pooled Wilson interval; spread = max - min",
+    "paraphrases: per-paraphrase Wilson intervals; pooled = " + stats.RE_METHOD + "; the two-stage cluster "
+    "bootstrap interval (2000 resamples, seed 0) is in the JSON detail and is conditional on these paraphrases; "
+    "spread = max - min",
+    "paraphrases, between groups: the paraphrase is the unit (conversations within one are clustered): two groups, "
+    "random-effects meta-analysis of the per-paraphrase differences with the Hartung-Knapp t test (k-1 df); three or "
+    "more, Friedman's test with paraphrases as blocks (scipy)",
     "ranking flip: two models whose order on a code reverses between paraphrases (ties ignored)",
 )
 
 
 def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = ("model",),
                coder: str | None = None, codes: Sequence[str] | None = None,
-               paraphrases: Sequence[str] | None = None, seed: int = 0, resamples: int = 2000) -> CodeTally:
+               paraphrases: Sequence[str] | None = None, seed: int = 0, resamples: int = 2000,
+               factors: bool = False, cluster_by: ClusterBy = "replicate") -> CodeTally:
     """Per code and group: n, count, proportion and Wilson interval; tests between groups.
 
     With `paraphrases` (condition names that are rewordings of one prompt), the condition
@@ -672,6 +716,11 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
         raise TallyError(f"no judgments of {', '.join(missing)} by {'/'.join(choice.coders)}; codes: {known}")
     para = list(paraphrases or [])
     if para:
+        _, controls = condition_roles(session, run_ids)
+        pooled_controls = [p for p in para if p in controls]
+        if pooled_controls:
+            raise TallyError(f"{', '.join(pooled_controls)} {'is a control' if len(pooled_controls) == 1 else 'are controls'}"
+                             " (role: control in the protocol): a control is not a paraphrase and is never pooled")
         fields = tuple(f for f in fields if f != "condition") or ("model",)
         present = {c.condition for c in convs}
         unknown = [p for p in para if p not in present]
@@ -690,6 +739,7 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
         unit = choice.ratings.get(code, {})
         table = []
         cells = []
+        per_group: list[list[list[int]]] = []
         for key, members in groups.items():
             values = [unit[c.id] for c in members if c.id in unit]
             units.update(c.id for c in members if c.id in unit)
@@ -705,9 +755,14 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
                 para_rows.append(ParaphraseRow(
                     code, dict(zip(fields, key)),
                     {name: stats.wilson(sum(v), len(v)) for name, v in clusters.items()},
-                    stats.cluster_bootstrap(list(clusters.values()), resamples=resamples, seed=seed)))
+                    stats.random_effects_pool(list(clusters.values()), resamples=resamples, seed=seed)))
+                per_group.append(list(clusters.values()))
         by_coverage.setdefault(tuple(cells), []).append(code)
-        if len(table) >= 2:
+        if para and len(per_group) >= 2:
+            ct = stats.paraphrase_test(per_group)
+            tests.append(CodeTest(code, ct.test, ct.statistic, ct.p, float("nan"), float("nan"), ct.dof,
+                                  len(per_group)))
+        elif len(table) >= 2:
             t = stats.independence_test(table, seed=seed)
             tests.append(CodeTest(code, t.test, t.statistic, t.p, float("nan"), t.cramers_v, t.dof, len(table)))
     adjusted = stats.bh_adjust([t.p for t in tests])
@@ -715,6 +770,14 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     if para:
         tests = _flag_flips(tests, para_rows, fields)
     warnings = _finished_warnings(planned_groups, fields)
+    if para and len(para) < 5:
+        warnings.append(f"only {len(para)} paraphrase{'s' if len(para) != 1 else ''}: the pooled interval is a "
+                        "random-effects (Hartung-Knapp) interval over so few wordings; it is wide by design, and any "
+                        "narrower interval (the bootstrap's) is conditional on these paraphrases")
+    effects: list[FactorEffect] = []
+    if factors:
+        effects, more = _factor_effects(convs, wanted, choice.ratings, fields, cluster_by, session)
+        warnings += more
     for cells_, names in by_coverage.items():
         warnings += coverage_warnings(f"code{'s' if len(names) > 1 else ''} {', '.join(names)}", cells_)
     warnings += choice.warnings
@@ -723,6 +786,11 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
         validation, more = _validate_judge(session, convs, choice.coders[0], choice.ratings, wanted)
         warnings += more
     methods = METHODS_CODES + (METHODS_PARAPHRASE if para else ()) + choice.methods
+    if effects:
+        methods += (f"factors: logistic regression of each code on {', '.join(fields)} (statsmodels GLM, binomial, "
+                    f"treatment coding against the first level), cluster-robust standard errors by "
+                    f"{'run and replicate (one sampling seed: one source)' if cluster_by == 'replicate' else 'conversation'}"
+                    "; odds ratios with 95% Wald intervals; joint Wald test per factor",)
     if validation:
         methods += (f"judge validation: Cohen's kappa of the judge against people (consensus of two or more, else "
                     f"the one person) on the conversations both coded, 95% asymptotic interval; unvalidated below "
@@ -730,7 +798,60 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     prov = _provenance(session, run_ids, codebook_ids=choice.codebook_ids, coders=choice.coders,
                        coder_rule=choice.rule, n=len(units), by=fields + (("paraphrase",) if para else ()),
                        methods=methods, scope=everything, warnings=warnings)
-    return CodeTally(rows, tests, para_rows, prov, validation)
+    return CodeTally(rows, tests, para_rows, prov, validation, effects)
+
+
+def _factor_effects(convs: Sequence[ConversationRow], codes: Sequence[str], judged: Ratings, fields: Sequence[str],
+                    cluster_by: ClusterBy, session: Session) -> tuple[list[FactorEffect], list[str]]:
+    protocols = _protocols(session, convs)
+    out: list[FactorEffect] = []
+    warnings: list[str] = []
+    for code in codes:
+        unit = judged.get(code, {})
+        members = [c for c in convs if c.id in unit]
+        levels = {f: [_group_value(c, f, protocols) for c in members] for f in fields}
+        usable = {f: v for f, v in levels.items() if len(set(v)) >= 2}
+        if not usable or len({unit[c.id] for c in members}) < 2:
+            continue
+        clusters = [f"{c.run_id}#{c.replicate}" if cluster_by == "replicate" else c.id for c in members]
+        fit = stats.logistic_factors([int(unit[c.id]) for c in members], usable, clusters)
+        for t in fit.terms:
+            out.append(FactorEffect(code, t.factor, t.level, t.reference, t.odds_ratio, t.low, t.high, t.p,
+                                    fit.factor_p.get(t.factor, float("nan")), t.estimable, fit.n, fit.clusters))
+        bad = [f"{t.factor}={t.level}" for t in fit.terms if not t.estimable]
+        if bad:
+            warnings.append(f"code {code}: no finite effect for {', '.join(bad)} (the code is always or never "
+                            "present there: separation); read those rows as not estimable")
+        if fit.clusters < 20:
+            warnings.append(f"code {code}: {fit.clusters} clusters for the robust standard errors (fewer than 20): "
+                            "the factor intervals are approximate")
+    return out, list(dict.fromkeys(warnings))
+
+
+def condition_roles(session: Session, run_ids: Sequence[str]) -> tuple[dict[str, list[str]], set[str]]:
+    """What the runs' protocols declare about their conditions: paraphrase families (the original
+    condition → it and every ``paraphrase_of`` it, in protocol order) and the ``role: control`` ones."""
+    import json
+
+    families: dict[str, list[str]] = {}
+    controls: set[str] = set()
+    for run_id in run_ids:
+        run = session.get(RunRow, run_id)
+        if run is None:
+            continue
+        try:
+            conditions = json.loads(run.plan_json or "{}").get("snapshot", {}).get("protocol", {}).get("conditions", [])
+        except (ValueError, AttributeError):
+            conditions = []
+        for c in conditions or []:
+            if c.get("role") == "control":
+                controls.add(c["name"])
+            root = c.get("paraphrase_of")
+            if root:
+                fam = families.setdefault(root, [root])
+                if c["name"] not in fam:
+                    fam.append(c["name"])
+    return families, controls
 
 
 def _replace(obj, **changes):  # type: ignore[no-untyped-def]

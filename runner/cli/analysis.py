@@ -402,6 +402,20 @@ def _print_table(report: Any, title: str) -> None:
     _print_footer(report.provenance)
 
 
+def _print_factors(report: Any) -> None:
+    from rich.table import Table
+
+    from ..export.tallies import factor_table
+
+    cols, rows = factor_table(report)
+    t = Table(title="factors (logistic regression; odds ratio against the reference level, others held fixed)")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("code", "factor", "level", "reference", "note") else "right")
+    for r in rows:
+        t.add_row(*[_text(_f(r[c]) if isinstance(r[c], float) else r[c]) for c in cols])
+    console().print(t)
+
+
 def _print_footer(p: Any) -> None:
     out = console()
     out.print(_text(f"runs {', '.join(p.run_ids)} · coders {', '.join(p.coders)} ({p.coder_rule}) · n={p.coverage}"
@@ -442,9 +456,13 @@ def tally(
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or md.")] = "table",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and Monte Carlo tests.")] = 0,
+    cluster_by: Annotated[str, typer.Option(
+        "--cluster-by", help="Clusters of the factor model's robust standard errors (with two or more --by fields): "
+                             "replicate (a run's replicate shares one sampling seed) or conversation.")] = "replicate",
     db: DbOption = None,
 ) -> None:
-    """Tally codes (or stops, or offers) per group: n, count, proportion, 95% Wilson interval, tests between groups."""
+    """Tally codes (or stops, or offers) per group: n of finished of planned, count, proportion, 95% Wilson
+    interval, tests between groups; with two or more --by fields, a logistic regression with them as factors."""
     from ..analysis.tally import TallyError, code_tally, load_conversations, offer_tally, stop_tally
 
     if format not in ("table", "csv", "json", "md"):
@@ -453,12 +471,10 @@ def tally(
     try:
         with _session(db_url(db)) as session:
             if what == "codes":
-                para = None
-                if paraphrases:
-                    para = ([p.strip() for p in paraphrases.split(",") if p.strip()] if paraphrases != "all"
-                            else sorted({c.condition for c in load_conversations(session, run_ids)}))
+                para = _paraphrase_list(session, run_ids, paraphrases) if paraphrases else None
                 report: Any = code_tally(session, run_ids, by=fields, coder=coder, codes=code_, paraphrases=para,
-                                         seed=seed)
+                                         seed=seed, factors=len(fields) >= 2 and not para,
+                                         cluster_by=cluster_by)  # type: ignore[arg-type]
                 title = "codes"
             elif what == "stops":
                 report, title = stop_tally(session, run_ids, by=fields), "stop behaviour"
@@ -470,6 +486,25 @@ def tally(
     except TallyError as exc:
         fail(str(exc))
     _emit(report, format, out, title)
+
+
+def _paraphrase_list(session: Any, run_ids: list[str], spec: str) -> list[str]:
+    """The conditions to pool: named, or with `all` the paraphrase family the protocol declares
+    (`paraphrase_of`); without declarations, every condition that is not a `role: control`."""
+    from ..analysis.tally import condition_roles, load_conversations
+
+    if spec != "all":
+        return [p.strip() for p in spec.split(",") if p.strip()]
+    families, controls = condition_roles(session, run_ids)
+    if len(families) > 1:
+        fail("the protocol declares several paraphrase families; name one with --paraphrases: "
+             + "; ".join(",".join(f) for f in families.values()))
+    if families:
+        return next(iter(families.values()))
+    console(stderr=True).print(_text("no `paraphrase_of` declared in the protocol: pooling every condition that is not "
+                                     "a `role: control`; declare paraphrases to make this a decision, not a guess",
+                                     "yellow"))
+    return sorted({c.condition for c in load_conversations(session, run_ids)} - controls)
 
 
 def agreement(

@@ -35,6 +35,7 @@ __all__ = [
     "ProvenanceModel",
     "Report",
     "TallyExport",
+    "factor_table",
     "render",
     "table_of",
     "to_export",
@@ -233,10 +234,23 @@ def _code_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
     return cols, rows
 
 
+def factor_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
+    """The factor model of a code tally as a flat table: one row per code, factor and level."""
+    cols = ["code", "factor", "level", "reference", "odds_ratio", "or_low", "or_high", "p", "factor_p", "n",
+            "clusters", "note"]
+    rows = [{"code": e.code, "factor": e.factor, "level": e.level, "reference": e.reference,
+             "odds_ratio": _nan(e.odds_ratio), "or_low": _nan(e.low), "or_high": _nan(e.high), "p": _nan(e.p),
+             "factor_p": _nan(e.factor_p), "n": e.n, "clusters": e.clusters,
+             "note": ("" if e.estimable else "not estimable (separation)")
+             + (" simulated data" if report.provenance.simulated else "")} for e in report.factors]
+    return cols, rows
+
+
 def _detail(report: Report) -> dict[str, Any]:
     if isinstance(report, CodeTally):
         return {"rows": to_jsonable(report.rows), "tests": to_jsonable(report.tests),
-                "paraphrases": to_jsonable(report.paraphrases)}
+                "paraphrases": to_jsonable(report.paraphrases), "validation": to_jsonable(report.validation),
+                "factors": to_jsonable(report.factors)}
     if isinstance(report, StopTally):
         return {"rows": to_jsonable(report.rows), "curves": to_jsonable(report.curves)}
     if isinstance(report, OfferTally):
@@ -316,6 +330,14 @@ def _md(report: Report) -> str:
     out.append("|" + "|".join("---:" if c in _NUMERIC else "---" for c in shown) + "|")
     for r in rows:
         out.append("| " + " | ".join(_md_cell(r.get(c), c) for c in shown) + " |")
+    if isinstance(report, CodeTally) and report.factors:
+        fcols, frows = factor_table(report)
+        out += ["", "Factors (logistic regression, cluster-robust; odds ratio against the reference level):", "",
+                "| " + " | ".join(fcols) + " |",
+                "|" + "|".join("---" if c in ("code", "factor", "level", "reference", "note") else "---:"
+                               for c in fcols) + "|"]
+        out += ["| " + " | ".join(_fmt(r[c], 3 if c not in ("p", "factor_p") else 4).translate(_MD_ESCAPE)
+                                  for c in fcols) + " |" for r in frows]
     if isinstance(report, CodeTally) and any(t.ranking_flips for t in report.tests):
         out += ["", "Ranking flips between paraphrases:", ""]
         out += [f"- `{t.code}`: {t.flip_detail}".translate(_MD_ESCAPE) for t in report.tests if t.ranking_flips]

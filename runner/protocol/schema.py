@@ -42,6 +42,10 @@ Side = Literal["a", "b"]
 OfferOutcome = Literal["accept", "decline", "unclear"]
 """How a reply to an offer was classified."""
 
+ConditionRole = Literal["variant", "control"]
+"""What a condition is for: a ``variant`` (the default: a wording or treatment compared with the others)
+or a ``control`` (a baseline: compared with, never pooled with paraphrases)."""
+
 ToolName = Literal["artifact"]
 """Tools a protocol may offer. There is no code execution of any kind."""
 
@@ -309,6 +313,11 @@ class Condition(BaseModel):
     """Replace the protocol's system prompt in this condition."""
     no_system: bool = False
     """Send no system prompt in this condition (a with/without comparison)."""
+    role: ConditionRole = "variant"
+    """``control`` marks a baseline that analysis never pools with paraphrases."""
+    paraphrase_of: Name | None = None
+    """The condition this one rewords: it, the named condition and its other paraphrases are one prompt,
+    pooled by ``latitude tally --paraphrases all``."""
 
 
 class Experimenter(BaseModel):
@@ -468,6 +477,7 @@ __all__ = [
     "BreakEvery",
     "Classifier",
     "Condition",
+    "ConditionRole",
     "Experimenter",
     "FileText",
     "Offer",

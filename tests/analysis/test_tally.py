@@ -131,7 +131,9 @@ def test_paraphrases_pooled_and_ranking_flip(session) -> None:  # type: ignore[n
     by_model = {r.group["model"]: r for r in report.paraphrases}
     a = by_model["a"]
     assert a.per_paraphrase["p1"].count == 8 and a.per_paraphrase["p2"].count == 3
-    assert a.pooled.estimate == pytest.approx((0.8 + 0.3) / 2)
+    # issue 15: the pooled estimate is now the random-effects one (checked by hand in test_paraphrases.py);
+    # with this much heterogeneity it is close to the plain mean of the two paraphrases
+    assert a.pooled.estimate == pytest.approx((0.8 + 0.3) / 2, abs=0.01)
     assert a.pooled.spread == pytest.approx(0.5)
     assert a.pooled.low < a.pooled.estimate < a.pooled.high
     (t,) = report.tests

@@ -21,6 +21,8 @@ __all__ = [
     "PooledEstimate",
     "Proportion",
     "Survival",
+    "SurvivalTest",
+    "logrank",
     "TestName",
     "agreement",
     "bh_adjust",
@@ -619,6 +621,11 @@ class Survival:
     """Confidence level of the pointwise interval."""
     method: str = field(default="Kaplan-Meier (scipy.stats.ecdf, right-censored), log-log pointwise interval")
     """How the curve was computed."""
+    median_low: float | None = None
+    """Lower bound of the 95% interval of the median: the first turn where the lower band is ≤ 0.5
+    (None when even the lower band stays above 0.5)."""
+    median_high: float | None = None
+    """Upper bound: the first turn where the upper band is ≤ 0.5; None when it is never reached (open above)."""
 
     def at(self, t: float) -> float:
         """S(t): the share still going after turn t."""
@@ -659,5 +666,63 @@ def kaplan_meier(durations: Sequence[float], observed: Sequence[bool], confidenc
     keep = [i for i, t in enumerate(times) if float(t) in event_times]
     times, values, low, high = times[keep], values[keep], low[keep], high[keep]
     below = [float(t) for t, s in zip(times, values) if s <= 0.5]
+    m_low = [float(t) for t, lo in zip(times, low) if lo <= 0.5]  # the band starts to include 0.5
+    m_high = [float(t) for t, h in zip(times, high) if h <= 0.5]  # the whole band is at or below 0.5
     return Survival(tuple(float(t) for t in times), tuple(float(v) for v in values), tuple(float(v) for v in low),
-                    tuple(float(v) for v in high), int(d.size), int(e.sum()), below[0] if below else None, confidence)
+                    tuple(float(v) for v in high), int(d.size), int(e.sum()), below[0] if below else None, confidence,
+                    median_low=m_low[0] if m_low else None, median_high=m_high[0] if m_high else None)
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivalTest:
+    """A log-rank test of equal stop-turn distributions across groups."""
+
+    test: str
+    """``logrank`` (two groups: scipy.stats.logrank; more: the k-sample log-rank χ²) or ``none``."""
+    statistic: float
+    """χ² statistic (k-1 df); for two groups, the square of scipy's z."""
+    p: float
+    """p-value (NaN for none)."""
+    dof: int
+    """Groups minus one."""
+    groups: int
+    """Groups compared (with at least one conversation)."""
+
+
+def logrank(samples: Sequence[tuple[Sequence[float], Sequence[bool]]]) -> SurvivalTest:
+    """Log-rank test across groups; each sample is (durations, event observed). Two groups go to
+    ``scipy.stats.logrank``; more use the k-sample statistic (O - E)' V⁻¹ (O - E) on k-1 df."""
+    import numpy as np
+    from scipy import stats as sps
+
+    groups = [(np.asarray(d, float), np.asarray(e, bool)) for d, e in samples if len(d)]
+    nan = float("nan")
+    if len(groups) < 2 or not any(e.any() for _, e in groups):
+        return SurvivalTest("none", nan, nan, 0, len(groups))
+    if len(groups) == 2:
+        data = [sps.CensoredData(uncensored=d[e], right=d[~e]) for d, e in groups]
+        res = sps.logrank(data[0], data[1])
+        return SurvivalTest("logrank", float(res.statistic) ** 2, float(res.pvalue), 1, 2)
+    stat, dof = _logrank_k(groups)
+    return SurvivalTest("logrank", stat, float(sps.chi2.sf(stat, dof)), dof, len(groups))
+
+
+def _logrank_k(groups: Sequence[tuple[Any, Any]]) -> tuple[float, int]:
+    """The k-sample log-rank χ² and its degrees of freedom (numpy arrays of durations and event flags)."""
+    import numpy as np
+
+    k = len(groups)
+    times = np.unique(np.concatenate([d[e] for d, e in groups]))
+    observed, expected = np.zeros(k), np.zeros(k)
+    var = np.zeros((k, k))
+    for t in times:
+        at_risk = np.array([(d >= t).sum() for d, _ in groups], float)
+        deaths = np.array([((d == t) & e).sum() for d, e in groups], float)
+        n, dt = at_risk.sum(), deaths.sum()
+        observed += deaths
+        expected += at_risk * dt / n
+        if n > 1:
+            frac = at_risk / n
+            var += dt * (n - dt) / (n - 1) * (np.diag(frac) - np.outer(frac, frac))
+    diff = (observed - expected)[:-1]
+    return float(diff @ np.linalg.pinv(var[:-1, :-1]) @ diff), k - 1

@@ -927,6 +927,10 @@ class StopRow:
     """The turns reached by conversations that ended otherwise (censored)."""
     planned: int = 0
     """Conversations of the group in the plan, whatever their status: what `n` is out of."""
+    median_low: float | None = None
+    """Lower bound of the 95% interval of the median stop turn (from the curve's pointwise band)."""
+    median_high: float | None = None
+    """Upper bound; None when not reached (the interval is open above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -939,6 +943,8 @@ class StopTally:
     """Group label → Kaplan-Meier curve (conversations that ended otherwise are censored)."""
     provenance: Provenance
     """Run ids, protocol hashes, n."""
+    test: stats.SurvivalTest | None = None
+    """Log-rank test of equal stop-turn curves across the groups."""
 
 
 def _stop_turns(session: Session, convs: Sequence[ConversationRow]) -> dict[str, int]:
@@ -971,23 +977,31 @@ def stop_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     rows: list[StopRow] = []
     curves: dict[str, stats.Survival] = {}
     planned_groups = _groups(session, everything, fields)
+    samples = []
     for key, planned in planned_groups.items():
         members = [c for c in planned if c.status in FINISHED]
         events = [c.id in turns for c in members]
         durations = [turns[c.id] if c.id in turns else c.turns for c in members]
         curve = stats.kaplan_meier(durations, events)
+        samples.append((durations, events))
         p = stats.wilson(sum(events), len(members))
         group = dict(zip(fields, key))
         curves[_label(group)] = curve
         rows.append(StopRow(group, p.n, p.count, p.p, p.low, p.high, curve.median,
                             sorted(turns[c.id] for c in members if c.id in turns),
-                            sorted(c.turns for c in members if c.id not in turns), len(planned)))
+                            sorted(c.turns for c in members if c.id not in turns), len(planned),
+                            curve.median_low, curve.median_high))
+    test = stats.logrank(samples)
     methods = ("share stopped: 95% Wilson score interval",
                "stop turn: Kaplan-Meier (scipy.stats.ecdf), conversations ended otherwise right-censored at "
-               "their last turn; 95% pointwise log-log interval")
+               "their last turn; 95% pointwise log-log interval",
+               "median stop turn: 95% interval where the pointwise band crosses 0.5 (first turn where the lower band "
+               "reaches 0.5, first turn where the upper band does; open above when it never does)",
+               "between groups: log-rank test (scipy.stats.logrank for two groups; k-sample log-rank chi-square on "
+               "k-1 df for more)")
     prov = _provenance(session, run_ids, coders=(BUILTIN_CODER,), coder_rule="builtin", n=len(convs), by=fields,
                        methods=methods, scope=everything, warnings=_finished_warnings(planned_groups, fields))
-    return StopTally(rows, curves, prov)
+    return StopTally(rows, curves, prov, test)
 
 
 # ----------------------------------------------------------------------------- offers

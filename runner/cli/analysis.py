@@ -304,8 +304,8 @@ def themes_suggest(
 _HEADERS = {"proportion": "share", "ci_low": "95% low", "ci_high": "95% high", "p_adjusted": "p (BH)",
             "judge_kappa": "judge κ vs people [95%] on units", "unclear_share": "unclear share [95%]",
             "classified": "classified", "conversations": "convs",
-            "cramers_v": "V", "median_stop_turn": "median turn", "stop_turns": "stop turns (turn×n)",
-            "raw_agreement": "raw", "cohen_kappa": "κ", "krippendorff_alpha": "α", "disagreements": "split",
+            "cramers_v": "V", "stop_turns": "stop turns (turn×n)",
+            "raw_agreement": "raw", "median_stop_turn": "median turn [95%]", "cohen_kappa": "κ", "krippendorff_alpha": "α", "disagreements": "split",
             "ranking_flips": "flips", "accepted": "acc", "declined": "dec", "unclear": "unc"}
 """Short column titles for the terminal (exports keep the full names)."""
 
@@ -370,7 +370,8 @@ def _print_table(report: Any, title: str) -> None:
     from ..export.tallies import table_of
 
     cols, rows = table_of(report)
-    cols = [c for c in cols if c != "p"]  # the glance view shows the adjusted p; exports carry both
+    if "p_adjusted" in cols:
+        cols = [c for c in cols if c != "p"]  # the glance view shows the adjusted p; exports carry both
     cols, rows = _terminal_rows(cols, rows)
     t = Table(title=title)
     text_cols = ("code", "model", "condition", "vendor", "protocol", "run", "litellm_model", "offer", "coders", "test",

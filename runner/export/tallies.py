@@ -138,10 +138,13 @@ def table_of(report: Report) -> tuple[list[str], list[dict[str, Any]]]:
     if isinstance(report, StopTally):
         fields = _group_fields(report.rows)
         cols = fields + ["n", "stopped", "proportion", "ci_low", "ci_high", "median_stop_turn", "stop_turns",
-                         "planned"]
+                         "planned", "median_low", "median_high", "test", "note", "p"]
+        t = report.test if report.test is not None and report.test.test != "none" else None
         rows = [{**r.group, "n": r.n, "stopped": r.stopped, "proportion": _nan(r.proportion), "ci_low": _nan(r.low),
                  "ci_high": _nan(r.high), "median_stop_turn": r.median_stop_turn,
-                 "stop_turns": " ".join(map(str, r.stop_turns)), "planned": r.planned} for r in report.rows]
+                 "stop_turns": " ".join(map(str, r.stop_turns)), "planned": r.planned, "median_low": r.median_low,
+                 "median_high": r.median_high, "test": t.test if t else None, "note": _note(report, t),
+                 "p": _nan(t.p) if t else None} for r in report.rows]
         return cols, rows
     if isinstance(report, OfferTally):
         fields = _group_fields(report.rows)
@@ -252,7 +255,8 @@ def _detail(report: Report) -> dict[str, Any]:
                 "paraphrases": to_jsonable(report.paraphrases), "validation": to_jsonable(report.validation),
                 "factors": to_jsonable(report.factors)}
     if isinstance(report, StopTally):
-        return {"rows": to_jsonable(report.rows), "curves": to_jsonable(report.curves)}
+        return {"rows": to_jsonable(report.rows), "curves": to_jsonable(report.curves),
+                "test": to_jsonable(report.test)}
     if isinstance(report, OfferTally):
         return {"rows": to_jsonable(report.rows), "tests": to_jsonable(report.tests)}
     return {"rows": to_jsonable(report.rows), "disagreements": to_jsonable(report.disagreements)}

@@ -565,7 +565,9 @@ def chart(
             elif kind == "stops":
                 fig = charts.stops_chart(stop_tally(session, run_ids, by=fields))
             else:
-                fig = charts.offers_chart(offer_tally(session, run_ids, by=fields))
+                # the same groups as `latitude tally --what offers`: model x condition unless --by says otherwise
+                fig = charts.offers_chart(offer_tally(session, run_ids,
+                                                      by=fields if by != "model" else ["model", "condition"]))
     except TallyError as exc:
         fail(str(exc))
     charts.save(fig, out)

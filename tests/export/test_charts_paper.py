@@ -102,7 +102,7 @@ def test_offers_chart_draws_what_the_tally_shows(twenty) -> None:  # type: ignor
     axes = _visible_axes(fig)
     assert len(axes) == len({r.group["model"] for r in report.rows}) == 20
     (legend,) = fig.legends
-    assert sorted(t.get_text() for t in legend.get_texts()) == ["cold", "warm"]
+    assert sorted(t.get_text() for t in legend.get_texts()) == ["cold", "hatched: share unclear, of offers made", "warm"]
     labels = " | ".join(t.get_text() for ax in axes for t in ax.texts)
     for r in report.rows:  # accepted/classified and unclear/made per (model, condition), none pooled
         assert f"{r.accepted}/{r.classified}" in labels and f"{r.unclear}/{r.n}" in labels

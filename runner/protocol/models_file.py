@@ -90,6 +90,7 @@ BUILTIN_ALIASES: dict[str, ModelAlias] = {
     "sim-stopper": ModelAlias(model="sim/stopper"),
     "sim-decliner": ModelAlias(model="sim/decliner"),
     "sim-faulty": ModelAlias(model="sim/faulty"),
+    "sim-judge": ModelAlias(model="sim/judge"),
 }
 """Aliases that exist without a models file: the embedded local model and the simulator personas."""
 

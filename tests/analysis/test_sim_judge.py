@@ -11,7 +11,7 @@ from pathlib import Path
 
 from runner.analysis.judge import Unit, build_prompt, check_verdict, parse_verdict
 from runner.analysis.codebook import Code
-from runner.engine import sim
+from runner.providers import sim
 from runner.store.tables import ConversationRow, MessageRow
 
 CODES = [Code(name="visualiser", definition="Makes a visualisation of emergent behaviour.",

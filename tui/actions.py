@@ -145,6 +145,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Select text in the focused message with shift+arrows and tag the quote."),
     ActionSpec("transcript.note", "a", "note", "Note", "tag: Note on a tag",
                "Write a note on one of your tags on the focused turn or conversation."),
+    ActionSpec("transcript.reviewed", "x", "reviewed", "Reviewed", "tag: Mark conversation reviewed",
+               "Mark (or unmark) the conversation as read by you: codes you did not apply count as absent, "
+               "not as uncoded.", show=False),
     ActionSpec("transcript.undo", "u,ctrl+z", "undo", "Undo", "tag: Undo last decision",
                "Revert your last tag decision (add, remove or note); repeat to go further back."),
     ActionSpec("transcript.system", "s", "toggle_system", "System", "view: Toggle system prompt",

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from runner.analysis import codebook as cb
+from runner.analysis import reviewed as reviewed_ops
 from runner.analysis import tags as tag_ops
 from runner.store.db import make_engine
 from runner.store.tables import CodebookRow, SuggestionRow, TagRow, utcnow
@@ -87,6 +88,16 @@ class Coding:
 
     def note(self, tag_id: int, note: str | None) -> Callable[[Session], TagRow]:
         return lambda s: tag_ops.set_note(s, tag_id, note, coder=self.coder)
+
+    def toggle_reviewed(self, conversation_id: str, codebook_id: int | None) -> Callable[[Session], bool]:
+        """Mark the conversation reviewed by this coder, or withdraw the mark; True when it is now reviewed."""
+
+        def op(s: Session) -> bool:
+            now = reviewed_ops.toggle(s, conversation_id, self.coder, codebook_id)
+            s.commit()
+            return now
+
+        return op
 
     def undo(self) -> Callable[[Session], Any]:
         return lambda s: tag_ops.undo(s, self.coder)

@@ -11,22 +11,32 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 __all__ = [
     "AgreementResult",
     "IndependenceTest",
+    "KappaInterval",
     "PooledEstimate",
     "Proportion",
     "Survival",
+    "SurvivalTest",
+    "logrank",
     "TestName",
     "agreement",
     "bh_adjust",
+    "ClusteredTest",
+    "FactorFit",
+    "FactorTerm",
     "cluster_bootstrap",
+    "logistic_factors",
+    "paraphrase_test",
+    "random_effects_pool",
     "cohen_kappa",
     "cramers_v",
     "independence_test",
+    "kappa_interval",
     "kaplan_meier",
     "krippendorff_alpha",
     "raw_agreement",
@@ -272,6 +282,193 @@ def cluster_bootstrap(clusters: Sequence[Sequence[int]], *, resamples: int = 200
                           float(props.max() - props.min()), sd, k, resamples, seed, boot_low, boot_high)
 
 
+RE_METHOD = ("random-effects meta-analysis of the per-paraphrase proportions (statsmodels combine_effects, "
+             "DerSimonian-Laird tau^2; variances from (x+0.5)/(n+1)), Hartung-Knapp-Sidik-Jonkman interval on t with "
+             "k-1 df, never narrower than the DerSimonian-Laird t interval, clipped to [0, 1]")
+"""How a pooled paraphrase estimate is made."""
+
+
+def _re_inputs(groups: Sequence[Any]) -> tuple[Any, Any]:
+    import numpy as np
+
+    props = np.array([g.mean() for g in groups], dtype=float)
+    ns = np.array([len(g) for g in groups], dtype=float)
+    adj = (np.array([g.sum() for g in groups]) + 0.5) / (ns + 1)
+    return props, adj * (1 - adj) / ns
+
+
+def random_effects_pool(clusters: Sequence[Sequence[int]], *, confidence: float = CONFIDENCE, resamples: int = 2000,
+                        seed: int = 0) -> PooledEstimate:
+    """Pool 0/1 outcomes in clusters (one per paraphrase) with a random-effects meta-analysis.
+
+    With few paraphrases the between-paraphrase variance is barely estimable, so the interval
+    uses the Hartung-Knapp-Sidik-Jonkman small-sample correction (t with k-1 df). The two-stage
+    cluster bootstrap interval is kept alongside (`bootstrap_low`/`bootstrap_high`) for
+    comparison: it is conditional on these paraphrases. With one paraphrase, the estimate and
+    its Wilson interval are those of that paraphrase alone.
+    """
+    import warnings as _w
+
+    import numpy as np
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    groups = [np.asarray(c, dtype=float) for c in clusters if len(c)]
+    boot = cluster_bootstrap(clusters, resamples=resamples, seed=seed, confidence=confidence)
+    if len(groups) < 2:
+        return replace(boot, method="one paraphrase: its Wilson interval, conditional on this one wording")
+    props, var = _re_inputs(groups)
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        res = combine_effects(props, var, method_re="chi2", use_t=True, alpha=1 - confidence)
+        frame = res.summary_frame()
+    hk, dl = frame.loc["random effect wls"], frame.loc["random effect"]
+    low = max(0.0, float(min(hk["ci_low"], dl["ci_low"])))
+    high = min(1.0, float(max(hk["ci_upp"], dl["ci_upp"])))
+    return PooledEstimate(float(res.mean_effect_re), low, high, float(props.max() - props.min()),
+                          float(props.std(ddof=1)), len(groups), resamples, seed, boot.bootstrap_low,
+                          boot.bootstrap_high, RE_METHOD)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusteredTest:
+    """A test between groups whose unit is the paraphrase, not the conversation."""
+
+    test: str
+    """``re-meta-hk`` (two groups: random-effects meta-analysis of the per-paraphrase differences, HKSJ t),
+    ``friedman`` (three or more groups, paraphrases as blocks) or ``none`` (fewer than two paraphrases)."""
+    statistic: float
+    """t (re-meta-hk) or Friedman's chi-square."""
+    p: float
+    """p-value (NaN for none)."""
+    dof: int
+    """k-1 paraphrases (re-meta-hk) or groups-1 (friedman)."""
+
+
+def paraphrase_test(per_group: Sequence[Sequence[Sequence[int]]]) -> ClusteredTest:
+    """Compare groups when the conversations are clustered in paraphrases.
+
+    `per_group[g][j]` holds the 0/1 outcomes of group g under paraphrase j (same paraphrase order
+    in every group). Only paraphrases with units in every group count."""
+    import warnings as _w
+
+    import numpy as np
+    from scipy import stats as sps
+
+    nan = float("nan")
+    k_all = min(len(g) for g in per_group) if per_group else 0
+    keep = [j for j in range(k_all) if all(len(g[j]) for g in per_group)]
+    if len(per_group) < 2 or len(keep) < 2:
+        return ClusteredTest("none", nan, nan, 0)
+    if len(per_group) == 2:
+        from statsmodels.stats.meta_analysis import combine_effects
+
+        pa, va = _re_inputs([np.asarray(per_group[0][j], float) for j in keep])
+        pb, vb = _re_inputs([np.asarray(per_group[1][j], float) for j in keep])
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            res = combine_effects(pa - pb, va + vb, method_re="chi2", use_t=True)
+        se = float(np.sqrt(res.var_hksj_re))
+        if se == 0:
+            return ClusteredTest("re-meta-hk", nan, 1.0 if float(res.mean_effect_re) == 0 else 0.0, len(keep) - 1)
+        t = float(res.mean_effect_re) / se
+        return ClusteredTest("re-meta-hk", t, float(2 * sps.t.sf(abs(t), len(keep) - 1)), len(keep) - 1)
+    props = [[float(np.mean(g[j])) for j in keep] for g in per_group]
+    if len({v for row in props for v in row}) < 2:
+        return ClusteredTest("friedman", 0.0, 1.0, len(per_group) - 1)
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        res = sps.friedmanchisquare(*props)
+    return ClusteredTest("friedman", float(res.statistic), float(res.pvalue), len(per_group) - 1)
+
+
+# ----------------------------------------------------------------------------- factors
+
+
+@dataclass(frozen=True, slots=True)
+class FactorTerm:
+    """One level of a factor in a logistic regression, against the factor's reference level."""
+
+    factor: str
+    """The factor (``model``, ``condition``...)."""
+    level: str
+    """The level compared with the reference."""
+    reference: str
+    """The factor's reference level (the first in plan order)."""
+    odds_ratio: float
+    """exp(coefficient): odds of the code under `level` over the odds under `reference`, other factors fixed."""
+    low: float
+    """Lower bound of the 95% cluster-robust interval of the odds ratio."""
+    high: float
+    """Upper bound."""
+    p: float
+    """Wald p-value of the coefficient (cluster-robust)."""
+    estimable: bool = True
+    """False under (quasi-)separation: a level where the code is always or never present has no finite odds ratio."""
+
+
+@dataclass(frozen=True, slots=True)
+class FactorFit:
+    """A logistic regression of one code on several factors."""
+
+    terms: tuple[FactorTerm, ...]
+    """Every non-reference level of every factor."""
+    factor_p: dict[str, float]
+    """Factor → joint Wald p-value of all its levels (cluster-robust)."""
+    n: int
+    """Units in the fit."""
+    clusters: int
+    """Clusters of the robust covariance."""
+    method: str = ("logistic regression (statsmodels GLM, binomial, logit link) with treatment-coded factors; "
+                   "cluster-robust (sandwich) standard errors; Wald intervals and tests")
+    """How it was fitted."""
+
+
+def logistic_factors(y: Sequence[int], factors: dict[str, Sequence[str]], clusters: Sequence[str]) -> FactorFit:
+    """Fit ``logit P(y) = b0 + sum of factor effects`` with cluster-robust standard errors.
+
+    Each factor is treatment-coded against its first level (in the order given). A term whose
+    coefficient runs off (|b| > 10 or a standard error > 100: separation) is marked not estimable.
+    """
+    import warnings as _w
+
+    import numpy as np
+    import statsmodels.api as sm
+
+    yv = np.asarray(y, dtype=float)
+    cols = [np.ones(len(yv))]
+    names: list[tuple[str, str, str]] = []
+    for factor, values in factors.items():
+        levels = list(dict.fromkeys(values))
+        for level in levels[1:]:
+            cols.append(np.array([1.0 if v == level else 0.0 for v in values]))
+            names.append((factor, level, levels[0]))
+    X = np.column_stack(cols)
+    codes = {c: i for i, c in enumerate(dict.fromkeys(clusters))}
+    groups = np.array([codes[c] for c in clusters])
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        fit = sm.GLM(yv, X, family=sm.families.Binomial()).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    params, bse, pvals = np.asarray(fit.params), np.asarray(fit.bse), np.asarray(fit.pvalues)
+    ci = np.asarray(fit.conf_int())
+    terms = []
+    for i, (factor, level, ref) in enumerate(names, start=1):
+        ok = bool(abs(params[i]) <= 10 and bse[i] <= 100 and np.isfinite(bse[i]))
+        terms.append(FactorTerm(factor, level, ref, float(np.exp(params[i])), float(np.exp(ci[i, 0])),
+                                float(np.exp(ci[i, 1])), float(pvals[i]), ok))
+    factor_p = {}
+    for factor in factors:
+        idx = [i for i, n in enumerate(names, start=1) if n[0] == factor]
+        if not idx:
+            continue
+        R = np.zeros((len(idx), X.shape[1]))
+        for r, i in enumerate(idx):
+            R[r, i] = 1.0
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            factor_p[factor] = float(np.asarray(fit.wald_test(R, scalar=True).pvalue))
+    return FactorFit(tuple(terms), factor_p, int(len(yv)), len(codes))
+
+
 # ----------------------------------------------------------------------------- agreement
 
 
@@ -338,6 +535,45 @@ def krippendorff_alpha(ratings: Sequence[Sequence[Any]], level: str = "nominal")
 
 
 @dataclass(frozen=True, slots=True)
+class KappaInterval:
+    """Cohen's κ of two coders with its asymptotic 95% interval."""
+
+    kappa: float
+    """Cohen's κ (NaN when undefined)."""
+    low: float
+    """Lower bound of the interval (κ ± z·SE, SE from the asymptotic variance; statsmodels ``cohens_kappa``)."""
+    high: float
+    """Upper bound."""
+    units: int
+    """Units both coders rated."""
+
+
+def kappa_interval(a: Sequence[Any], b: Sequence[Any], confidence: float = CONFIDENCE) -> KappaInterval:
+    """Cohen's κ over the units both rated, with the asymptotic interval of statsmodels
+    ``cohens_kappa`` (Fleiss, Cohen and Everitt's large-sample variance)."""
+    import numpy as np
+    from statsmodels.stats.inter_rater import cohens_kappa as sm_kappa
+
+    pairs = [(x, y) for x, y in zip(a, b) if not _missing(x) and not _missing(y)]
+    kappa = cohen_kappa(a, b)
+    nan = float("nan")
+    if math.isnan(kappa):
+        return KappaInterval(nan, nan, nan, len(pairs))
+    values = sorted({v for p in pairs for v in p})
+    index = {v: i for i, v in enumerate(values)}
+    table = np.zeros((len(values), len(values)))
+    for x, y in pairs:
+        table[index[x], index[y]] += 1
+    from scipy.stats import norm
+
+    with warnings.catch_warnings():  # its z against κ=0 divides by zero on perfect agreement; unused here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = float(sm_kappa(table)["std_kappa"])  # asymptotic SE of κ (not the SE under the null)
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    return KappaInterval(kappa, max(-1.0, kappa - z * se), min(1.0, kappa + z * se), len(pairs))
+
+
+@dataclass(frozen=True, slots=True)
 class AgreementResult:
     """Agreement among coders on one code (binary present/absent per unit)."""
 
@@ -385,6 +621,11 @@ class Survival:
     """Confidence level of the pointwise interval."""
     method: str = field(default="Kaplan-Meier (scipy.stats.ecdf, right-censored), log-log pointwise interval")
     """How the curve was computed."""
+    median_low: float | None = None
+    """Lower bound of the 95% interval of the median: the first turn where the lower band is ≤ 0.5
+    (None when even the lower band stays above 0.5)."""
+    median_high: float | None = None
+    """Upper bound: the first turn where the upper band is ≤ 0.5; None when it is never reached (open above)."""
 
     def at(self, t: float) -> float:
         """S(t): the share still going after turn t."""
@@ -425,5 +666,63 @@ def kaplan_meier(durations: Sequence[float], observed: Sequence[bool], confidenc
     keep = [i for i, t in enumerate(times) if float(t) in event_times]
     times, values, low, high = times[keep], values[keep], low[keep], high[keep]
     below = [float(t) for t, s in zip(times, values) if s <= 0.5]
+    m_low = [float(t) for t, lo in zip(times, low) if lo <= 0.5]  # the band starts to include 0.5
+    m_high = [float(t) for t, h in zip(times, high) if h <= 0.5]  # the whole band is at or below 0.5
     return Survival(tuple(float(t) for t in times), tuple(float(v) for v in values), tuple(float(v) for v in low),
-                    tuple(float(v) for v in high), int(d.size), int(e.sum()), below[0] if below else None, confidence)
+                    tuple(float(v) for v in high), int(d.size), int(e.sum()), below[0] if below else None, confidence,
+                    median_low=m_low[0] if m_low else None, median_high=m_high[0] if m_high else None)
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivalTest:
+    """A log-rank test of equal stop-turn distributions across groups."""
+
+    test: str
+    """``logrank`` (two groups: scipy.stats.logrank; more: the k-sample log-rank χ²) or ``none``."""
+    statistic: float
+    """χ² statistic (k-1 df); for two groups, the square of scipy's z."""
+    p: float
+    """p-value (NaN for none)."""
+    dof: int
+    """Groups minus one."""
+    groups: int
+    """Groups compared (with at least one conversation)."""
+
+
+def logrank(samples: Sequence[tuple[Sequence[float], Sequence[bool]]]) -> SurvivalTest:
+    """Log-rank test across groups; each sample is (durations, event observed). Two groups go to
+    ``scipy.stats.logrank``; more use the k-sample statistic (O - E)' V⁻¹ (O - E) on k-1 df."""
+    import numpy as np
+    from scipy import stats as sps
+
+    groups = [(np.asarray(d, float), np.asarray(e, bool)) for d, e in samples if len(d)]
+    nan = float("nan")
+    if len(groups) < 2 or not any(e.any() for _, e in groups):
+        return SurvivalTest("none", nan, nan, 0, len(groups))
+    if len(groups) == 2:
+        data = [sps.CensoredData(uncensored=d[e], right=d[~e]) for d, e in groups]
+        res = sps.logrank(data[0], data[1])
+        return SurvivalTest("logrank", float(res.statistic) ** 2, float(res.pvalue), 1, 2)
+    stat, dof = _logrank_k(groups)
+    return SurvivalTest("logrank", stat, float(sps.chi2.sf(stat, dof)), dof, len(groups))
+
+
+def _logrank_k(groups: Sequence[tuple[Any, Any]]) -> tuple[float, int]:
+    """The k-sample log-rank χ² and its degrees of freedom (numpy arrays of durations and event flags)."""
+    import numpy as np
+
+    k = len(groups)
+    times = np.unique(np.concatenate([d[e] for d, e in groups]))
+    observed, expected = np.zeros(k), np.zeros(k)
+    var = np.zeros((k, k))
+    for t in times:
+        at_risk = np.array([(d >= t).sum() for d, _ in groups], float)
+        deaths = np.array([((d == t) & e).sum() for d, e in groups], float)
+        n, dt = at_risk.sum(), deaths.sum()
+        observed += deaths
+        expected += at_risk * dt / n
+        if n > 1:
+            frac = at_risk / n
+            var += dt * (n - dt) / (n - 1) * (np.diag(frac) - np.outer(frac, frac))
+    diff = (observed - expected)[:-1]
+    return float(diff @ np.linalg.pinv(var[:-1, :-1]) @ diff), k - 1

@@ -30,7 +30,16 @@ from typing import Literal, get_args
 
 from sqlmodel import Session, col, select
 
-from ..store.tables import CodebookRow, CodeRow, ConversationRow, MessageRow, OfferRow, RunRow, TagRow
+from ..store.tables import (
+    CONVERSATION_STATUSES,
+    CodebookRow,
+    CodeRow,
+    ConversationRow,
+    MessageRow,
+    OfferRow,
+    RunRow,
+    TagRow,
+)
 from . import stats
 from .builtin_codes import BUILTIN_CODER, derive_builtin
 
@@ -38,8 +47,14 @@ __all__ = [
     "GROUP_FIELDS",
     "AgreementReport",
     "AgreementRow",
+    "COVERAGE_TOLERANCE",
+    "ClusterBy",
+    "FactorEffect",
+    "JudgeValidation",
+    "condition_roles",
     "CodeTally",
     "CodeTest",
+    "Coverage",
     "Disagreement",
     "GroupField",
     "OfferTallyRow",
@@ -76,6 +91,11 @@ MODEL_STOP_REASONS = ("stop_phrase", "stop_tool", "stop_check_in")
 Ratings = dict[str, dict[str, bool]]
 """code → conversation id → present."""
 
+COVERAGE_TOLERANCE = 0.05
+"""Largest difference in coverage (coded / finished, or finished / planned) between the groups
+compared that passes without a warning: beyond it, a difference between the groups may come
+from missing data alone."""
+
 
 class TallyError(ValueError):
     """A tally that cannot be made (no such run, unknown coder or group field...)."""
@@ -110,13 +130,26 @@ class Provenance:
     """The statistical methods used, in words."""
     simulated: bool = False
     """True when any run tallied is simulated (sim/… models): the numbers describe the simulator."""
+    finished: int = 0
+    """Finished conversations (status ``done``) in the scope of the tally: what `n` is out of."""
+    planned: int = 0
+    """Conversations planned in the scope of the tally, whatever their status: what `finished` is out of."""
+    warnings: tuple[str, ...] = ()
+    """What a reader must know before trusting the numbers (coverage that differs between the groups
+    compared, ties dropped, an unvalidated judge, an interval conditional on few paraphrases)."""
+
+    @property
+    def coverage(self) -> str:
+        """``n coded of finished finished of planned planned``."""
+        return f"{self.n} coded of {self.finished} finished of {self.planned} planned"
 
     def as_dict(self) -> dict[str, object]:
         return {"run_ids": list(self.run_ids), "protocols": [dict(p) for p in self.protocols],
                 "codebooks": list(self.codebooks), "coders": list(self.coders), "coder_rule": self.coder_rule,
                 "n": self.n, "by": list(self.by), "generated_at": self.generated_at,
                 "latitude_version": self.latitude_version, "methods": list(self.methods),
-                "simulated": self.simulated}
+                "simulated": self.simulated, "finished": self.finished, "planned": self.planned,
+                "warnings": list(self.warnings)}
 
 
 def _version() -> str:
@@ -130,7 +163,8 @@ def _version() -> str:
 
 def _provenance(session: Session, run_ids: Sequence[str], *, codebook_ids: Iterable[int | None] = (),
                 coders: Iterable[str] = (), coder_rule: str = "", n: int = 0, by: Sequence[str] = (),
-                methods: Sequence[str] = ()) -> Provenance:
+                methods: Sequence[str] = (), scope: Sequence[ConversationRow] = (),
+                warnings: Sequence[str] = ()) -> Provenance:
     runs = [session.get(RunRow, r) for r in run_ids]
     protocols = tuple({"run_id": r.id, "protocol": r.protocol_name, "version": r.protocol_version,
                        "sha256": r.protocol_hash} for r in runs if r is not None)
@@ -141,7 +175,63 @@ def _provenance(session: Session, run_ids: Sequence[str], *, codebook_ids: Itera
             books.append(f"{row.name} v{row.version}")
     return Provenance(tuple(run_ids), protocols, tuple(books), tuple(sorted(set(coders))), coder_rule, n, tuple(by),
                       datetime.now(UTC).isoformat(timespec="seconds"), _version(), tuple(methods),
-                      any(r is not None and r.simulated for r in runs))
+                      any(r is not None and r.simulated for r in runs),
+                      sum(1 for c in scope if c.status in FINISHED), len(scope), tuple(dict.fromkeys(warnings)))
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What one group's figure rests on: coded of finished of planned conversations."""
+
+    group: dict[str, str]
+    """Grouping field → value."""
+    coded: int
+    """Conversations that entered the figure (coded by the coder counted; for stops, finished)."""
+    finished: int
+    """Conversations of the group that finished (status ``done``)."""
+    planned: int
+    """Conversations of the group in the plan, whatever their status."""
+
+    def __str__(self) -> str:
+        return f"{self.coded} coded of {self.finished} finished of {self.planned} planned"
+
+
+def all_conversations(session: Session, run_ids: Sequence[str]) -> list[ConversationRow]:
+    """Every planned conversation of the runs (any status), in run then plan order."""
+    return load_conversations(session, run_ids, statuses=CONVERSATION_STATUSES)
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({100 * part / whole:.0f}%)"
+
+
+def coverage_warnings(what: str, cells: Sequence[tuple[str, int, int]], part: str = "coded",
+                      whole: str = "finished") -> list[str]:
+    """A warning when the share `part`/`whole` differs by more than `COVERAGE_TOLERANCE` between
+    the groups compared. `cells` holds (group label, part, whole) per group."""
+    shares = [(label, a, b, a / b) for label, a, b in cells if b]
+    empty = [label for label, _, b in cells if not b]
+    out = []
+    if empty and len(cells) >= 2:
+        out.append(f"{what}: no {whole} conversations in {', '.join(empty)}: those groups are missing from "
+                   "the comparison")
+    if len(shares) >= 2:
+        lo = min(shares, key=lambda x: x[3])
+        hi = max(shares, key=lambda x: x[3])
+        if hi[3] - lo[3] > COVERAGE_TOLERANCE:
+            out.append(f"{what}: coverage differs between the groups compared ({part} of {whole}: "
+                       f"{lo[0]} {_share(lo[1], lo[2])} vs {hi[0]} {_share(hi[1], hi[2])}); a difference "
+                       "between these groups may come from the missing data alone")
+    return out
+
+
+def _finished_warnings(groups: dict[tuple[str, ...], list[ConversationRow]], fields: Sequence[str]) -> list[str]:
+    cells = [(_label(dict(zip(fields, k))), sum(1 for c in v if c.status in FINISHED), len(v))
+             for k, v in groups.items()]
+    return coverage_warnings("conversations", cells, "finished", "planned")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -179,11 +269,26 @@ def _is_judge(coder: str) -> bool:
     return coder.startswith("judge:")
 
 
+def _marks(session: Session, conv_ids: Sequence[str]) -> dict[str, set[str]]:
+    from .reviewed import reviewed_by
+
+    return reviewed_by(session, conv_ids)
+
+
+def _people(session: Session, tags: Sequence[TagRow], convs: Sequence[ConversationRow]) -> list[str]:
+    """People with a live tag or a reviewed mark on these conversations."""
+    from .reviewed import reviewed_by
+
+    tagged = {t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)}
+    marked = set(reviewed_by(session, [c.id for c in convs]))
+    return sorted(tagged | {m for m in marked if not _is_judge(m)})
+
+
 def available_coders(session: Session, run_ids: Sequence[str]) -> dict[str, list[str]]:
     """The coders with live tags in these runs: ``{"people": [...], "judges": [...], "builtin": [...]}``."""
     convs = load_conversations(session, run_ids)
     tags = _live_tags(session, [c.id for c in convs])
-    people = sorted({t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)})
+    people = _people(session, tags, convs)
     judges = _judges_newest_first(tags)
     return {"people": people, "judges": judges, "builtin": [BUILTIN_CODER]}
 
@@ -215,10 +320,16 @@ def _code_universe(session: Session, tags: Sequence[TagRow]) -> list[str]:
     return names
 
 
-def _person_ratings(session: Session, tags: Sequence[TagRow], coder: str) -> Ratings:
+def _person_ratings(session: Session, tags: Sequence[TagRow], coder: str,
+                    reviewed: Iterable[str] = ()) -> Ratings:
+    """A person's units are the conversations they tagged or marked reviewed; a code they did not
+    apply in one of them is absent. A conversation they neither tagged nor marked is not theirs
+    (uncoded, never absent)."""
     mine = [t for t in tags if t.coder == coder]
-    coded = {t.conversation_id for t in mine}
-    out: Ratings = {code: {cid: False for cid in coded} for code in _code_universe(session, mine)}
+    coded = {t.conversation_id for t in mine} | set(reviewed)
+    universe = _code_universe(session, mine or [t for t in tags if t.source in ("human", "suggestion")
+                                                and not _is_judge(t.coder)])
+    out: Ratings = {code: {cid: False for cid in coded} for code in universe}
     for t in mine:
         if t.present:
             out.setdefault(t.code, {cid: False for cid in coded})[t.conversation_id] = True
@@ -239,6 +350,25 @@ def _builtin_ratings(session: Session, convs: Sequence[ConversationRow]) -> Rati
     out: Ratings = {}
     for j in derive_builtin(session, convs):
         out.setdefault(j.code, {})[j.conversation_id] = j.present
+    return out
+
+
+CONSENSUS_RULE = ("consensus: a code is present when more than half of the people who coded the conversation "
+                  "applied it, absent when fewer than half did (at least two people); a tie (as many for as "
+                  "against) is left out of that code's units")
+"""The consensus rule, stated in every consensus tally."""
+
+
+def _consensus_ties(per_coder: dict[str, Ratings]) -> dict[str, int]:
+    """code → conversations left out as ties."""
+    out: dict[str, int] = {}
+    codes = {code for r in per_coder.values() for code in r}
+    for code in codes:
+        votes: dict[str, list[bool]] = defaultdict(list)
+        for r in per_coder.values():
+            for cid, v in r.get(code, {}).items():
+                votes[cid].append(v)
+        out[code] = sum(1 for vs in votes.values() if len(vs) >= 2 and sum(vs) * 2 == len(vs))
     return out
 
 
@@ -278,6 +408,10 @@ class CoderChoice:
     """code → conversation → present."""
     codebook_ids: tuple[int | None, ...]
     """Codebook versions of the tags used."""
+    methods: tuple[str, ...] = ()
+    """Rules of this choice worth stating (the consensus tie rule)."""
+    warnings: tuple[str, ...] = ()
+    """What this choice left out (ties dropped by the consensus)."""
 
 
 def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | None = None,
@@ -287,7 +421,7 @@ def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | Non
     With `codes`, ``judge`` means the judge that coded all of them (an error when several did)."""
     ids = [c.id for c in convs]
     tags = _live_tags(session, ids)
-    people = sorted({t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)})
+    people = _people(session, tags, convs)
     judges = _judges_newest_first(tags)
     if codes:
         coded = defaultdict(set)
@@ -312,14 +446,24 @@ def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | Non
     if coder == "consensus":
         if len(people) < 2:
             raise TallyError(f"consensus needs at least two people's tags; found {len(people)}: {', '.join(people)}")
-        per = {p: _person_ratings(session, tags, p) for p in people}
+        marks = _marks(session, ids)
+        per = {p: _person_ratings(session, tags, p, marks.get(p, ())) for p in people}
         used = [t for t in tags if t.coder in people]
-        return CoderChoice("consensus", tuple(people), _consensus(per), tuple({t.codebook_id for t in used}))
+        ties = _consensus_ties(per)
+        cons = _consensus(per)
+        dropped = {c: n for c, n in ties.items() if n and (not codes or c in codes)}
+        note = ("ties dropped: " + ", ".join(f"{c} {n}" for c, n in sorted(dropped.items()))) if dropped \
+            else "ties dropped: none"
+        warn = (f"consensus left out {sum(dropped.values())} tied (code, conversation) pairs: "
+                + ", ".join(f"{c} {n}" for c, n in sorted(dropped.items()))) if dropped else ""
+        return CoderChoice("consensus", tuple(people), cons, tuple({t.codebook_id for t in used}),
+                           (f"{CONSENSUS_RULE}; {note}",), (warn,) if warn else ())
     if coder not in people:
         known = ", ".join(people + judges) or "none"
         raise TallyError(f"no tags by {coder!r} in these runs; coders: {known}")
     used = [t for t in tags if t.coder == coder]
-    return CoderChoice("person", (coder,), _person_ratings(session, tags, coder), tuple({t.codebook_id for t in used}))
+    return CoderChoice("person", (coder,), _person_ratings(session, tags, coder, _marks(session, ids).get(coder, ())),
+                       tuple({t.codebook_id for t in used}))
 
 
 # ----------------------------------------------------------------------------- grouping
@@ -383,6 +527,10 @@ class TallyRow:
     """Lower bound of the 95% Wilson interval."""
     high: float
     """Upper bound of the 95% Wilson interval."""
+    finished: int = 0
+    """Finished conversations in this group: what `n` is out of."""
+    planned: int = 0
+    """Planned conversations in this group (any status): what `finished` is out of."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +573,42 @@ class ParaphraseRow:
     """Mean over paraphrases, with a two-stage cluster bootstrap interval and the spread."""
 
 
+ClusterBy = Literal["replicate", "conversation"]
+"""Clusters of the factor model's robust standard errors: ``replicate`` (the conversations of one run and
+replicate number, which share their sampling seed across models and conditions: one source) or
+``conversation`` (each conversation its own cluster: heteroskedasticity-robust only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FactorEffect:
+    """One level of one factor in the logistic regression of a code on the grouping fields."""
+
+    code: str
+    """The code."""
+    factor: str
+    """The factor (a grouping field)."""
+    level: str
+    """The level compared with the reference level."""
+    reference: str
+    """The reference level (the first in plan order)."""
+    odds_ratio: float
+    """Odds of the code under `level` over the odds under `reference`, the other factors held fixed."""
+    low: float
+    """Lower bound of the 95% cluster-robust interval of the odds ratio."""
+    high: float
+    """Upper bound."""
+    p: float
+    """Wald p-value of this level (cluster-robust)."""
+    factor_p: float
+    """Joint Wald p-value of all the factor's levels: does this factor matter, the others held fixed?"""
+    estimable: bool
+    """False under separation (the code always or never present at a level): no finite odds ratio."""
+    n: int
+    """Conversations in the fit."""
+    clusters: int
+    """Clusters of the robust covariance."""
+
+
 @dataclass(frozen=True, slots=True)
 class CodeTally:
     """Everything `latitude tally` reports on codes."""
@@ -437,6 +621,63 @@ class CodeTally:
     """Per code and group under each paraphrase (only when paraphrase conditions are named)."""
     provenance: Provenance
     """Run ids, protocol hashes, codebook versions, coders, n."""
+    validation: list[JudgeValidation] = field(default_factory=list)
+    """Per code, when a judge's codes are counted: its agreement with people on the units both coded."""
+    factors: list[FactorEffect] = field(default_factory=list)
+    """Per code and factor level, with ``factors=True``: the logistic regression's effects."""
+
+
+VALIDATION_MIN_UNITS = 50
+"""A judge with fewer human-coded units than this (per code) is flagged unvalidated."""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeValidation:
+    """How far a judge's codes can be trusted: its κ against people on the units both coded."""
+
+    code: str
+    """The code."""
+    judge: str
+    """The judge's coder name."""
+    reference: str
+    """Whose codes it is compared with: a person, or ``consensus`` of several."""
+    units: int
+    """Conversations coded by both the judge and the reference."""
+    kappa: float
+    """Cohen's κ judge vs reference (NaN when undefined or no overlap)."""
+    low: float
+    """Lower bound of the 95% asymptotic interval of κ."""
+    high: float
+    """Upper bound."""
+    validated: bool
+    """At least `VALIDATION_MIN_UNITS` human-coded units overlap."""
+
+
+def _validate_judge(session: Session, convs: Sequence[ConversationRow], judge: str, judged: Ratings,
+                    codes: Sequence[str]) -> tuple[list[JudgeValidation], list[str]]:
+    tags = _live_tags(session, [c.id for c in convs])
+    people = _people(session, tags, convs)
+    if len(people) >= 2:
+        reference, human = "consensus", ratings(session, convs, "consensus").ratings
+    elif people:
+        reference, human = people[0], ratings(session, convs, people[0]).ratings
+    else:
+        reference, human = "nobody", {}
+    out = []
+    for code in codes:
+        mine, theirs = judged.get(code, {}), human.get(code, {})
+        ids = sorted(set(mine) & set(theirs))
+        k = stats.kappa_interval([float(mine[i]) for i in ids], [float(theirs[i]) for i in ids])
+        out.append(JudgeValidation(code, judge, reference, len(ids), k.kappa, k.low, k.high,
+                                   len(ids) >= VALIDATION_MIN_UNITS))
+    weak = [v for v in out if not v.validated]
+    warnings = []
+    if weak:
+        warnings.append(f"judge {judge} is unvalidated on {', '.join(v.code for v in weak)}: "
+                        + ", ".join(f"{v.code} {v.units} human-coded units" for v in weak)
+                        + f" (fewer than {VALIDATION_MIN_UNITS}; reference: {reference}); check it against people "
+                        "with `latitude agreement` before trusting these figures")
+    return out, warnings
 
 
 METHODS_CODES = (
@@ -447,16 +688,20 @@ METHODS_CODES = (
     "effect size: Cramer's V without bias correction (scipy.stats.contingency.association)",
 )
 METHODS_PARAPHRASE = (
-    "paraphrases: per-paraphrase Wilson intervals; pooled = mean of per-paraphrase proportions with a "
-    "two-stage cluster bootstrap percentile interval (2000 resamples, seed 0), never narrower than the "
-    "pooled Wilson interval; spread = max - min",
+    "paraphrases: per-paraphrase Wilson intervals; pooled = " + stats.RE_METHOD + "; the two-stage cluster "
+    "bootstrap interval (2000 resamples, seed 0) is in the JSON detail and is conditional on these paraphrases; "
+    "spread = max - min",
+    "paraphrases, between groups: the paraphrase is the unit (conversations within one are clustered): two groups, "
+    "random-effects meta-analysis of the per-paraphrase differences with the Hartung-Knapp t test (k-1 df); three or "
+    "more, Friedman's test with paraphrases as blocks (scipy)",
     "ranking flip: two models whose order on a code reverses between paraphrases (ties ignored)",
 )
 
 
 def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = ("model",),
                coder: str | None = None, codes: Sequence[str] | None = None,
-               paraphrases: Sequence[str] | None = None, seed: int = 0, resamples: int = 2000) -> CodeTally:
+               paraphrases: Sequence[str] | None = None, seed: int = 0, resamples: int = 2000,
+               factors: bool = False, cluster_by: ClusterBy = "replicate") -> CodeTally:
     """Per code and group: n, count, proportion and Wilson interval; tests between groups.
 
     With `paraphrases` (condition names that are rewordings of one prompt), the condition
@@ -464,7 +709,8 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     with a cluster bootstrap, and codes whose model ranking flips are flagged.
     """
     fields = _check_by(by)
-    convs = load_conversations(session, run_ids)
+    everything = all_conversations(session, run_ids)
+    convs = [c for c in everything if c.status in FINISHED]
     choice = ratings(session, convs, coder, codes)
     wanted = list(codes) if codes else list(choice.ratings)
     missing = [c for c in wanted if c not in choice.ratings]
@@ -473,25 +719,37 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
         raise TallyError(f"no judgments of {', '.join(missing)} by {'/'.join(choice.coders)}; codes: {known}")
     para = list(paraphrases or [])
     if para:
+        _, controls = condition_roles(session, run_ids)
+        pooled_controls = [p for p in para if p in controls]
+        if pooled_controls:
+            raise TallyError(f"{', '.join(pooled_controls)} {'is a control' if len(pooled_controls) == 1 else 'are controls'}"
+                             " (role: control in the protocol): a control is not a paraphrase and is never pooled")
         fields = tuple(f for f in fields if f != "condition") or ("model",)
         present = {c.condition for c in convs}
         unknown = [p for p in para if p not in present]
+        everything = [c for c in everything if c.condition in para]
         convs = [c for c in convs if c.condition in para]
         if unknown:
             raise TallyError(f"no conversations under condition(s) {', '.join(unknown)}")
-    groups = _groups(session, convs, fields)
+    planned_groups = _groups(session, everything, fields)
+    groups = {k: [c for c in v if c.status in FINISHED] for k, v in planned_groups.items()}
     rows: list[TallyRow] = []
     tests: list[CodeTest] = []
     para_rows: list[ParaphraseRow] = []
     units: set[str] = set()
+    by_coverage: dict[tuple[tuple[str, int, int], ...], list[str]] = {}
     for code in wanted:
         unit = choice.ratings.get(code, {})
         table = []
+        cells = []
+        per_group: list[list[list[int]]] = []
         for key, members in groups.items():
             values = [unit[c.id] for c in members if c.id in unit]
             units.update(c.id for c in members if c.id in unit)
             p = stats.wilson(sum(values), len(values))
-            rows.append(TallyRow(code, dict(zip(fields, key)), p.n, p.count, p.p, p.low, p.high))
+            rows.append(TallyRow(code, dict(zip(fields, key)), p.n, p.count, p.p, p.low, p.high, len(members),
+                                 len(planned_groups[key])))
+            cells.append((_label(dict(zip(fields, key))), p.n, len(members)))
             if values:
                 table.append([p.count, p.n - p.count])
             if para:
@@ -500,19 +758,103 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
                 para_rows.append(ParaphraseRow(
                     code, dict(zip(fields, key)),
                     {name: stats.wilson(sum(v), len(v)) for name, v in clusters.items()},
-                    stats.cluster_bootstrap(list(clusters.values()), resamples=resamples, seed=seed)))
-        if len(table) >= 2:
+                    stats.random_effects_pool(list(clusters.values()), resamples=resamples, seed=seed)))
+                per_group.append(list(clusters.values()))
+        by_coverage.setdefault(tuple(cells), []).append(code)
+        if para and len(per_group) >= 2:
+            ct = stats.paraphrase_test(per_group)
+            tests.append(CodeTest(code, ct.test, ct.statistic, ct.p, float("nan"), float("nan"), ct.dof,
+                                  len(per_group)))
+        elif len(table) >= 2:
             t = stats.independence_test(table, seed=seed)
             tests.append(CodeTest(code, t.test, t.statistic, t.p, float("nan"), t.cramers_v, t.dof, len(table)))
     adjusted = stats.bh_adjust([t.p for t in tests])
     tests = [_replace(t, p_adjusted=q) for t, q in zip(tests, adjusted)]
     if para:
         tests = _flag_flips(tests, para_rows, fields)
-    methods = METHODS_CODES + (METHODS_PARAPHRASE if para else ())
+    warnings = _finished_warnings(planned_groups, fields)
+    if para and len(para) < 5:
+        warnings.append(f"only {len(para)} paraphrase{'s' if len(para) != 1 else ''}: the pooled interval is a "
+                        "random-effects (Hartung-Knapp) interval over so few wordings; it is wide by design, and any "
+                        "narrower interval (the bootstrap's) is conditional on these paraphrases")
+    effects: list[FactorEffect] = []
+    if factors:
+        effects, more = _factor_effects(convs, wanted, choice.ratings, fields, cluster_by, session)
+        warnings += more
+    for cells_, names in by_coverage.items():
+        warnings += coverage_warnings(f"code{'s' if len(names) > 1 else ''} {', '.join(names)}", cells_)
+    warnings += choice.warnings
+    validation: list[JudgeValidation] = []
+    if choice.rule == "judge":
+        validation, more = _validate_judge(session, convs, choice.coders[0], choice.ratings, wanted)
+        warnings += more
+    methods = METHODS_CODES + (METHODS_PARAPHRASE if para else ()) + choice.methods
+    if effects:
+        methods += (f"factors: logistic regression of each code on {', '.join(fields)} (statsmodels GLM, binomial, "
+                    f"treatment coding against the first level), cluster-robust standard errors by "
+                    f"{'run and replicate (one sampling seed: one source)' if cluster_by == 'replicate' else 'conversation'}"
+                    "; odds ratios with 95% Wald intervals; joint Wald test per factor",)
+    if validation:
+        methods += (f"judge validation: Cohen's kappa of the judge against people (consensus of two or more, else "
+                    f"the one person) on the conversations both coded, 95% asymptotic interval; unvalidated below "
+                    f"{VALIDATION_MIN_UNITS} such units",)
     prov = _provenance(session, run_ids, codebook_ids=choice.codebook_ids, coders=choice.coders,
                        coder_rule=choice.rule, n=len(units), by=fields + (("paraphrase",) if para else ()),
-                       methods=methods)
-    return CodeTally(rows, tests, para_rows, prov)
+                       methods=methods, scope=everything, warnings=warnings)
+    return CodeTally(rows, tests, para_rows, prov, validation, effects)
+
+
+def _factor_effects(convs: Sequence[ConversationRow], codes: Sequence[str], judged: Ratings, fields: Sequence[str],
+                    cluster_by: ClusterBy, session: Session) -> tuple[list[FactorEffect], list[str]]:
+    protocols = _protocols(session, convs)
+    out: list[FactorEffect] = []
+    warnings: list[str] = []
+    for code in codes:
+        unit = judged.get(code, {})
+        members = [c for c in convs if c.id in unit]
+        levels = {f: [_group_value(c, f, protocols) for c in members] for f in fields}
+        usable = {f: v for f, v in levels.items() if len(set(v)) >= 2}
+        if not usable or len({unit[c.id] for c in members}) < 2:
+            continue
+        clusters = [f"{c.run_id}#{c.replicate}" if cluster_by == "replicate" else c.id for c in members]
+        fit = stats.logistic_factors([int(unit[c.id]) for c in members], usable, clusters)
+        for t in fit.terms:
+            out.append(FactorEffect(code, t.factor, t.level, t.reference, t.odds_ratio, t.low, t.high, t.p,
+                                    fit.factor_p.get(t.factor, float("nan")), t.estimable, fit.n, fit.clusters))
+        bad = [f"{t.factor}={t.level}" for t in fit.terms if not t.estimable]
+        if bad:
+            warnings.append(f"code {code}: no finite effect for {', '.join(bad)} (the code is always or never "
+                            "present there: separation); read those rows as not estimable")
+        if fit.clusters < 20:
+            warnings.append(f"code {code}: {fit.clusters} clusters for the robust standard errors (fewer than 20): "
+                            "the factor intervals are approximate")
+    return out, list(dict.fromkeys(warnings))
+
+
+def condition_roles(session: Session, run_ids: Sequence[str]) -> tuple[dict[str, list[str]], set[str]]:
+    """What the runs' protocols declare about their conditions: paraphrase families (the original
+    condition → it and every ``paraphrase_of`` it, in protocol order) and the ``role: control`` ones."""
+    import json
+
+    families: dict[str, list[str]] = {}
+    controls: set[str] = set()
+    for run_id in run_ids:
+        run = session.get(RunRow, run_id)
+        if run is None:
+            continue
+        try:
+            conditions = json.loads(run.plan_json or "{}").get("snapshot", {}).get("protocol", {}).get("conditions", [])
+        except (ValueError, AttributeError):
+            conditions = []
+        for c in conditions or []:
+            if c.get("role") == "control":
+                controls.add(c["name"])
+            root = c.get("paraphrase_of")
+            if root:
+                fam = families.setdefault(root, [root])
+                if c["name"] not in fam:
+                    fam.append(c["name"])
+    return families, controls
 
 
 def _replace(obj, **changes):  # type: ignore[no-untyped-def]
@@ -586,6 +928,12 @@ class StopRow:
     """The model turn (1 = first reply) at which each stopped conversation stopped."""
     censored_turns: list[int] = field(default_factory=list)
     """The turns reached by conversations that ended otherwise (censored)."""
+    planned: int = 0
+    """Conversations of the group in the plan, whatever their status: what `n` is out of."""
+    median_low: float | None = None
+    """Lower bound of the 95% interval of the median stop turn (from the curve's pointwise band)."""
+    median_high: float | None = None
+    """Upper bound; None when not reached (the interval is open above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -598,6 +946,8 @@ class StopTally:
     """Group label → Kaplan-Meier curve (conversations that ended otherwise are censored)."""
     provenance: Provenance
     """Run ids, protocol hashes, n."""
+    test: stats.SurvivalTest | None = None
+    """Log-rank test of equal stop-turn curves across the groups."""
 
 
 def _stop_turns(session: Session, convs: Sequence[ConversationRow]) -> dict[str, int]:
@@ -625,26 +975,37 @@ def stop_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     (script finished, max turns, declined) are censored at the turn they reached.
     """
     fields = _check_by(by)
-    convs = load_conversations(session, run_ids)
+    everything = all_conversations(session, run_ids)
+    convs = [c for c in everything if c.status in FINISHED]
     turns = _stop_turns(session, convs)
     rows: list[StopRow] = []
     curves: dict[str, stats.Survival] = {}
-    for key, members in _groups(session, convs, fields).items():
+    planned_groups = _groups(session, everything, fields)
+    samples = []
+    for key, planned in planned_groups.items():
+        members = [c for c in planned if c.status in FINISHED]
         events = [c.id in turns for c in members]
         durations = [turns[c.id] if c.id in turns else c.turns for c in members]
         curve = stats.kaplan_meier(durations, events)
+        samples.append((durations, events))
         p = stats.wilson(sum(events), len(members))
         group = dict(zip(fields, key))
         curves[_label(group)] = curve
         rows.append(StopRow(group, p.n, p.count, p.p, p.low, p.high, curve.median,
                             sorted(turns[c.id] for c in members if c.id in turns),
-                            sorted(c.turns for c in members if c.id not in turns)))
+                            sorted(c.turns for c in members if c.id not in turns), len(planned),
+                            curve.median_low, curve.median_high))
+    test = stats.logrank(samples)
     methods = ("share stopped: 95% Wilson score interval",
                "stop turn: Kaplan-Meier (scipy.stats.ecdf), conversations ended otherwise right-censored at "
-               "their last turn; 95% pointwise log-log interval")
+               "their last turn; 95% pointwise log-log interval",
+               "median stop turn: 95% interval where the pointwise band crosses 0.5 (first turn where the lower band "
+               "reaches 0.5, first turn where the upper band does; open above when it never does)",
+               "between groups: log-rank test (scipy.stats.logrank for two groups; k-sample log-rank chi-square on "
+               "k-1 df for more)")
     prov = _provenance(session, run_ids, coders=(BUILTIN_CODER,), coder_rule="builtin", n=len(convs), by=fields,
-                       methods=methods)
-    return StopTally(rows, curves, prov)
+                       methods=methods, scope=everything, warnings=_finished_warnings(planned_groups, fields))
+    return StopTally(rows, curves, prov, test)
 
 
 # ----------------------------------------------------------------------------- offers
@@ -652,7 +1013,7 @@ def stop_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
 
 @dataclass(frozen=True, slots=True)
 class OfferTallyRow:
-    """Acceptance of one kind of offer in one group."""
+    """The answers to one kind of offer in one group: accepted, declined and unclear, each counted."""
 
     label: str
     """What was offered (e.g. ``story_break``)."""
@@ -665,63 +1026,98 @@ class OfferTallyRow:
     declined: int
     """Offers classified ``decline``."""
     unclear: int
-    """Offers classified ``unclear`` (counted as not accepted)."""
+    """Offers classified ``unclear``: neither accepted nor declined, never folded into either."""
     proportion: float
-    """accepted / n."""
+    """Acceptance among the classified: accepted / (accepted + declined); NaN when none was classified."""
     low: float
-    """Lower bound of the 95% Wilson interval."""
+    """Lower bound of the 95% Wilson interval of `proportion`."""
     high: float
+    """Upper bound."""
+    conversations: int = 0
+    """Conversations of the group in which this offer was made."""
+    finished: int = 0
+    """Finished conversations of the group (what `conversations` is out of)."""
+    planned: int = 0
+    """Planned conversations of the group, whatever their status."""
+    classified: int = 0
+    """Offers classified accept or decline: what `proportion` is out of."""
+    unclear_share: float = float("nan")
+    """unclear / n: the share of answers the classifier could not read."""
+    unclear_low: float = float("nan")
+    """Lower bound of the 95% Wilson interval of `unclear_share`."""
+    unclear_high: float = float("nan")
     """Upper bound."""
 
 
 @dataclass(frozen=True, slots=True)
 class OfferTally:
-    """Offer acceptance per label and group, with the test between groups per label."""
+    """Offer answers per label and group, with the test of acceptance between groups per label."""
 
     rows: list[OfferTallyRow]
     """One row per label and group."""
     tests: list[CodeTest]
-    """Per label: accepted/not × group (``code`` holds the label)."""
+    """Per label: accepted/declined × group, among the classified (``code`` holds the label)."""
     provenance: Provenance
     """Run ids, protocol hashes, n."""
 
 
 def offer_tally(session: Session, run_ids: Sequence[str], *,
                 by: Sequence[str] = ("model", "condition")) -> OfferTally:
-    """Acceptance rate of every offer label per group (default model × condition), with intervals.
+    """Answers to every offer label per group (default model × condition): accept, decline and
+    unclear counted separately; acceptance among the classified with its interval, and the
+    unclear share with its own.
 
     The unit is the offer (a conversation offered a break three times counts three times);
     the classification is the one stored when the offer was made.
     """
     fields = _check_by(by)
-    convs = load_conversations(session, run_ids)
+    everything = all_conversations(session, run_ids)
+    convs = [c for c in everything if c.status in FINISHED]
     by_id = {c.id: c for c in convs}
     offers: list[OfferRow] = []
     for chunk in _chunks(list(by_id)):
-        offers.extend(session.exec(select(OfferRow).where(col(OfferRow.conversation_id).in_(chunk))))
+        offers.extend(session.exec(select(OfferRow).where(col(OfferRow.conversation_id).in_(chunk))
+                                   .order_by(col(OfferRow.id))))
     protocols = _protocols(session, convs)
-    cells: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
+    planned_groups = _groups(session, everything, fields)
+    cells: dict[tuple[str, tuple[str, ...]], list[OfferRow]] = defaultdict(list)
     for o in offers:
         conv = by_id[o.conversation_id]
-        cells[(o.label, tuple(_group_value(conv, f, protocols) for f in fields))].append(o.classification)
+        cells[(o.label, tuple(_group_value(conv, f, protocols) for f in fields))].append(o)
     rows = []
-    for (label, key), outcomes in sorted(cells.items()):
-        p = stats.wilson(outcomes.count("accept"), len(outcomes))
-        rows.append(OfferTallyRow(label, dict(zip(fields, key)), p.n, p.count, outcomes.count("decline"),
-                              outcomes.count("unclear"), p.p, p.low, p.high))
+    for (label, key), made in sorted(cells.items()):
+        outcomes = [o.classification for o in made]
+        acc, dec, unc = outcomes.count("accept"), outcomes.count("decline"), outcomes.count("unclear")
+        p = stats.wilson(acc, acc + dec)
+        u = stats.wilson(unc, len(outcomes))
+        planned = planned_groups.get(key, [])
+        rows.append(OfferTallyRow(label, dict(zip(fields, key)), len(outcomes), acc, dec, unc, p.p, p.low, p.high,
+                                  len({o.conversation_id for o in made}),
+                                  sum(1 for c in planned if c.status in FINISHED), len(planned), acc + dec,
+                                  u.p, u.low, u.high))
     tests = []
+    warnings = _finished_warnings(planned_groups, fields)
     for label in sorted({r.label for r in rows}):
-        table = [[r.accepted, r.n - r.accepted] for r in rows if r.label == label and r.n]
+        mine = [r for r in rows if r.label == label]
+        table = [[r.accepted, r.declined] for r in mine if r.classified]
         if len(table) >= 2:
             t = stats.independence_test(table)
             tests.append(CodeTest(label, t.test, t.statistic, t.p, float("nan"), t.cramers_v, t.dof, len(table)))
+        warnings += coverage_warnings(f"offer {label}", [(_label(r.group), r.classified, r.n) for r in mine],
+                                      "classified", "offers")
     adjusted = stats.bh_adjust([t.p for t in tests])
     tests = [_replace(t, p_adjusted=q) for t, q in zip(tests, adjusted)]
-    methods = ("acceptance = offers classified accept / offers made, 95% Wilson score interval; unclear counts "
-               "as not accepted", METHODS_CODES[1], METHODS_CODES[2])
+    methods = (METHODS_OFFERS, METHODS_CODES[1].replace("between groups:", "between groups (accepted vs declined):"),
+               METHODS_CODES[2])
     prov = _provenance(session, run_ids, coders=(BUILTIN_CODER,), coder_rule="builtin",
-                       n=len({o.conversation_id for o in offers}), by=fields, methods=methods)
+                       n=len({o.conversation_id for o in offers}), by=fields, methods=methods, scope=everything,
+                       warnings=warnings)
     return OfferTally(rows, tests, prov)
+
+
+METHODS_OFFERS = ("accept, decline and unclear counted separately; acceptance = accepted / (accepted + declined), "
+                  "among the classified, 95% Wilson score interval; unclear share = unclear / offers made, 95% "
+                  "Wilson score interval")
 
 
 # ----------------------------------------------------------------------------- agreement
@@ -745,6 +1141,16 @@ class AgreementRow:
     """Krippendorff's α (nominal)."""
     disagreements: int
     """Conversations on which they disagree."""
+    kappa_low: float = float("nan")
+    """Lower bound of the 95% interval of κ (asymptotic; NaN when κ is undefined or not computed)."""
+    kappa_high: float = float("nan")
+    """Upper bound."""
+    finished: int = 0
+    """Finished conversations in the runs: what `units` is out of."""
+    planned: int = 0
+    """Planned conversations in the runs, whatever their status."""
+    comparison: str = ""
+    """``people``, ``judge vs person`` or ``coders`` (no person among them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -787,9 +1193,10 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
     convs = load_conversations(session, run_ids)
     by_id = {c.id: c for c in convs}
     tags = _live_tags(session, list(by_id))
-    people = sorted({t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)})
+    people = _people(session, tags, convs)
     judges = _judges_newest_first(tags)
     names = list(coders) if coders else people + judges + ([BUILTIN_CODER] if include_builtin else [])
+    marks = _marks(session, list(by_id))
     per: dict[str, Ratings] = {}
     for name in names:
         if name == BUILTIN_CODER:
@@ -799,10 +1206,12 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
                 raise TallyError(f"no judgments by {name} in these runs")
             per[name] = _explicit_ratings(tags, name)
         elif name in people:
-            per[name] = _person_ratings(session, tags, name)
+            per[name] = _person_ratings(session, tags, name, marks.get(name, ()))
         else:
             raise TallyError(f"no tags by {name!r} in these runs; coders: {', '.join(people + judges) or 'none'}")
     all_codes = list(codes) if codes else sorted({c for r in per.values() for c in r}, key=_first_seen(per))
+    everything = all_conversations(session, run_ids)
+    finished, planned = len(convs), len(everything)
     rows: list[AgreementRow] = []
     disagreements: list[Disagreement] = []
     units_seen: set[str] = set()
@@ -811,10 +1220,9 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
         if len(raters) < 2:
             continue
         ids = sorted({cid for n in raters for cid in per[n][code]})
-        matrix = [[_value(per[n][code].get(cid)) for cid in ids] for n in raters]
-        res = stats.agreement(raters, matrix)
+        matrix = {n: [_value(per[n][code].get(cid)) for cid in ids] for n in raters}
         split = []
-        for j, cid in enumerate(ids):
+        for cid in ids:
             vals = {n: per[n][code][cid] for n in raters if cid in per[n][code]}
             if len(vals) >= 2:
                 units_seen.add(cid)
@@ -822,23 +1230,37 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
                     c = by_id[cid]
                     split.append(Disagreement(cid, code, vals, c.model_alias, c.condition))
         disagreements += split
-        rows.append(AgreementRow(code, tuple(raters), res.units, res.raw, res.kappa, res.alpha, len(split)))
-        judge_names = [n for n in raters if _is_judge(n) or n == BUILTIN_CODER]
-        person_names = [n for n in raters if n not in judge_names]
-        if len(raters) > 2:
-            for j_name in judge_names:
-                for p_name in person_names:
-                    pair = [matrix[raters.index(j_name)], matrix[raters.index(p_name)]]
-                    r2 = stats.agreement([j_name, p_name], pair)
-                    split2 = sum(1 for a, b in zip(*pair) if a is not None and b is not None and a != b)
-                    rows.append(AgreementRow(code, (j_name, p_name), r2.units, r2.raw, r2.kappa, r2.alpha, split2))
-    methods = ("raw agreement: share of conversations rated by >= 2 coders on which all agree",
-               "Cohen's kappa for two coders (scikit-learn cohen_kappa_score)",
+        machines = [n for n in raters if _is_judge(n) or n == BUILTIN_CODER]
+        humans = [n for n in raters if n not in machines]
+        if len(humans) > 2:  # all the people together first (α), then each pair of them
+            res = stats.agreement(humans, [matrix[n] for n in humans])
+            n_split = sum(1 for cid in ids if len({per[n][code][cid] for n in humans if cid in per[n][code]}) > 1)
+            rows.append(AgreementRow(code, tuple(humans), res.units, res.raw, None, res.alpha, n_split,
+                                     finished=finished, planned=planned, comparison="people"))
+        pairs = [(a, b, "people") for a, b in itertools.combinations(humans, 2)]
+        pairs += [(j, h, "judge vs person") for j in machines for h in humans]
+        if not humans:
+            pairs += [(a, b, "coders") for a, b in itertools.combinations(machines, 2)]
+        for a, b, kind in pairs:
+            pair = [matrix[a], matrix[b]]
+            r2 = stats.agreement([a, b], pair)
+            k = stats.kappa_interval(*pair)
+            split2 = sum(1 for x, y in zip(*pair) if x is not None and y is not None and x != y)
+            rows.append(AgreementRow(code, (a, b), r2.units, r2.raw, r2.kappa, r2.alpha, split2, k.low, k.high,
+                                     finished, planned, kind))
+    methods = ("order: people vs people first (all people together when more than two, then each pair), then "
+               "each judge (and the built-in coder) vs each person",
+               "raw agreement: share of conversations rated by >= 2 coders on which all agree",
+               "Cohen's kappa for two coders (scikit-learn cohen_kappa_score), 95% asymptotic interval "
+               "(statsmodels cohens_kappa)",
                "Krippendorff's alpha, nominal, missing ratings allowed (krippendorff package)")
     compared = {c for r in rows for c in r.coders}
     used = [t for t in tags if t.coder in compared and t.code in {r.code for r in rows}]
+    rated = {n: len({cid for r in per[n].values() for cid in r}) for n in compared}
+    warnings = coverage_warnings("coders", [(n, rated[n], finished) for n in sorted(compared)])
     prov = _provenance(session, run_ids, codebook_ids={t.codebook_id for t in used}, coders=compared,
-                       coder_rule="agreement", n=len(units_seen), by=(), methods=methods)
+                       coder_rule="agreement", n=len(units_seen), by=(), methods=methods, scope=everything,
+                       warnings=warnings)
     return AgreementReport(rows, disagreements, prov)
 
 

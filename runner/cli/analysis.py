@@ -192,11 +192,23 @@ def code(
         except JudgeError as exc:
             fail(str(exc))
     assert judge is not None
-    _run_judge(url, run_id, convs, book, chosen, judge, unit, allow_self_judge, concurrency, attempts, models_file)
+    again = ["latitude", "code", run_id] + (["--codebook", str(codebook)] if codebook else []) + [
+        "--judge", judge] + (["--unit", unit] if unit != "conversation" else []) + [
+        a for c in (only or []) for a in ("--only", c)] + (["--allow-self-judge"] if allow_self_judge else []) + (
+        ["--models", str(models_file)] if models_file else []) + (["--db", db] if db else [])
+    _run_judge(url, run_id, convs, book, chosen, judge, unit, allow_self_judge, concurrency, attempts, models_file,
+               " ".join(_quote(a) for a in again))
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
 
 
 def _run_judge(url: str, run_id: str, convs: list[Any], book: Any, chosen: list[Any], alias: str, unit: str,
-               allow_self: bool, concurrency: int, attempts: int, models_file: Path | None) -> None:
+               allow_self: bool, concurrency: int, attempts: int, models_file: Path | None,
+               again: str = "") -> None:
     from ..analysis.judge import JudgeOptions, SelfJudgeError, check_self_judge, judge_coder, judge_run
     from ..display import RunDisplay
 
@@ -228,6 +240,9 @@ def _run_judge(url: str, run_id: str, convs: list[Any], book: Any, chosen: list[
         out.print(_text(line, "red"))
     out.print(_text(f"coder: {coder}"))
     if summary.failed:
+        out.print(_text(f"{summary.failed} of {summary.units} units failed and stored nothing: tallies by this judge "
+                        f"cover {summary.units - summary.failed} of {summary.units}. To judge only the failed units, "
+                        f"run the same command again (units already judged are skipped):\n  {again}", "yellow"))
         raise typer.Exit(EXIT_ERRORED)
 
 
@@ -286,8 +301,10 @@ def themes_suggest(
 
 
 _HEADERS = {"proportion": "share", "ci_low": "95% low", "ci_high": "95% high", "p_adjusted": "p (BH)",
-            "cramers_v": "V", "median_stop_turn": "median turn", "stop_turns": "stop turns (turn×n)",
-            "raw_agreement": "raw", "cohen_kappa": "κ", "krippendorff_alpha": "α", "disagreements": "split",
+            "judge_kappa": "judge κ vs people [95%] on units", "unclear_share": "unclear share [95%]",
+            "classified": "classified", "conversations": "convs",
+            "cramers_v": "V", "stop_turns": "stop turns (turn×n)",
+            "raw_agreement": "raw", "median_stop_turn": "median turn [95%]", "cohen_kappa": "κ", "krippendorff_alpha": "α", "disagreements": "split",
             "ranking_flips": "flips", "accepted": "acc", "declined": "dec", "unclear": "unc"}
 """Short column titles for the terminal (exports keep the full names)."""
 
@@ -301,17 +318,67 @@ def _compact_turns(value: Any) -> str:
     return " ".join(f"{t}×{n}" for t, n in sorted(counts.items(), key=lambda kv: int(kv[0])))
 
 
+def _f(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "–"
+    return f"{v:.{digits}f}" if abs(v) >= 1e-4 or v == 0 else f"{v:.1e}"
+
+
+def _terminal_rows(cols: list[str], rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Merge what a reader takes in together: coded/finished/planned, the test with its note, κ with its
+    interval, the unclear share with its interval."""
+    out_cols: list[str] = []
+    for c in cols:
+        if c in ("finished", "planned", "note", "kappa_low", "kappa_high", "judge_kappa_low", "judge_kappa_high",
+                 "judge_kappa_units", "judge_validated", "unclear_low", "unclear_high", "comparison"):
+            continue
+        if c == "n" and "finished" in cols:
+            out_cols.append("n of finished of planned")
+        elif c == "units" and "finished" in cols:
+            out_cols.append("units of finished")
+        else:
+            out_cols.append(c)
+    merged = []
+    for r in rows:
+        m = dict(r)
+        if "finished" in r:
+            key = "n of finished of planned" if "n" in r else "units of finished"
+            first = r.get("n", r.get("units"))
+            m[key] = (f"{first} of {r['finished']}" + (f" of {r['planned']}" if "n" in r else "")
+                      if r.get("finished") is not None else str(first))
+        if r.get("note") and r.get("test"):
+            m["test"] = f"{r['test']} · {r['note']}"
+        if "kappa_low" in r and r.get("cohen_kappa") is not None:
+            m["cohen_kappa"] = f"{_f(r['cohen_kappa'])} [{_f(r['kappa_low'])}, {_f(r['kappa_high'])}]"
+        if "judge_kappa" in r:
+            m["judge_kappa"] = (f"{_f(r['judge_kappa'])} [{_f(r['judge_kappa_low'])}, {_f(r['judge_kappa_high'])}]"
+                                f" on {r['judge_kappa_units']}" + ("" if r["judge_validated"] else " UNVALIDATED"))
+        if "unclear_share" in r:
+            m["unclear_share"] = f"{_f(r['unclear_share'])} [{_f(r['unclear_low'])}, {_f(r['unclear_high'])}]"
+        if "median_low" in r and r.get("median_stop_turn") is not None:
+            m["median_stop_turn"] = (f"{_f(r['median_stop_turn'], 1)} [{_f(r['median_low'], 1)}, "
+                                     f"{_f(r['median_high'], 1) if r.get('median_high') is not None else 'not reached'}]")
+        merged.append(m)
+    out_cols = [c for c in out_cols if c not in ("median_low", "median_high")]
+    return out_cols, merged
+
+
 def _print_table(report: Any, title: str) -> None:
     from rich.table import Table
 
     from ..export.tallies import table_of
 
     cols, rows = table_of(report)
-    cols = [c for c in cols if c != "p"]  # the glance view shows the adjusted p; exports carry both
+    if "p_adjusted" in cols:
+        cols = [c for c in cols if c != "p"]  # the glance view shows the adjusted p; exports carry both
+    cols, rows = _terminal_rows(cols, rows)
     t = Table(title=title)
+    text_cols = ("code", "model", "condition", "vendor", "protocol", "run", "litellm_model", "offer", "coders", "test",
+                 "paraphrase", "stop_turns", "ranking_flips", "replicate", "n of finished of planned",
+                 "units of finished", "judge_kappa", "unclear_share", "median_stop_turn", "cohen_kappa", "factor",
+                 "level", "reference")
     for c in cols:
-        numeric = c not in ("code", "model", "condition", "vendor", "protocol", "run", "litellm_model", "offer",
-                            "coders", "test", "paraphrase", "stop_turns", "ranking_flips", "replicate")
+        numeric = c not in text_cols
         widest = max([len(_HEADERS.get(c, c))] + [len(str(r.get(c) or "")) for r in rows])
         t.add_column(_HEADERS.get(c, c), justify="right" if numeric else "left", overflow="fold",
                      no_wrap=numeric, min_width=None if numeric else min(widest, 18))
@@ -332,10 +399,33 @@ def _print_table(report: Any, title: str) -> None:
         t.add_row(*cells)
     out = console()
     out.print(t)
-    p = report.provenance
-    out.print(_text(f"runs {', '.join(p.run_ids)} · coders {', '.join(p.coders)} ({p.coder_rule}) · n={p.n}"
+    _print_footer(report.provenance)
+
+
+def _print_factors(report: Any) -> None:
+    from rich.table import Table
+
+    from ..export.tallies import factor_table
+
+    cols, rows = factor_table(report)
+    t = Table(title="factors (logistic regression; odds ratio against the reference level, others held fixed)")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("code", "factor", "level", "reference", "note") else "right")
+    for r in rows:
+        t.add_row(*[_text(_f(r[c]) if isinstance(r[c], float) else r[c]) for c in cols])
+    console().print(t)
+
+
+def _print_footer(p: Any) -> None:
+    out = console()
+    out.print(_text(f"runs {', '.join(p.run_ids)} · coders {', '.join(p.coders)} ({p.coder_rule}) · n={p.coverage}"
                     + (f" · {', '.join(p.codebooks)}" if p.codebooks else "")
-                    + (" · simulated" if p.simulated else ""), "dim"))
+                    + (" · simulated data: every test describes the simulator" if p.simulated else ""), "dim"))
+    for m in p.methods:
+        if m.startswith(("consensus:", "paraphrases:")):
+            out.print(_text(m, "dim"))
+    for w in p.warnings:
+        out.print(_text(f"warning: {w}", "yellow"))
 
 
 def _emit(report: Any, fmt: str, out: Path | None, title: str) -> None:
@@ -368,9 +458,13 @@ def tally(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and Monte Carlo tests.")] = 0,
     detection: Annotated[int | None, typer.Option(
         "--detection", help="Stops: the stop detection version to count (default: each run's newest).")] = None,
+    cluster_by: Annotated[str, typer.Option(
+        "--cluster-by", help="Clusters of the factor model's robust standard errors (with two or more --by fields): "
+                             "replicate (a run's replicate shares one sampling seed) or conversation.")] = "replicate",
     db: DbOption = None,
 ) -> None:
-    """Tally codes (or stops, or offers) per group: n, count, proportion, 95% Wilson interval, tests between groups."""
+    """Tally codes (or stops, or offers) per group: n of finished of planned, count, proportion, 95% Wilson
+    interval, tests between groups; with two or more --by fields, a logistic regression with them as factors."""
     from ..analysis.tally import TallyError, code_tally, load_conversations, offer_tally, stop_tally
 
     if format not in ("table", "csv", "json", "md"):
@@ -379,12 +473,10 @@ def tally(
     try:
         with _session(db_url(db)) as session:
             if what == "codes":
-                para = None
-                if paraphrases:
-                    para = ([p.strip() for p in paraphrases.split(",") if p.strip()] if paraphrases != "all"
-                            else sorted({c.condition for c in load_conversations(session, run_ids)}))
+                para = _paraphrase_list(session, run_ids, paraphrases) if paraphrases else None
                 report: Any = code_tally(session, run_ids, by=fields, coder=coder, codes=code_, paraphrases=para,
-                                         seed=seed)
+                                         seed=seed, factors=len(fields) >= 2 and not para,
+                                         cluster_by=cluster_by)  # type: ignore[arg-type]
                 title = "codes"
             elif what in ("stops", "stop-agreement"):
                 from ..analysis.stops import stop_agreement, stop_channel_tally
@@ -402,6 +494,25 @@ def tally(
     except TallyError as exc:
         fail(str(exc))
     _emit(report, format, out, title)
+
+
+def _paraphrase_list(session: Any, run_ids: list[str], spec: str) -> list[str]:
+    """The conditions to pool: named, or with `all` the paraphrase family the protocol declares
+    (`paraphrase_of`); without declarations, every condition that is not a `role: control`."""
+    from ..analysis.tally import condition_roles, load_conversations
+
+    if spec != "all":
+        return [p.strip() for p in spec.split(",") if p.strip()]
+    families, controls = condition_roles(session, run_ids)
+    if len(families) > 1:
+        fail("the protocol declares several paraphrase families; name one with --paraphrases: "
+             + "; ".join(",".join(f) for f in families.values()))
+    if families:
+        return next(iter(families.values()))
+    console(stderr=True).print(_text("no `paraphrase_of` declared in the protocol: pooling every condition that is not "
+                                     "a `role: control`; declare paraphrases to make this a decision, not a guess",
+                                     "yellow"))
+    return sorted({c.condition for c in load_conversations(session, run_ids)} - controls)
 
 
 def agreement(
@@ -461,7 +572,9 @@ def chart(
             elif kind == "stops":
                 fig = charts.stops_chart(stop_tally(session, run_ids, by=fields))
             else:
-                fig = charts.offers_chart(offer_tally(session, run_ids, by=fields))
+                # the same groups as `latitude tally --what offers`: model x condition unless --by says otherwise
+                fig = charts.offers_chart(offer_tally(session, run_ids,
+                                                      by=fields if by != "model" else ["model", "condition"]))
     except TallyError as exc:
         fail(str(exc))
     charts.save(fig, out)

@@ -35,6 +35,7 @@ __all__ = [
     "ProvenanceModel",
     "Report",
     "TallyExport",
+    "factor_table",
     "render",
     "table_of",
     "to_export",
@@ -80,6 +81,12 @@ class ProvenanceModel(BaseModel):
     """Statistical methods, in words."""
     simulated: bool = False
     """True when a run tallied is simulated."""
+    finished: int = 0
+    """Finished conversations in the scope of the tally: what `n` is out of."""
+    planned: int = 0
+    """Planned conversations in the scope, whatever their status: what `finished` is out of."""
+    warnings: list[str] = Field(default_factory=list)
+    """Coverage that differs between groups, ties dropped, an unvalidated judge, conditional intervals."""
 
 
 class TallyExport(BaseModel):
@@ -130,54 +137,85 @@ def table_of(report: Report) -> tuple[list[str], list[dict[str, Any]]]:
         return _code_table(report)
     if isinstance(report, StopTally):
         fields = _group_fields(report.rows)
-        cols = fields + ["n", "stopped", "proportion", "ci_low", "ci_high", "median_stop_turn", "stop_turns"]
+        cols = fields + ["n", "stopped", "proportion", "ci_low", "ci_high", "median_stop_turn", "stop_turns",
+                         "planned", "median_low", "median_high", "test", "note", "p"]
+        t = report.test if report.test is not None and report.test.test != "none" else None
         rows = [{**r.group, "n": r.n, "stopped": r.stopped, "proportion": _nan(r.proportion), "ci_low": _nan(r.low),
                  "ci_high": _nan(r.high), "median_stop_turn": r.median_stop_turn,
-                 "stop_turns": " ".join(map(str, r.stop_turns))} for r in report.rows]
+                 "stop_turns": " ".join(map(str, r.stop_turns)), "planned": r.planned, "median_low": r.median_low,
+                 "median_high": r.median_high, "test": t.test if t else None, "note": _note(report, t),
+                 "p": _nan(t.p) if t else None} for r in report.rows]
         return cols, rows
     if isinstance(report, OfferTally):
         fields = _group_fields(report.rows)
         tests = {t.code: t for t in report.tests}
-        cols = ["offer"] + fields + ["n", "accepted", "declined", "unclear", "proportion", "ci_low", "ci_high",
-                                     "test", "p", "p_adjusted", "cramers_v"]
+        cols = ["offer"] + fields + ["n", "accepted", "declined", "unclear", "classified", "proportion", "ci_low",
+                                     "ci_high", "unclear_share", "unclear_low", "unclear_high", "test", "note", "p",
+                                     "p_adjusted", "cramers_v", "conversations", "finished", "planned"]
         rows = []
         for r in report.rows:
             t = tests.get(r.label)
             rows.append({"offer": r.label, **r.group, "n": r.n, "accepted": r.accepted, "declined": r.declined,
-                         "unclear": r.unclear, "proportion": _nan(r.proportion), "ci_low": _nan(r.low),
-                         "ci_high": _nan(r.high), "test": t.test if t else None, "p": _nan(t.p) if t else None,
+                         "unclear": r.unclear, "classified": r.classified, "proportion": _nan(r.proportion),
+                         "ci_low": _nan(r.low), "ci_high": _nan(r.high), "unclear_share": _nan(r.unclear_share),
+                         "unclear_low": _nan(r.unclear_low), "unclear_high": _nan(r.unclear_high),
+                         "test": t.test if t else None, "note": _note(report, t), "p": _nan(t.p) if t else None,
                          "p_adjusted": _nan(t.p_adjusted) if t else None,
-                         "cramers_v": _nan(t.cramers_v) if t else None})
+                         "cramers_v": _nan(t.cramers_v) if t else None, "conversations": r.conversations,
+                         "finished": r.finished, "planned": r.planned})
         return cols, rows
     if isinstance(report, AgreementReport):
-        cols = ["code", "coders", "units", "raw_agreement", "cohen_kappa", "krippendorff_alpha", "disagreements"]
+        cols = ["code", "coders", "units", "raw_agreement", "cohen_kappa", "krippendorff_alpha", "disagreements",
+                "kappa_low", "kappa_high", "comparison", "finished", "planned"]
         rows = [{"code": r.code, "coders": " vs ".join(r.coders), "units": r.units, "raw_agreement": _nan(r.raw),
                  "cohen_kappa": _nan(r.kappa), "krippendorff_alpha": _nan(r.alpha),
-                 "disagreements": r.disagreements} for r in report.rows]
+                 "disagreements": r.disagreements, "kappa_low": _nan(r.kappa_low), "kappa_high": _nan(r.kappa_high),
+                 "comparison": r.comparison, "finished": r.finished, "planned": r.planned} for r in report.rows]
         return cols, rows
     raise TypeError(f"not a tally report: {type(report).__name__}")
+
+
+def _note(report: Report, test: Any) -> str | None:
+    """``simulated data`` next to every test on simulated runs."""
+    return "simulated data" if test is not None and report.provenance.simulated else None
 
 
 def _code_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
     fields = _group_fields(report.rows)
     tests = {t.code: t for t in report.tests}
     para = bool(report.paraphrases)
+    judged = {v.code: v for v in report.validation}
     cols = ["code"] + fields + (["paraphrase"] if para else []) + [
-        "n", "count", "proportion", "ci_low", "ci_high", "test", "p", "p_adjusted", "cramers_v"]
+        "n", "count", "proportion", "ci_low", "ci_high", "test", "note", "p", "p_adjusted", "cramers_v"]
     if para:
         cols += ["spread", "ranking_flips"]
+    cols += ["finished", "planned"]
+    if judged:
+        cols += ["judge_kappa", "judge_kappa_low", "judge_kappa_high", "judge_kappa_units", "judge_validated"]
 
     def test_cols(code: str) -> dict[str, Any]:
         t = tests.get(code)
         if t is None:
-            return {"test": None, "p": None, "p_adjusted": None, "cramers_v": None}
-        return {"test": t.test, "p": _nan(t.p), "p_adjusted": _nan(t.p_adjusted), "cramers_v": _nan(t.cramers_v)}
+            return {"test": None, "note": None, "p": None, "p_adjusted": None, "cramers_v": None}
+        return {"test": t.test, "note": _note(report, t), "p": _nan(t.p), "p_adjusted": _nan(t.p_adjusted),
+                "cramers_v": _nan(t.cramers_v)}
+
+    def judge_cols(code: str) -> dict[str, Any]:
+        v = judged.get(code)
+        if not judged:
+            return {}
+        if v is None:
+            return {"judge_kappa": None, "judge_kappa_low": None, "judge_kappa_high": None,
+                    "judge_kappa_units": 0, "judge_validated": False}
+        return {"judge_kappa": _nan(v.kappa), "judge_kappa_low": _nan(v.low), "judge_kappa_high": _nan(v.high),
+                "judge_kappa_units": v.units, "judge_validated": v.validated}
 
     rows: list[dict[str, Any]] = []
     if not para:
         for r in report.rows:
             rows.append({"code": r.code, **r.group, "n": r.n, "count": r.count, "proportion": _nan(r.proportion),
-                         "ci_low": _nan(r.low), "ci_high": _nan(r.high), **test_cols(r.code)})
+                         "ci_low": _nan(r.low), "ci_high": _nan(r.high), **test_cols(r.code),
+                         "finished": r.finished, "planned": r.planned, **judge_cols(r.code)})
         return cols, rows
     for pr in report.paraphrases:
         t = tests.get(pr.code)
@@ -185,23 +223,40 @@ def _code_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
         for name, p in pr.per_paraphrase.items():
             rows.append({"code": pr.code, **pr.group, "paraphrase": name, "n": p.n, "count": p.count,
                          "proportion": _nan(p.p), "ci_low": _nan(p.low), "ci_high": _nan(p.high),
-                         "test": None, "p": None, "p_adjusted": None, "cramers_v": None, "spread": None,
-                         "ranking_flips": None})
+                         "test": None, "note": None, "p": None, "p_adjusted": None, "cramers_v": None,
+                         "spread": None, "ranking_flips": None, "finished": None, "planned": None,
+                         **judge_cols(pr.code)})
         n = sum(p.n for p in pr.per_paraphrase.values())
         count = sum(p.count for p in pr.per_paraphrase.values())
+        row = next((r for r in report.rows if r.code == pr.code and r.group == pr.group), None)
         rows.append({"code": pr.code, **pr.group, "paraphrase": "pooled", "n": n, "count": count,
                      "proportion": _nan(pr.pooled.estimate), "ci_low": _nan(pr.pooled.low),
                      "ci_high": _nan(pr.pooled.high), **test_cols(pr.code), "spread": _nan(pr.pooled.spread),
-                     "ranking_flips": flips})
+                     "ranking_flips": flips, "finished": row.finished if row else None,
+                     "planned": row.planned if row else None, **judge_cols(pr.code)})
+    return cols, rows
+
+
+def factor_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
+    """The factor model of a code tally as a flat table: one row per code, factor and level."""
+    cols = ["code", "factor", "level", "reference", "odds_ratio", "or_low", "or_high", "p", "factor_p", "n",
+            "clusters", "note"]
+    rows = [{"code": e.code, "factor": e.factor, "level": e.level, "reference": e.reference,
+             "odds_ratio": _nan(e.odds_ratio), "or_low": _nan(e.low), "or_high": _nan(e.high), "p": _nan(e.p),
+             "factor_p": _nan(e.factor_p), "n": e.n, "clusters": e.clusters,
+             "note": ("" if e.estimable else "not estimable (separation)")
+             + (" simulated data" if report.provenance.simulated else "")} for e in report.factors]
     return cols, rows
 
 
 def _detail(report: Report) -> dict[str, Any]:
     if isinstance(report, CodeTally):
         return {"rows": to_jsonable(report.rows), "tests": to_jsonable(report.tests),
-                "paraphrases": to_jsonable(report.paraphrases)}
+                "paraphrases": to_jsonable(report.paraphrases), "validation": to_jsonable(report.validation),
+                "factors": to_jsonable(report.factors)}
     if isinstance(report, StopTally):
-        return {"rows": to_jsonable(report.rows), "curves": to_jsonable(report.curves)}
+        return {"rows": to_jsonable(report.rows), "curves": to_jsonable(report.curves),
+                "test": to_jsonable(report.test)}
     if isinstance(report, OfferTally):
         return {"rows": to_jsonable(report.rows), "tests": to_jsonable(report.tests)}
     return {"rows": to_jsonable(report.rows), "disagreements": to_jsonable(report.disagreements)}
@@ -234,11 +289,12 @@ def _provenance_lines(p: Provenance) -> list[tuple[str, str]]:
     lines = [("runs", ", ".join(p.run_ids)), ("protocols", protocols),
              ("codebooks", ", ".join(p.codebooks) or "none (built-in codes)" if p.coder_rule == "builtin"
               else ", ".join(p.codebooks) or "none"),
-             ("coders", ", ".join(p.coders)), ("coder rule", p.coder_rule), ("n", str(p.n)),
+             ("coders", ", ".join(p.coders)), ("coder rule", p.coder_rule), ("n", p.coverage),
              ("grouped by", ", ".join(p.by) or "-"), ("generated", p.generated_at),
              ("latitude", p.latitude_version)]
     if p.simulated:
-        lines.append(("simulated", "yes: the runs used simulated models"))
+        lines.append(("simulated", "yes: the runs used simulated models; every test describes simulated data"))
+    lines += [("warning", w) for w in p.warnings]
     lines += [("method", m) for m in p.methods]
     return lines
 
@@ -260,7 +316,8 @@ _MD_ESCAPE = str.maketrans({"|": "\\|", "\n": " ", "\r": " "})
 
 def _md_cell(value: Any, col: str) -> str:
     digits = 3 if col in ("proportion", "ci_low", "ci_high", "cramers_v", "raw_agreement", "cohen_kappa",
-                          "krippendorff_alpha", "spread") else 4 if col in ("p", "p_adjusted") else None
+                          "krippendorff_alpha", "spread", "unclear_share", "unclear_low", "unclear_high",
+                          "kappa_low", "kappa_high", "judge_kappa", "judge_kappa_low", "judge_kappa_high") else 4 if col in ("p", "p_adjusted") else None
     return _fmt(value, digits).translate(_MD_ESCAPE)
 
 
@@ -277,6 +334,14 @@ def _md(report: Report) -> str:
     out.append("|" + "|".join("---:" if c in _NUMERIC else "---" for c in shown) + "|")
     for r in rows:
         out.append("| " + " | ".join(_md_cell(r.get(c), c) for c in shown) + " |")
+    if isinstance(report, CodeTally) and report.factors:
+        fcols, frows = factor_table(report)
+        out += ["", "Factors (logistic regression, cluster-robust; odds ratio against the reference level):", "",
+                "| " + " | ".join(fcols) + " |",
+                "|" + "|".join("---" if c in ("code", "factor", "level", "reference", "note") else "---:"
+                               for c in fcols) + "|"]
+        out += ["| " + " | ".join(_fmt(r[c], 3 if c not in ("p", "factor_p") else 4).translate(_MD_ESCAPE)
+                                  for c in fcols) + " |" for r in frows]
     if isinstance(report, CodeTally) and any(t.ranking_flips for t in report.tests):
         out += ["", "Ranking flips between paraphrases:", ""]
         out += [f"- `{t.code}`: {t.flip_detail}".translate(_MD_ESCAPE) for t in report.tests if t.ranking_flips]
@@ -299,7 +364,9 @@ def _md(report: Report) -> str:
 
 _NUMERIC = {"n", "count", "proportion", "ci_low", "ci_high", "p", "p_adjusted", "cramers_v", "spread", "stopped",
             "median_stop_turn", "accepted", "declined", "unclear", "units", "raw_agreement", "cohen_kappa",
-            "krippendorff_alpha", "disagreements"}
+            "krippendorff_alpha", "disagreements", "finished", "planned", "classified", "unclear_share",
+            "unclear_low", "unclear_high", "conversations", "kappa_low", "kappa_high", "judge_kappa",
+            "judge_kappa_low", "judge_kappa_high", "judge_kappa_units", "median_low", "median_high"}
 
 
 def render(report: Report, fmt: Format) -> str:

@@ -590,6 +590,26 @@ def _check_references(protocol: schema.Protocol, doc: _Doc, aliases: dict[str, M
             check_model(step.classify.judge, loc + ("classify", "judge"))
     if protocol.stop and protocol.stop.judge:
         check_model(protocol.stop.judge, ("stop", "judge"))
+    names = [c.name for c in protocol.conditions]
+    by_name = {c.name: c for c in protocol.conditions}
+    for i, c in enumerate(protocol.conditions):
+        target = c.paraphrase_of
+        if target is None:
+            continue
+        loc = ("conditions", i, "paraphrase_of")
+        if target not in by_name:
+            close = difflib.get_close_matches(target, names, n=1, cutoff=0.5)
+            hint = f"did you mean `{close[0]}`?" if close else f"conditions: {', '.join(names)}"
+            problems.append(_problem(doc, loc, f"no condition is named `{target}`", hint))
+        elif target == c.name:
+            problems.append(_problem(doc, loc, "a condition cannot be a paraphrase of itself"))
+        elif c.role == "control" or by_name[target].role == "control":
+            problems.append(_problem(doc, loc, "a control is never a paraphrase, nor paraphrased",
+                                     "drop `role: control`, or `paraphrase_of`"))
+        elif by_name[target].paraphrase_of is not None:
+            root = by_name[target].paraphrase_of
+            problems.append(_problem(doc, loc, f"`{target}` is itself a paraphrase of `{root}`",
+                                     f"name the original: `paraphrase_of: {root}`"))
     ids = {s.id for s in schema.iter_steps(protocol.steps) if s.id}
     if protocol.stop and protocol.stop.announced_by and protocol.stop.announced_by not in ids:
         close = difflib.get_close_matches(protocol.stop.announced_by, sorted(ids), n=1)

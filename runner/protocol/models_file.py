@@ -131,6 +131,7 @@ BUILTIN_ALIASES: dict[str, ModelAlias] = {
     "sim-decliner": ModelAlias(model="sim/decliner"),
     "sim-faulty": ModelAlias(model="sim/faulty"),
     "sim-chooser": ModelAlias(model="sim/chooser"),
+    "sim-judge": ModelAlias(model="sim/judge"),
 }
 """Aliases that exist without a models file: the embedded local model and the simulator personas."""
 

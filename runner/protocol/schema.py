@@ -59,6 +59,10 @@ Side = Literal["a", "b"]
 OfferOutcome = Literal["accept", "decline", "unclear"]
 """How a reply to an offer was classified."""
 
+ConditionRole = Literal["variant", "control"]
+"""What a condition is for: a ``variant`` (the default: a wording or treatment compared with the others)
+or a ``control`` (a baseline: compared with, never pooled with paraphrases)."""
+
 ToolName = Literal["artifact"]
 """Tools a protocol may offer. There is no code execution of any kind."""
 
@@ -571,6 +575,11 @@ class Condition(BaseModel):
     """The stop channels offered in this condition (default: the stop rule's). `[]` offers none: no phrase
     is supplied (hide its announcement with `when: "'phrase' in stop_channels"`); the model may still stop
     in its own words, which are recorded as candidates for review."""
+    role: ConditionRole = "variant"
+    """``control`` marks a baseline that analysis never pools with paraphrases."""
+    paraphrase_of: Name | None = None
+    """The condition this one rewords: it, the named condition and its other paraphrases are one prompt,
+    pooled by ``latitude tally --paraphrases all``."""
 
 
 class Experimenter(BaseModel):
@@ -941,6 +950,7 @@ __all__ = [
     "BreakEvery",
     "Classifier",
     "Condition",
+    "ConditionRole",
     "Experimenter",
     "FileText",
     "Offer",

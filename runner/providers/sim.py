@@ -14,6 +14,8 @@ Personas:
 - ``decliner``: politely declines every offer or proposal;
 - ``chooser``: answers pairwise choices from a hidden utility vector, with position bias and
   noise (``runner.providers.sim_choice``);
+- ``judge``: the simulated judge (`runner.providers.sim_judge`): answers a judge prompt by
+  looking for each code's include words in the model's messages, quoting real text;
 - ``faulty``: raises faults (rate limit, overloaded, server error, timeout, connection,
   malformed reply) deterministically by seed and attempt, otherwise replies like ``base``
   (default ``maker``).
@@ -38,7 +40,7 @@ import threading
 from typing import Any, Iterator, Mapping, Sequence
 
 PROVIDER = "sim"
-PERSONAS = ("maker", "functional", "stopper", "decliner", "faulty", "chooser")
+PERSONAS = ("maker", "functional", "stopper", "decliner", "faulty", "chooser", "judge")
 DEFAULT_STOP_PHRASE = "Stopping now."
 
 
@@ -525,9 +527,13 @@ def reply_text(persona: str, messages: Sequence[Mapping[str, Any]], seed: int | 
     topic = _topic(_last_user(messages))
     if turn == 1 and topic not in ("story", "feelings"):
         topic = "open"
+    if persona == "judge":  # the simulated judge (its own module): codes the transcript in the judge prompt
+        from .sim_judge import judge_reply
+
+        return judge_reply(messages)
     if persona == "faulty":  # between faults, exactly the base persona's replies
         persona = str(params.get("base", "maker"))
-        if persona not in PERSONAS or persona == "faulty":
+        if persona not in PERSONAS or persona in ("faulty", "judge"):
             raise ValueError(f"faulty base must be another persona, got {persona!r}")
     if persona == "chooser":  # pairwise choices from a hidden utility vector (sim_choice.py)
         from . import sim_choice

@@ -23,6 +23,7 @@ __all__ = [
     "CaptureRow",
     "CodeRow",
     "CodebookRow",
+    "ReviewedRow",
     "SuggestionKind",
     "SuggestionRow",
     "SuggestionRunRow",
@@ -621,8 +622,31 @@ class SuggestionRow(SQLModel, table=True):
     """When it was proposed (UTC)."""
 
 
+class ReviewedRow(SQLModel, table=True):
+    """A coder's mark that they read a conversation: with no tag of theirs on it, every code is absent.
+
+    A conversation nobody marked or tagged is uncoded, never absent. Unmarking (or undo) sets
+    `deleted_at`; the mark is kept for audit."""
+
+    __tablename__ = "reviewed_marks"
+    __table_args__ = (Index("ix_reviewed_marks_conversation_id_coder", "conversation_id", "coder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    conversation_id: str = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    """The conversation read."""
+    coder: str
+    """The person who read it (the name their tags carry)."""
+    codebook_id: int | None = Field(default=None, foreign_key="codebooks.id")
+    """The codebook version in force when it was marked: the codes that count as absent."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was marked (UTC)."""
+    deleted_at: datetime | None = None
+    """When the mark was withdrawn (unmark or undo); None while it stands."""
+
+
 TABLES: tuple[type[SQLModel], ...] = (
     RunRow, ConversationRow, MessageRow, OfferRow, StopDetectionRow, StopCandidateRow, ArtifactRow, CaptureRow,
-    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow, ChoiceRow,
+    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow, ChoiceRow, ReviewedRow,
 )
 """Every table class, parents before children (the order inserts must follow)."""

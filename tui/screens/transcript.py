@@ -427,6 +427,17 @@ class TranscriptScreen(BaseScreen):
                                 (f"  ✎ {literal(t.note)[:40]}" if t.note else "", "dim")) for t in mine]
         self.app.push_screen(ChoiceModal("Note on which tag?", labels), chosen)
 
+    def action_reviewed(self) -> None:
+        if self.record is None:
+            return
+
+        def done(now: bool) -> None:
+            self.notify("marked reviewed: codes you did not apply count as absent" if now
+                        else "reviewed mark withdrawn", markup=False, timeout=2)
+
+        self.lapp.write(self.lapp.coding.toggle_reviewed(self.record.conversation.id, self._codebook_id()), done,
+                        what="reviewed")
+
     def action_undo(self) -> None:
         cid = self.conversation_id
 

@@ -20,7 +20,7 @@ from runner.store.db import default_url, normalize_url, upgrade
 from runner.store.reader import StoreReader
 from runner.store.tables import CodebookRow, CodeRow
 from tui.actions import bindings
-from tui.coding import Coding
+from tui.coding import Coding, RemovedCode
 from tui.commands import ActionCommands
 from tui.messages import CodebookChanged, CodebookLoaded, StatusPosted, StoreChanged
 
@@ -196,6 +196,8 @@ class LatitudeApp(App[None]):
             except Exception as exc:
                 self.call_from_thread(self.notify, f"{what} failed: {exc}", title="error", severity="error",
                                       markup=False, timeout=8)
+                if isinstance(exc, RemovedCode):
+                    self.call_from_thread(self.reload_codebook)  # show the codes as they are now
                 return
             if on_done is not None:
                 self.call_from_thread(on_done, result)

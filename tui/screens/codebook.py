@@ -182,7 +182,7 @@ class CodebookScreen(BaseScreen):
             self.lapp.write(self.lapp.coding.create_code(self._book(), code), self._changed(f"added {form.name}"),
                             what="add code")
 
-        self.app.push_screen(CodeFormModal("Add a code"), done)
+        self.app.push_screen(CodeFormModal("Add a code", taken={c.name for c in self.codes}), done)
 
     def action_edit(self) -> None:
         from tui.screens.modals import CodeForm, CodeFormModal

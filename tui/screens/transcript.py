@@ -434,7 +434,8 @@ class TranscriptScreen(BaseScreen):
             if pick is None:
                 return
             if pick.create:
-                self.app.push_screen(CodeFormModal(f"New code {pick.name}", name=pick.name), form_done)
+                self.app.push_screen(CodeFormModal(f"New code {pick.name}", name=pick.name,
+                                                   taken={c.name for c in self.lapp.codes}), form_done)
             else:
                 then(pick.name, None)
 

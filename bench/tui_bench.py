@@ -13,8 +13,11 @@ Measured (median of ``--repeat`` runs, after one warm-up):
   conversations table painted (the table stamps the time it first renders a new set of rows), via Pilot;
 - **search (reader)**: `StoreReader.page()` + `count()` for a full-text query, alone;
 - **search (screen)**: typing the query in the search box and pressing Enter, to the new
-  first page painted (and, separately, to the count of matches shown).
-Targets (issue 5): open < 1 s, search < 200 ms.
+  first page painted (and, separately, to the count of matches shown);
+- **start-up**: a fresh process (``python -c``, as ``latitude tui`` starts) to the runs screen
+  showing its rows, headless, with its parts: interpreter + ``import tui.app``, ``make_app()``
+  (opening the store and checking its migrations), and the app's own start to the runs shown.
+Targets (issues 5 and 14): open < 1 s, search < 200 ms, start-up < 1 s (on a quiet machine).
 """
 
 from __future__ import annotations
@@ -224,6 +227,49 @@ async def measure_screen(url: str, repeat: int) -> dict[str, Any]:
     return out
 
 
+_STARTUP_CHILD = r"""
+import json, os, sys, time
+t0 = time.perf_counter()
+from tui.app import make_app
+from tui.screens.runs import RunsScreen
+t_import = time.perf_counter()
+app = make_app(db_url=sys.argv[1], coder="bench", cursor_blink=False)
+t_make = time.perf_counter()
+marks = {}
+
+async def watch(pilot):
+    while not (isinstance(app.screen, RunsScreen) and app.screen.loaded):
+        await pilot.pause(0.001)
+    marks["shown"] = time.perf_counter()
+    app.exit()
+
+app.run(headless=True, size=(120, 40), auto_pilot=watch)
+print(json.dumps({"import": t_import - t0, "make_app": t_make - t_import, "app to runs shown": marks["shown"] - t_make}))
+"""
+
+
+def measure_startup(url: str, repeat: int) -> dict[str, Any]:
+    """Fresh processes, from spawn to the runs screen shown (median of ``repeat`` after a warm-up)."""
+    import subprocess
+
+    totals: list[float] = []
+    parts: dict[str, list[float]] = {}
+    env = {**os.environ, "TEXTUAL_ANIMATIONS": "none", "PYTHONPATH": str(REPO)}
+    for attempt in range(repeat + 1):
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", _STARTUP_CHILD, url], capture_output=True, text=True,
+                              env=env, cwd=REPO, check=True)
+        total = time.perf_counter() - t0
+        if attempt:
+            totals.append(total)
+            for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                parts.setdefault(k, []).append(v)
+    out: dict[str, Any] = {"start-up: process spawn to runs screen shown": statistics.median(totals)}
+    for k, v in parts.items():
+        out[f"  of which {k}"] = statistics.median(v)
+    return out
+
+
 async def _until(pilot: Any, predicate: Any, timeout: float = 60.0) -> None:
     deadline = time.perf_counter() + timeout
     while not predicate():
@@ -239,20 +285,26 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--reader-only", action="store_true")
+    ap.add_argument("--startup-only", action="store_true", help="measure only the start-up (fresh processes)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     path = ensure_db(args.conversations, args.messages_per, args.rebuild)
     url = f"sqlite:///{path}"
     results: dict[str, Any] = {"db": str(path), "conversations": args.conversations,
                                "messages": args.conversations * args.messages_per,
-                               "reader": measure_reader(url, args.repeat)}
+                               }
+    if not args.startup_only:
+        results["reader"] = measure_reader(url, args.repeat)
     if not args.reader_only:
+        results["startup"] = measure_startup(url, args.repeat)
+    if not (args.reader_only or args.startup_only):
         results["screen"] = asyncio.run(measure_screen(url, args.repeat))
-    targets = {"open": 1.0, "search": 0.2}
-    for part in ("reader", "screen"):
+    targets = {"open": 1.0, "search": 0.2, "start-up": 1.0}
+    for part in ("reader", "startup", "screen"):
         for name, v in results.get(part, {}).items():
             if isinstance(v, float):
-                target = targets["open"] if name.startswith("open") else targets["search"] if "search" in name else None
+                target = (targets["open"] if name.startswith("open") else targets["start-up"]
+                          if name.startswith("start-up") else targets["search"] if "search" in name else None)
                 verdict = "" if target is None else ("  ok" if v < target else f"  OVER {target * 1000:.0f} ms")
                 print(f"{part:7s} {name:55s} {v * 1000:9.1f} ms{verdict}")
             else:

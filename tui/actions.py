@@ -44,6 +44,9 @@ class ActionSpec:
     """How the key is shown (``1-9``)."""
     palette: bool = True
     """Listed in the command palette."""
+    rank: int = 5
+    """Footer priority (0 first): on a narrow terminal the footer keeps the items of lowest rank that
+    fit, so ``?`` (0) and Esc (1) always survive."""
 
     @property
     def scope(self) -> str:
@@ -56,6 +59,7 @@ class ActionSpec:
 
 SCOPES: dict[str, str] = {
     "app": "Everywhere",
+    "list": "Every list",
     "runs": "Runs",
     "conversations": "Conversations",
     "transcript": "Transcript",
@@ -75,42 +79,55 @@ def _codes() -> Iterator[ActionSpec]:
         yield ActionSpec(
             f"transcript.code_{i}", str(i), f"toggle_code({i})", "Toggle code", f"tag: Toggle code {i}",
             f"Toggle code {i} of the codebook on the focused turn (or the conversation, in conversation mode).",
-            show=i == 1, key_display="1-9" if i == 1 else None,
+            show=i == 1, key_display="1-9" if i == 1 else None, rank=2,
         )
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
     # -- everywhere
     ActionSpec("app.help", "question_mark", "help", "Keys", "help: Show all keys",
-               "List every key of every screen."),
+               "List every key: this screen's first, then the lists', then every other screen's.", rank=0),
     ActionSpec("app.palette", "ctrl+p", "command_palette", "Palette", "help: Open command palette",
                "Search every action by name.", show=False, palette=False),
-    ActionSpec("app.runs", "f2", "runs", "Runs", "view: Runs", "Go back to the list of runs.", show=False),
+    ActionSpec("app.runs", "f2", "runs", "Runs", "view: Runs", "Go back to the list of runs.", rank=8),
     ActionSpec("app.codebook", "f3", "codebook", "Codebook", "view: Codebook",
-               "Open the codebook: codes, rename, merge, delete, import and export.", show=False),
+               "Open the codebook: codes, rename, merge, delete, import and export.", rank=8),
     ActionSpec("app.review", "f4", "review", "Review", "view: Review queue",
-               "Open the review queue of judge and theme suggestions.", show=False),
+               "Open the review queue of judge and theme suggestions.", rank=8),
     ActionSpec("app.tallies", "f5", "tallies", "Tallies", "view: Tallies",
-               "Open the tallies: code by model (or condition, vendor, protocol) with Wilson intervals.",
+               "Open the tallies: code by model (or condition, vendor, protocol) with Wilson intervals.", rank=8),
+    ActionSpec("app.log", "ctrl+l", "message_log", "Log", "view: Message log",
+               "Every status message of this session, newest last (the status line shows only the latest).",
                show=False),
     ActionSpec("app.preferences", "f6", "preferences", "Preferences", "view: Preferences",
                "Open the preferences of the current run: options ranked with 95% interval bars.", show=False),
     ActionSpec("app.quit", "ctrl+q", "quit", "Quit", "app: Quit", "Leave latitude.", show=False),
+    # -- every list (tables)
+    ActionSpec("list.first", "home,g", "jump(0)", "First", "list: Go to first row", "Jump to the first row of the list.",
+               show=False, palette=False),
+    ActionSpec("list.last", "end,G", "jump(-1)", "Last", "list: Go to last row",
+               "Jump to the last row of the list (a paged list reads on from there).", show=False, palette=False),
     # -- runs
     ActionSpec("runs.open", "enter", "open", "Open", "view: Conversations of run",
-               "Open the conversations of the highlighted run."),
+               "Open the conversations of the highlighted run.", rank=2),
     ActionSpec("runs.refresh", "r", "refresh", "Refresh", "runs: Refresh", "Read the runs again now."),
     ActionSpec("runs.tallies", "t", "tallies", "Tallies", "view: Tallies of run",
                "Tallies of the highlighted run."),
     # -- conversations
     ActionSpec("conversations.open", "enter", "open", "Open", "view: Transcript",
-               "Read the highlighted conversation."),
+               "Read the highlighted conversation.", rank=2),
     ActionSpec("conversations.search", "slash", "search", "Search", "search: Message text",
-               "Full-text search over message text: words, \"phrases\", prefix*, OR, -exclude."),
+               "Full-text search over whole conversations: words (anywhere in it), \"phrases\", prefix*, OR, "
+               "-exclude (nowhere in it).", rank=2),
     ActionSpec("conversations.filter", "f", "filter", "Filter", "filter: Edit filters",
-               "Filter on model, vendor, condition, replicate, stop reason, status, offer outcome, tag."),
+               "Filter on model, vendor, condition, replicate, stop reason, status, offer outcome, tag.", rank=3),
+    ActionSpec("conversations.column_left", "left,h", "column(-1)", "Column ←", "go: Previous column",
+               "Move the column cursor (the underlined header) left.", show=False, palette=False),
+    ActionSpec("conversations.column_right", "right,l", "column(1)", "Column →", "go: Next column",
+               "Move the column cursor (the underlined header) right.", show=False, palette=False),
     ActionSpec("conversations.filter_cell", "equals_sign", "filter_cell", "Filter =", "filter: By value under cursor",
-               "Keep only conversations with the value of the highlighted cell in that column."),
+               "Keep only conversations with the value of the cell under the cursor (row × underlined column; "
+               "←/→ move the column).", rank=4),
     ActionSpec("conversations.clear", "backspace", "clear_filters", "Clear", "filter: Clear all",
                "Remove every filter and the search."),
     ActionSpec("conversations.mark", "c", "mark", "Compare", "view: Compare marked with highlighted",
@@ -118,10 +135,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("conversations.refresh", "r", "refresh", "Refresh", "conversations: Refresh",
                "Read the list again now (a live run refreshes by itself)."),
     ActionSpec("conversations.back", "escape", "back", "Back", "view: Back to runs",
-               "Close the search box, or go back to the runs."),
+               "Close the search box, or go back to the runs.", rank=1),
     # -- transcript
     ActionSpec("transcript.next", "n,right", "next", "Next", "go: Next conversation",
-               "The next conversation in the current filter, without going back to the list."),
+               "The next conversation in the current filter, without going back to the list.", rank=2),
+    ActionSpec("transcript.next_uncoded", "N", "next_uncoded", "Next uncoded", "go: Next conversation uncoded by me",
+               "The next conversation in the current filter that you have not tagged yet.", rank=3),
     ActionSpec("transcript.prev", "p,left", "prev", "Prev", "go: Previous conversation",
                "The previous conversation in the current filter."),
     ActionSpec("transcript.down", "j,down", "cursor(1)", "Turn ↓", "go: Next turn", "Focus the next turn.",
@@ -163,7 +182,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("transcript.compare", "c", "compare", "Compare", "view: Compare with another model",
                "This conversation side by side with the same condition and replicate of another model."),
     ActionSpec("transcript.back", "escape", "back", "Back", "view: Back to conversations",
-               "Go back to the conversations list (at this conversation)."),
+               "Go back to the conversations list (at this conversation).", rank=1),
     # -- codebook
     ActionSpec("codebook.add", "a", "add", "Add", "codebook: Add code", "Add a code with a definition."),
     ActionSpec("codebook.edit", "e", "edit", "Edit", "codebook: Edit code",
@@ -180,7 +199,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Write the codebook to a YAML file."),
     ActionSpec("codebook.switch", "b", "switch", "Codebook", "codebook: Switch codebook",
                "Choose which codebook the digit keys and the picker use."),
-    ActionSpec("codebook.back", "escape", "back", "Back", "view: Back", "Close the codebook."),
+    ActionSpec("codebook.back", "escape", "back", "Back", "view: Back", "Close the codebook.", rank=1),
     # -- review
     ActionSpec("review.accept", "a", "decide('accepted')", "Accept", "review: Accept suggestion",
                "Accept: a judge's code becomes your tag; a theme becomes a code of the codebook."),
@@ -192,7 +211,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Put the last decided suggestion back in the queue and revert what accepting it did."),
     ActionSpec("review.open", "o", "open", "Transcript", "view: Transcript of suggestion",
                "Read the conversation the suggestion is about."),
-    ActionSpec("review.back", "escape", "back", "Back", "view: Back", "Close the review queue."),
+    ActionSpec("review.back", "escape", "back", "Back", "view: Back", "Close the review queue.", rank=1),
     # -- tallies
     ActionSpec("tallies.by", "b", "cycle_by", "By", "tallies: Switch breakdown",
                "Break down by model, condition, vendor or protocol."),
@@ -200,7 +219,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Count one person's codes, the judge's, the consensus of people, or the built-in codes."),
     ActionSpec("tallies.scope", "a", "toggle_scope", "All runs", "tallies: Switch run / all runs",
                "Tally the current run only, or every run in the store."),
-    ActionSpec("tallies.back", "escape", "back", "Back", "view: Back", "Close the tallies."),
+    ActionSpec("tallies.back", "escape", "back", "Back", "view: Back", "Close the tallies.", rank=1),
     # -- preferences
     ActionSpec("preferences.open", "enter", "open", "Open", "preferences: Open option or comparison",
                "Open the highlighted option's comparisons, or the highlighted comparison's transcript."),
@@ -217,9 +236,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("compare.replicate", "r", "other('replicate', 1)", "Other replicate",
                "compare: Next replicate on the right", "Show the next replicate of the right-hand model."),
     ActionSpec("compare.swap", "w", "swap", "Swap", "compare: Swap sides", "Swap the two transcripts."),
-    ActionSpec("compare.back", "escape", "back", "Back", "view: Back", "Close the comparison."),
+    ActionSpec("compare.back", "escape", "back", "Back", "view: Back", "Close the comparison.", rank=1),
     # -- dialogs (pickers, forms, confirmations)
-    ActionSpec("modal.cancel", "escape", "cancel", "Cancel", "dialog: Cancel", "Close the dialog without a change.",
+    ActionSpec("modal.cancel", "escape", "cancel", "Cancel", "dialog: Cancel", "Close the dialog without a change.", rank=1,
                palette=False),
     ActionSpec("modal.save", "ctrl+s", "save", "Save", "dialog: Save", "Apply the dialog (Enter in a text box too).",
                palette=False),

@@ -20,9 +20,9 @@ from runner.store.db import open as open_store
 from runner.store.reader import StoreReader
 from runner.store.tables import CodebookRow, CodeRow
 from tui.actions import bindings
-from tui.coding import Coding
+from tui.coding import Coding, RemovedCode
 from tui.commands import ActionCommands
-from tui.messages import CodebookChanged, CodebookLoaded
+from tui.messages import CodebookChanged, CodebookLoaded, StatusPosted, StoreChanged
 
 __all__ = ["LatitudeApp", "default_coder", "make_app"]
 
@@ -70,6 +70,48 @@ class LatitudeApp(App[None]):
         self.current_run: str | None = None
         """The run last opened (the tallies' default scope)."""
         self._initial_keymap = dict(keymap or {})
+        self._fingerprint: tuple[Any, ...] | None = None
+        self.status_log: list[tuple[str, str]] = []
+        """Every status message of the session, ``(severity, text)``, oldest first (ctrl+l shows them)."""
+
+    # ------------------------------------------------------------ status
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Say it on the status line of the screen (one line that updates, never a pile of toasts).
+
+        Thread-safe, like `App.notify`. Errors are also toasted: they must not go unseen.
+        A screen without a status line (a dialog) gets the ordinary toast."""
+        self.post_message(StatusPosted(f"{title}: {message}" if title and title != "error" else message,
+                                       str(severity), timeout, markup))
+
+    @on(StatusPosted)
+    def _status_posted(self, message: StatusPosted) -> None:
+        from tui.widgets.status_line import StatusLine
+
+        repeat = 1
+        if self.status_log and self.status_log[-1] == (message.severity, message.text):
+            repeat = getattr(self, "_status_repeat", 1) + 1
+        self._status_repeat = repeat
+        self.status_log.append((message.severity, message.text))
+        del self.status_log[:-500]
+        lines = list(self.screen.query(StatusLine))
+        for line in lines:
+            line.say(message.text, message.severity, repeat)
+        if not lines or message.severity == "error":
+            super().notify(message.text, severity=message.severity,  # type: ignore[arg-type]
+                           timeout=message.timeout, markup=message.markup)
+
+    def action_message_log(self) -> None:
+        from rich.text import Text
+
+        from tui.screens.modals import TextViewModal
+        from tui.widgets.status_line import SEVERITY_STYLE
+
+        body = Text()
+        for severity, text in self.status_log or [("information", "No messages yet.")]:
+            body.append(text + "\n", style=SEVERITY_STYLE.get(severity, ""))
+        self.push_screen(TextViewModal(f"Messages of this session ({len(self.status_log)})", body))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -80,6 +122,30 @@ class LatitudeApp(App[None]):
 
         self.push_screen(RunsScreen())
         self.reload_codebook()
+        self._fingerprint: tuple[Any, ...] | None = None
+        self.set_interval(self.POLL_SECONDS, self.poll_store)
+
+    POLL_SECONDS = 1.0
+    """How often the store is checked for changes made elsewhere (another TUI, a run, the CLI)."""
+
+    _PARTS = ("runs", "messages", "tags", "codebooks")
+
+    @work(thread=True, exclusive=True, group="store-poll", exit_on_error=False)
+    def poll_store(self) -> None:
+        """Compare the store's fingerprint with the last one; tell every screen what changed."""
+        new = self.reader.fingerprint()
+        old, self._fingerprint = self._fingerprint, new
+        if old is None or old == new:
+            return
+        what = frozenset(name for name, a, b in zip(self._PARTS, old, new, strict=True) if a != b)
+        self.post_message(StoreChanged(what))
+
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
+        if "codebooks" in message.what:
+            self.reload_codebook()
+        for screen in self.screen_stack:
+            screen.post_message(StoreChanged(message.what))
 
     def on_unmount(self) -> None:
         self.coding.close()
@@ -130,6 +196,8 @@ class LatitudeApp(App[None]):
             except Exception as exc:
                 self.call_from_thread(self.notify, f"{what} failed: {exc}", title="error", severity="error",
                                       markup=False, timeout=8)
+                if isinstance(exc, RemovedCode):
+                    self.call_from_thread(self.reload_codebook)  # show the codes as they are now
                 return
             if on_done is not None:
                 self.call_from_thread(on_done, result)
@@ -152,7 +220,7 @@ class LatitudeApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
         else:
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(getattr(self.screen, "SCOPE", "") or "modal"))
 
     def action_runs(self) -> None:
         from tui.screens.runs import RunsScreen

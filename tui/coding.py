@@ -1,6 +1,6 @@
 """The TUI's writer (`Coding`): it lives in `runner.analysis.session`, so the TUI never imports
 sqlmodel directly; re-exported here for the screens."""
 
-from runner.analysis.session import DEFAULT_CODEBOOK, Coding, ReviewDecision
+from runner.analysis.session import DEFAULT_CODEBOOK, Coding, RemovedCode, ReviewDecision, check_code_current
 
-__all__ = ["DEFAULT_CODEBOOK", "Coding", "ReviewDecision"]
+__all__ = ["DEFAULT_CODEBOOK", "Coding", "RemovedCode", "ReviewDecision", "check_code_current"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from rich.text import Text
+from textual.content import Content
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tui.actions import ACTIONS, ActionSpec
@@ -29,9 +29,9 @@ class ActionCommands(Provider):
         return out
 
     def _keys(self, spec: ActionSpec) -> str:
-        keymap = getattr(self.app, "_keymap", {}) or {}
-        keys = keymap.get(spec.id, spec.keys)
-        return spec.key_display or keys.split(",")[0]
+        from tui.screens.help import key_label
+
+        return key_label(spec, dict(getattr(self.app, "_keymap", {}) or {}))
 
     async def _run(self, spec: ActionSpec, target: str) -> None:
         if target == "app":
@@ -39,8 +39,10 @@ class ActionCommands(Provider):
         else:
             await self.screen.run_action(spec.action)
 
-    def _display(self, spec: ActionSpec) -> Text:
-        return Text.assemble(spec.title, ("  " + self._keys(spec), "dim"))
+    def _display(self, spec: ActionSpec, title: Content | None = None) -> Content:
+        """The title with its key beside it (lazygit and Posting show the key in their menus)."""
+        return (title if title is not None else Content(spec.title)) + Content.styled("  " + self._keys(spec),
+                                                                                        "bold dim")
 
     async def discover(self) -> Hits:
         for spec, target in self._available():
@@ -52,5 +54,6 @@ class ActionCommands(Provider):
         for spec, target in self._available():
             score = matcher.match(spec.title)
             if score > 0:
-                yield Hit(score, matcher.highlight(spec.title), partial(self._run, spec, target), text=spec.title,
+                yield Hit(score, self._display(spec, matcher.highlight(spec.title)), partial(self._run, spec, target),
+                          text=spec.title,
                           help=spec.help)

@@ -26,6 +26,8 @@ __all__ = [
     "PairLoaded",
     "PageLoaded",
     "RunsLoaded",
+    "StatusPosted",
+    "StoreChanged",
     "SuggestionsLoaded",
     "TagsChanged",
     "TalliesLoaded",
@@ -79,6 +81,10 @@ class ConversationLoaded(Message, bubble=False):
     position: int | None
     count: int | None
     keep_cursor: bool = False
+    coded: int | None = None
+    """How many conversations of the filter this coder has coded (out of ``count``)."""
+    to_model: bool = False
+    """Land on the first model turn (n/p/N: the coding loop), not the first turn after the system prompt."""
 
 
 @dataclass
@@ -89,6 +95,8 @@ class TagsChanged(Message, bubble=False):
     conversation_id: str
     tags: list[TagRow]
     notice: str | None = None
+    coded: int | None = None
+    """How many conversations of the filter this coder has coded, read again after the write."""
 
 
 @dataclass
@@ -132,3 +140,24 @@ class PairLoaded(Message, bubble=False):
 
     left: ConversationRecord | None
     right: ConversationRecord | None
+
+
+@dataclass
+class StatusPosted(Message, bubble=False):
+    """A status message for the status line (what `LatitudeApp.notify` posts; thread-safe)."""
+
+    text: str
+    severity: str = "information"
+    timeout: float | None = None
+    markup: bool = False
+
+
+@dataclass
+class StoreChanged(Message, bubble=False):
+    """Something in the store changed (seen by the app's poll of `StoreReader.fingerprint`); what changed:
+    ``runs``, ``messages``, ``tags``, ``codebooks``."""
+
+    what: frozenset[str]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StoreChanged) and message.what <= self.what

@@ -4,8 +4,11 @@ Every string that comes from a model, a protocol or a person (message content, m
 aliases, condition names, code names, notes) reaches the screen through `literal` /
 `literal_text`: Rich markup stays text because it only ever goes into `rich.text.Text`
 objects (never markup strings), and control characters — the ESC of terminal escape
-sequences, BEL, backspace, carriage return… — are shown as the visible text ``\\x1b``.
-Tabs and newlines are kept.
+sequences, BEL, backspace, carriage return… — are shown as the visible text ``\\x1b``, and
+so are the invisible format characters that reorder or hide text: bidi controls (U+202E
+right-to-left override and its kin, the isolates U+2066-2069, the marks U+200E/F, U+061C),
+zero-width characters (U+200B-200D, U+2060-2064, U+FEFF) and the tag characters
+(U+E0000-E007F), as ``\\u202e`` / ``\\U000e0041``. Tabs and newlines are kept.
 
 `literal_map` also returns, for each character shown, the offset of the character of the
 original text it came from, so a span selected on screen maps back to the stored text.
@@ -21,12 +24,17 @@ from rich.text import Text
 
 __all__ = ["CONTROL", "literal", "literal_map", "literal_text", "raw_span", "short"]
 
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""Characters shown escaped (the same set as the transcript exports)."""
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e"
+                     "\u2060-\u2064\u2066-\u206f\u3164\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
+"""Characters shown escaped: C0/C1 controls (the set the transcript exports escape), plus the
+invisible format characters (bidi controls, zero-width, soft hyphen, tags); emoji variation selectors are kept."""
 
 
 def _escape(ch: str) -> str:
-    return f"\\x{ord(ch):02x}"
+    n = ord(ch)
+    if n < 0x100:
+        return f"\\x{n:02x}"
+    return f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 def literal(text: str | None) -> str:

@@ -29,12 +29,38 @@ from runner.analysis import tags as tag_ops
 from runner.store.db import make_engine
 from runner.store.tables import CodebookRow, SuggestionRow, TagRow, utcnow
 
-__all__ = ["DEFAULT_CODEBOOK", "Coding", "ReviewDecision"]
+__all__ = ["DEFAULT_CODEBOOK", "Coding", "RemovedCode", "ReviewDecision", "check_code_current"]
 
 T = TypeVar("T")
 
 DEFAULT_CODEBOOK = "codebook"
 """Name of the codebook made when the first code is created in an empty store."""
+
+
+class RemovedCode(LookupError):
+    """A tag was asked for with a code the codebook no longer has (another window removed, renamed or
+    merged it): the tag is refused, and the message says what happened."""
+
+
+def check_code_current(s: Session, code: str, codebook_id: int | None) -> None:
+    """Raise `RemovedCode` when ``code`` is not in the newest version of the codebook ``codebook_id``
+    belongs to. Checked in the same transaction as the write, so a second TUI never tags against
+    an old codebook version."""
+    if codebook_id is None:
+        return
+    book = s.get(CodebookRow, codebook_id)
+    if book is None:
+        return
+    newest = cb.latest(s, book.name)
+    if newest is None or newest.id is None:
+        return
+    names = {c.name for c in cb.codes(s, newest.id)}
+    if code in names:
+        return
+    who = f" by {newest.created_by}" if newest.created_by else ""
+    raise RemovedCode(f"“{code}” is no longer a code of {book.name}: version {newest.version}{who} "
+                      f"({newest.note or 'changed'}) removed, renamed or merged it. Not tagged; the code bar now "
+                      f"shows the current codes.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +105,29 @@ class Coding:
 
     def toggle(self, conversation_id: str, message_idx: int | None, code: str,
                codebook_id: int | None) -> Callable[[Session], TagRow | None]:
-        return lambda s: tag_ops.toggle_tag(s, conversation_id, message_idx, code, self.coder, codebook_id)
+        """Add or remove the tag; adding one with a code the codebook no longer has raises `RemovedCode`
+        (removing an old tag is always allowed)."""
+
+        def op(s: Session) -> TagRow | None:
+            mine = s.exec(select(TagRow.id).where(
+                TagRow.conversation_id == conversation_id, TagRow.code == code, TagRow.coder == self.coder,
+                col(TagRow.deleted_at).is_(None), col(TagRow.span_start).is_(None),
+                col(TagRow.message_idx).is_(None) if message_idx is None else TagRow.message_idx == message_idx,
+            )).first()
+            if mine is None:
+                check_code_current(s, code, codebook_id)
+            return tag_ops.toggle_tag(s, conversation_id, message_idx, code, self.coder, codebook_id)
+
+        return op
 
     def span(self, conversation_id: str, message_idx: int, code: str, codebook_id: int | None,
              start: int, end: int, content: str) -> Callable[[Session], TagRow]:
-        return lambda s: tag_ops.add_span_tag(s, conversation_id, message_idx, code, self.coder, codebook_id,
-                                              start, end, content)
+        def op(s: Session) -> TagRow:
+            check_code_current(s, code, codebook_id)
+            return tag_ops.add_span_tag(s, conversation_id, message_idx, code, self.coder, codebook_id,
+                                        start, end, content)
+
+        return op
 
     def note(self, tag_id: int, note: str | None) -> Callable[[Session], TagRow]:
         return lambda s: tag_ops.set_note(s, tag_id, note, coder=self.coder)
@@ -137,9 +180,11 @@ class Coding:
     # ----------------------------------------------------------- review
 
     def decide(self, suggestion_id: int, status: Literal["accepted", "rejected", "skipped"],
-               codebook: str | None) -> Callable[[Session], ReviewDecision]:
+               codebook: str | None, *, name: str | None = None,
+               definition: str | None = None) -> Callable[[Session], ReviewDecision]:
         """Decide on a review item. Accepting a judge suggestion tags the unit as this coder
-        (source ``suggestion``); accepting a theme adds its code to ``codebook``."""
+        (source ``suggestion``); accepting a theme adds its code to ``codebook``, under ``name``
+        and with ``definition`` when given (the reviewer's edit of the machine's suggestion)."""
 
         def op(s: Session) -> ReviewDecision:
             row = s.get(SuggestionRow, suggestion_id)
@@ -155,7 +200,7 @@ class Coding:
                 if row.kind == "judge" and row.conversation_id:
                     tag_id, notice = self._accept_judge(s, row, payload, codebook)
                 elif row.kind == "theme":
-                    code, book, notice = self._accept_theme(s, row, payload, codebook)
+                    code, book, notice = self._accept_theme(s, row, payload, codebook, name, definition)
             row = s.get(SuggestionRow, suggestion_id)
             assert row is not None
             row.status = status
@@ -191,17 +236,20 @@ class Coding:
         s.flush()
         return tag.id, f"tagged {row.code}"
 
-    def _accept_theme(self, s: Session, row: SuggestionRow, payload: dict[str, Any],
-                      codebook: str | None) -> tuple[str | None, str | None, str]:
+    def _accept_theme(self, s: Session, row: SuggestionRow, payload: dict[str, Any], codebook: str | None,
+                      code_name: str | None = None, definition: str | None = None
+                      ) -> tuple[str | None, str | None, str]:
         examples = [str(e.get("text", ""))[:300] for e in payload.get("examples", [])[:3] if e.get("text")]
-        code = cb.Code(name=row.code, definition=row.definition or "", include=payload.get("include") or "",
-                       exclude=payload.get("exclude") or "", examples=examples)
+        new_name = (code_name or "").strip() or row.code
+        code = cb.Code(name=new_name, definition=row.definition or "" if definition is None else definition,
+                       include=payload.get("include") or "", exclude=payload.get("exclude") or "", examples=examples)
         name = codebook or DEFAULT_CODEBOOK
         current = cb.latest(s, name)
-        if current is not None and any(c.name == row.code for c in cb.codes(s, current.id or 0)):
-            return None, None, f"{row.code} is already in {name}"
+        if current is not None and any(c.name == new_name for c in cb.codes(s, current.id or 0)):
+            return None, None, f"{new_name} is already in {name}"
         self.create_code(name if current is not None else None, code)(s)
-        return row.code, name, f"added {row.code} to {name}"
+        renamed = f" (suggested as {row.code})" if new_name != row.code else ""
+        return new_name, name, f"added {new_name} to {name}{renamed}"
 
     def undo_review(self) -> Callable[[Session], ReviewDecision | None]:
         """Put the last decided item back in the queue and revert its effect."""

@@ -701,12 +701,15 @@ METHODS_PARAPHRASE = (
 def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = ("model",),
                coder: str | None = None, codes: Sequence[str] | None = None,
                paraphrases: Sequence[str] | None = None, seed: int = 0, resamples: int = 2000,
-               factors: bool = False, cluster_by: ClusterBy = "replicate") -> CodeTally:
+               factors: bool = False, cluster_by: ClusterBy = "replicate", with_tests: bool = True) -> CodeTally:
     """Per code and group: n, count, proportion and Wilson interval; tests between groups.
 
     With `paraphrases` (condition names that are rewordings of one prompt), the condition
     is not a grouping field: every group is also estimated under each paraphrase, pooled
     with a cluster bootstrap, and codes whose model ranking flips are flagged.
+
+    ``with_tests=False`` computes the rows only (no tests between groups, ``tests`` is empty):
+    what a view that shows only the rows needs, without the cost of the test suite.
     """
     fields = _check_by(by)
     everything = all_conversations(session, run_ids)
@@ -761,11 +764,11 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
                     stats.random_effects_pool(list(clusters.values()), resamples=resamples, seed=seed)))
                 per_group.append(list(clusters.values()))
         by_coverage.setdefault(tuple(cells), []).append(code)
-        if para and len(per_group) >= 2:
+        if with_tests and para and len(per_group) >= 2:
             ct = stats.paraphrase_test(per_group)
             tests.append(CodeTest(code, ct.test, ct.statistic, ct.p, float("nan"), float("nan"), ct.dof,
                                   len(per_group)))
-        elif len(table) >= 2:
+        elif with_tests and len(table) >= 2:
             t = stats.independence_test(table, seed=seed)
             tests.append(CodeTest(code, t.test, t.statistic, t.p, float("nan"), t.cramers_v, t.dof, len(table)))
     adjusted = stats.bh_adjust([t.p for t in tests])
@@ -899,8 +902,9 @@ def _label(group: dict[str, str]) -> str:
 
 def tally_rows(session: Session, run_ids: Sequence[str], by: Sequence[str] = ("model",),
                coder: str | None = None) -> list[TallyRow]:
-    """The rows of `code_tally` only: what the TUI's tallies screen shows."""
-    return code_tally(session, run_ids, by=by, coder=coder).rows
+    """The rows of `code_tally` only: what the TUI's tallies screen shows (the tests between groups
+    are not computed)."""
+    return code_tally(session, run_ids, by=by, coder=coder, with_tests=False).rows
 
 
 # ----------------------------------------------------------------------------- stops

@@ -74,7 +74,7 @@ class ConversationFilter:
     """Conversations with a live, present tag of this code (any coder)."""
     kind: str | None = None
     search: str | None = None
-    """Full-text query (see `runner.store.search.parse`)."""
+    """Full-text query (see `runner.store.search.parse`): about the whole conversation, not one message."""
 
     def active(self) -> dict[str, Any]:
         """The fields that are set, by name."""
@@ -108,6 +108,9 @@ class ConversationSummary:
     """Offer outcomes of the conversation: ``{"accept": 1, "decline": 0…}`` (only those present)."""
     tags: tuple[str, ...] = ()
     """Codes tagged on the conversation or its messages (live, present, any coder), sorted."""
+    snippet: str | None = None
+    """When the list is searched: an excerpt of the first message holding a searched term
+    (plain text, ``…`` where cut; highlight with `SearchQuery.highlighter`)."""
 
     @property
     def key(self) -> PageKey:
@@ -187,6 +190,19 @@ class StoreReader:
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
+    # ------------------------------------------------------------------ changes
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """A few cheap aggregates (index-only max/count) that change whenever a run starts or ends, a turn
+        is written, a tag is added, removed or annotated, or a codebook changes, from this process or any
+        other: poll it to know when to read again."""
+        with self.session() as s:
+            runs = s.execute(select(func.count(), func.max(RunRow.started_at), func.max(RunRow.ended_at))).one()
+            msgs = s.execute(select(func.max(MessageRow.id))).scalar_one()
+            tags = s.execute(select(func.max(TagRow.id), func.max(TagRow.deleted_at), func.count(TagRow.note))).one()
+            books = s.execute(select(func.max(CodebookRow.id))).scalar_one()
+        return (tuple(runs), msgs, tuple(tags), books)
+
     # ------------------------------------------------------------------ runs
 
     def runs(self) -> list[RunSummary]:
@@ -230,9 +246,9 @@ class StoreReader:
                 TagRow.code == flt.tag, col(TagRow.deleted_at).is_(None), col(TagRow.present).is_(True)
             )
             clauses.append(col(c.id).in_(tagged))
-        query = search.parse(flt.search)
+        query = search.parse(flt.search)  # raises SearchError for a query of exclusions only
         if query is not None:
-            clauses.append(col(c.id).in_(search.matching_conversations(self.dialect, query)))
+            clauses.append(search.conversation_clause(self.dialect, query, col(c.id)))
         return clauses
 
     def count(self, run_id: str, flt: ConversationFilter = ConversationFilter()) -> int:
@@ -266,11 +282,14 @@ class StoreReader:
             raw = [by_id[i] for i in ids if i in by_id]
             offers = self._offer_counts(s, ids)
             tags = self._tag_codes(s, ids)
+            query = search.parse(flt.search)
+            snips = search.snippets(s.connection(), query, ids) if query is not None else {}
         rows = [
             ConversationSummary(
                 id=r[0], seq=r[1], model=r[2] if not r[3] else f"{r[2]} ↔ {r[3]}", vendor=r[4], condition=r[5],
                 replicate=r[6], kind=r[7], status=r[8], turns=r[9], stop_reason=r[10], cost=float(r[11] or 0.0),
                 simulated=bool(r[12]), offers=offers.get(r[0], {}), tags=tuple(sorted(tags.get(r[0], ()))),
+                snippet=snips.get(r[0]),
             )
             for r in raw
         ]
@@ -321,6 +340,35 @@ class StoreReader:
             else:
                 stmt = stmt.where(key < tuple_(here, conversation_id)).order_by(col(c.seq).desc(), col(c.id).desc())
             return s.execute(stmt.limit(1)).scalar_one_or_none()
+
+    def _coded_by(self, coder: str) -> Any:
+        """Conversations with at least one live tag of ``coder`` (present or absent, any unit)."""
+        return select(TagRow.conversation_id).where(TagRow.coder == coder, col(TagRow.deleted_at).is_(None))
+
+    def coded_count(self, run_id: str, flt: ConversationFilter, coder: str) -> int:
+        """How many conversations of the filtered list ``coder`` has coded (at least one live tag)."""
+        c = ConversationRow
+        with self.session() as s:
+            stmt = select(func.count()).select_from(c).where(*self._where(run_id, flt),
+                                                              col(c.id).in_(self._coded_by(coder)))
+            return int(s.execute(stmt).scalar_one())
+
+    def next_uncoded(self, run_id: str, flt: ConversationFilter, conversation_id: str | None, coder: str) -> str | None:
+        """The next conversation of the filtered list (after ``conversation_id``, wrapping round to the
+        start) that ``coder`` has not coded yet; None when every one is coded."""
+        c = ConversationRow
+        with self.session() as s:
+            base = select(c.id).where(*self._where(run_id, flt), col(c.id).not_in(self._coded_by(coder)))
+            here = s.execute(select(c.seq).where(c.id == conversation_id)).scalar_one_or_none() \
+                if conversation_id else None
+            if here is not None:
+                later = base.where(tuple_(c.seq, c.id) > tuple_(here, conversation_id))
+                found = s.execute(later.order_by(col(c.seq), col(c.id)).limit(1)).scalar_one_or_none()
+                if found is not None:
+                    return str(found)
+            found = s.execute(base.where(c.id != (conversation_id or "")).order_by(col(c.seq), col(c.id))
+                              .limit(1)).scalar_one_or_none()
+            return str(found) if found is not None else None
 
     def position(self, run_id: str, flt: ConversationFilter, conversation_id: str) -> int | None:
         """0-based position of the conversation in the filtered list (None if it is not in it)."""

@@ -17,11 +17,17 @@ cannot be declared there); `is_search_object` names them so schema comparisons
 
 One small query language, the same on both backends (`parse`)::
 
-    story break          both words (AND), in any order, anywhere in one message
-    "take a break"       the phrase
+    story break          both words (AND), in any order, anywhere in the conversation
+    "take a break"       the phrase (in one message)
     declin*              a prefix
     stop OR pause        either
-    story -break         story but not break
+    story -break         story somewhere, and break nowhere in the conversation
+
+A query is about **conversations**, not messages: a conversation matches when its messages
+together satisfy it (`conversation_clause`). ``flock boids`` finds a conversation that says
+*flock* in one turn and *boids* in another; ``flock -boids`` finds none that mentions *boids*
+anywhere. A query of exclusions only (``-boids``) is refused with the reason in words
+(`SearchError`): it would list nearly everything while looking like a search.
 
 Matching is case-insensitive and works on whole words (no stemming); on SQLite it also
 ignores accents (``cafe`` finds ``café``), on PostgreSQL it does not (``unaccent`` is not
@@ -41,12 +47,15 @@ __all__ = [
     "FTS_TABLE",
     "PG_DOCUMENT",
     "PG_INDEX",
+    "SearchError",
     "SearchQuery",
     "Term",
+    "conversation_clause",
     "is_search_object",
-    "matching_conversations",
     "parse",
     "rebuild",
+    "snippets",
+    "term_hits",
 ]
 
 FTS_TABLE = "messages_fts"
@@ -68,6 +77,10 @@ _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 def is_search_object(name: str | None) -> bool:
     """True for the database objects of the search index (kept out of the SQLModel metadata)."""
     return bool(name) and (name == PG_INDEX or name.startswith(FTS_TABLE))  # type: ignore[union-attr]
+
+
+class SearchError(ValueError):
+    """A query that cannot be run as typed; the message says why, in words, and what to type instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +120,9 @@ class SearchQuery:
     # -- SQLite FTS5
 
     def fts5(self) -> str:
-        """The FTS5 MATCH expression: every term quoted, so user text is never FTS5 syntax."""
-
-        def term(t: Term) -> str:
-            quoted = '"' + t.text.replace('"', '""') + '"'
-            return quoted + " *" if t.prefix else quoted
-
+        """The FTS5 MATCH expression of the query applied to *one message* (kept for reference and
+        tests; searches use `conversation_clause`, which applies it to whole conversations)."""
+        term = _fts5_term
         out = []
         for include, exclude in self.groups:
             expr = "(" + " AND ".join(term(t) for t in include) + ")"
@@ -121,18 +131,24 @@ class SearchQuery:
             out.append("(" + expr + ")")
         return " OR ".join(out)
 
+    def positive_fts5(self) -> str:
+        """FTS5 expression matching a message holding any included term (where snippets come from)."""
+        return " OR ".join(_fts5_term(t) for t in self.words())
+
+    def positive_tsquery(self) -> ColumnElement[Any]:
+        """The PostgreSQL counterpart of `positive_fts5`."""
+        out = None
+        for t in self.words():
+            q = _ts_term(t)
+            out = q if out is None else out.op("||")(q)
+        assert out is not None
+        return out
+
     # -- PostgreSQL
 
     def tsquery(self) -> ColumnElement[Any]:
-        """The PostgreSQL ``tsquery`` (bound parameters only, never spliced text)."""
-        from sqlalchemy import bindparam, func, literal_column
-
-        def term(t: Term) -> Any:
-            if t.prefix:
-                word = "".join(re.findall(r"\w+", t.text)[:1])
-                return func.to_tsquery(literal_column(f"'{PG_CONFIG}'"), bindparam(None, word + ":*"))
-            return func.phraseto_tsquery(literal_column(f"'{PG_CONFIG}'"), bindparam(None, t.text))
-
+        """The PostgreSQL ``tsquery`` of the query applied to one message (bound parameters only)."""
+        term = _ts_term
         groups = []
         for include, exclude in self.groups:
             expr = term(include[0])
@@ -147,6 +163,22 @@ class SearchQuery:
         return out
 
 
+def _fts5_term(t: Term) -> str:
+    """One term as FTS5 syntax: always quoted, so user text is never FTS5 syntax."""
+    quoted = '"' + t.text.replace('"', '""') + '"'
+    return quoted + " *" if t.prefix else quoted
+
+
+def _ts_term(t: Term) -> Any:
+    """One term as a PostgreSQL ``tsquery`` (bound parameters only, never spliced text)."""
+    from sqlalchemy import bindparam, func, literal_column
+
+    if t.prefix:
+        word = "".join(re.findall(r"\w+", t.text)[:1])
+        return func.to_tsquery(literal_column(f"'{PG_CONFIG}'"), bindparam(None, word + ":*"))
+    return func.phraseto_tsquery(literal_column(f"'{PG_CONFIG}'"), bindparam(None, t.text))
+
+
 def _negate(q: Any) -> Any:
     from sqlalchemy.sql import operators
     from sqlalchemy.sql.elements import UnaryExpression
@@ -154,8 +186,17 @@ def _negate(q: Any) -> Any:
     return UnaryExpression(q, operator=operators.custom_op("!!"))
 
 
+def _shown(t: Term) -> str:
+    return f'-"{t.text}"' if " " in t.text else f"-{t.text}{'*' if t.prefix else ''}"
+
+
 def parse(text: str | None) -> SearchQuery | None:
-    """Parse the search box text; None when it holds nothing searchable."""
+    """Parse the search box text; None when it holds nothing searchable.
+
+    Raises `SearchError` when a part of the query (the whole of it, or one side of an ``OR``)
+    only excludes: there is nothing to look for, and silently dropping the exclusion (or
+    listing every conversation without the word) would both look like an answer.
+    """
     if not text or not text.strip():
         return None
     groups: list[tuple[tuple[Term, ...], tuple[Term, ...]]] = []
@@ -165,6 +206,12 @@ def parse(text: str | None) -> SearchQuery | None:
     def close() -> None:
         if include:
             groups.append((tuple(include), tuple(exclude)))
+        elif exclude:
+            words = " ".join(_shown(t) for t in exclude)
+            where = "This search" if not groups and "OR" not in text.split() else "One side of OR"
+            raise SearchError(f"{where} only excludes ({words}): add a word to look for, "
+                              f"e.g. `flock {words}` finds conversations that mention flock and never "
+                              f"{exclude[0].text}.")
         include.clear()
         exclude.clear()
 
@@ -192,24 +239,79 @@ def parse(text: str | None) -> SearchQuery | None:
     return SearchQuery(tuple(groups), text=text)
 
 
-def matching_conversations(dialect: str, query: SearchQuery) -> Any:
-    """A one-column select of ``conversation_id`` for every message matching ``query`` (ids may repeat);
-    use it as ``ConversationRow.id.in_(...)``."""
-    from sqlalchemy import String, text
+def term_hits(dialect: str, term: Term) -> Any:
+    """A one-column select of ``conversation_id`` for every message holding ``term`` (ids repeat)."""
+    from sqlalchemy import String, bindparam, text
 
     if dialect == "sqlite":
         # INDEXED BY: read the hit's conversation from the small covering index, not the message row.
         sql = (f"SELECT m.conversation_id FROM {FTS_TABLE} JOIN messages AS m INDEXED BY {FTS_TABLE}_conversation"
                f" ON m.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH :fts_query")
-        return text(sql).bindparams(fts_query=query.fts5()).columns(conversation_id=String)
+        return text(sql).bindparams(bindparam("fts_query", _fts5_term(term), unique=True)).columns(
+            conversation_id=String)
     if dialect == "postgresql":
         from sqlalchemy import literal_column, select
 
         from runner.store.tables import MessageRow
 
         m = MessageRow.__table__  # type: ignore[attr-defined]
-        return select(m.c.conversation_id).where(literal_column(PG_DOCUMENT).op("@@")(query.tsquery()))
+        return select(m.c.conversation_id).where(literal_column(PG_DOCUMENT).op("@@")(_ts_term(term)))
     raise NotImplementedError(f"full-text search is not available on {dialect}")
+
+
+def conversation_clause(dialect: str, query: SearchQuery, conversation_id: Any) -> ColumnElement[bool]:
+    """A condition on the ``conversation_id`` column: true for the conversations whose messages,
+    together, satisfy ``query`` (each included term in some message, no excluded term in any).
+
+    Each term is one uncorrelated subquery over the index (read once per statement, not once per
+    conversation), so the cost grows with the number of terms, not of conversations.
+    """
+    from sqlalchemy import and_, or_
+
+    groups = []
+    for include, exclude in query.groups:
+        parts = [conversation_id.in_(term_hits(dialect, t)) for t in include]
+        parts += [conversation_id.not_in(term_hits(dialect, t)) for t in exclude]
+        groups.append(and_(*parts))
+    return or_(*groups) if len(groups) > 1 else groups[0]
+
+
+def snippets(connection: Any, query: SearchQuery, conversation_ids: list[str], words: int = 12) -> dict[str, str]:
+    """For each conversation id, a short excerpt around the first message holding an included term
+    (FTS5 ``snippet()``; ``ts_headline`` on PostgreSQL). Plain text with ``…`` where it was cut and
+    no markers: the caller highlights with `SearchQuery.highlighter`, so model text can never be
+    mistaken for a marker."""
+    from sqlalchemy import bindparam, func, literal_column, select, text
+
+    if not conversation_ids:
+        return {}
+    out: dict[str, tuple[int, str]] = {}
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        sql = text(f"SELECT m.conversation_id, m.idx, snippet({FTS_TABLE}, -1, '', '', '…', :words) "
+                   f"FROM {FTS_TABLE} JOIN messages AS m ON m.id = {FTS_TABLE}.rowid "
+                   f"WHERE {FTS_TABLE} MATCH :q AND m.conversation_id IN :ids").bindparams(
+            bindparam("ids", expanding=True))
+        rows = connection.execute(sql, {"q": query.positive_fts5(), "ids": list(conversation_ids),
+                                        "words": max(1, min(64, words))})
+    elif dialect == "postgresql":
+        from runner.store.tables import MessageRow
+
+        m = MessageRow.__table__  # type: ignore[attr-defined]
+        body = func.coalesce(m.c.content, "").op("||")(" ").op("||")(func.coalesce(m.c.reasoning, ""))
+        positive = query.positive_tsquery()
+        headline = func.ts_headline(literal_column(f"'{PG_CONFIG}'"), body, positive, bindparam(
+            None, f'MaxWords={words}, MinWords={max(1, words // 2)}, ShortWord=0, StartSel="", StopSel="", '
+                  'FragmentDelimiter=" … ", MaxFragments=1'))
+        stmt = select(m.c.conversation_id, m.c.idx, headline).where(
+            m.c.conversation_id.in_(list(conversation_ids)), literal_column(PG_DOCUMENT).op("@@")(positive))
+        rows = connection.execute(stmt)
+    else:
+        raise NotImplementedError(f"full-text search is not available on {dialect}")
+    for cid, idx, snip in rows:
+        if cid not in out or idx < out[cid][0]:
+            out[cid] = (idx, " ".join(str(snip or "").split()))
+    return {cid: snip for cid, (_idx, snip) in out.items()}
 
 
 def rebuild(connection: Any) -> None:

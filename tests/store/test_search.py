@@ -67,7 +67,8 @@ def test_parse() -> None:
     assert q.fts5() == '(("story" AND "take a break" AND "declin" *)) OR (("stop") NOT "pause")'
     assert parse('say "hi"there').fts5() == '(("say" AND "hi" AND "there"))'
     assert parse('a"b').fts5() == '(("a\"\"b"))'  # quotes inside a word are doubled, never syntax
-    assert parse("-only") is None  # nothing to include
+    with pytest.raises(search.SearchError, match="only excludes"):
+        parse("-only")  # nothing to include: refused, never silently dropped
 
 
 def test_highlighter() -> None:
@@ -145,9 +146,10 @@ def test_sqlite_index_objects_and_plan(sqlite_url: str) -> None:
             assert {"messages_fts", "messages_fts_ai", "messages_fts_ad", "messages_fts_au",
                     "messages_fts_conversation"} <= names
             assert all(search.is_search_object(n) for n in names if n.startswith("messages_fts"))
-            q = search.matching_conversations("sqlite", parse("story"))
-            plan = " ".join(str(r[-1]) for r in c.execute(text("EXPLAIN QUERY PLAN " + str(q)),
-                                                           {"fts_query": parse("story").fts5()}))
+            q = search.term_hits("sqlite", parse("story").words()[0])
+            compiled = q.compile(dialect=engine.dialect)
+            plan = " ".join(str(r[-1]) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
+                                                                  tuple(compiled.params[k] for k in compiled.positiontup or ())))
             assert "VIRTUAL TABLE INDEX" in plan and "messages_fts_conversation" in plan
     finally:
         engine.dispose()
@@ -177,7 +179,7 @@ def test_postgres_uses_the_gin_index(pg_url: str) -> None:
         with engine.connect() as c:
             assert c.exec_driver_sql("SELECT indexname FROM pg_indexes WHERE indexname = 'ix_messages_fts'").scalar()
             c.exec_driver_sql("SET enable_seqscan = off")
-            stmt = search.matching_conversations("postgresql", parse("lighthouse keeper"))
+            stmt = search.term_hits("postgresql", parse('"lighthouse keeper"').words()[0])
             compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
             plan = "\n".join(r[0] for r in c.exec_driver_sql("EXPLAIN " + str(compiled)))
             assert "ix_messages_fts" in plan

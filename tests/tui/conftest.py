@@ -59,8 +59,13 @@ async def settle(pilot: Any, predicate: Callable[[], Any] | None = None, timeout
     """Wait until every worker is done (also those started by finished ones) and ``predicate`` holds."""
     app = pilot.app
     deadline = time.monotonic() + timeout
+    from textual.worker import WorkerCancelled
+
     while True:
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            pass  # an exclusive worker replaced by a newer one (a refresh): wait for that one instead
         await pilot.pause()
         busy = any(w.is_running for w in app.workers)
         if not busy and (predicate is None or predicate()):

@@ -150,6 +150,8 @@ async def test_import_and_export_yaml(app_factory, store, tmp_path) -> None:
         await settle(pilot, lambda: isinstance(app.screen, TextModal))
         app.screen.query_one("#text").value = str(source)
         await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmModal))  # the diff first, then a question
+        await pilot.press("y")
         await settle(pilot, lambda: app.codebook is not None and app.codebook.name == "moods")
         assert codes(store, "moods")[-1] == "calm"
         assert [c.name for c in app.codes][-1] == "calm"  # the digit keys follow the imported codebook

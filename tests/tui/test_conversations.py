@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from sqlmodel import Session
 
 from runner.store.db import make_engine, upgrade
 from runner.store.tables import ConversationRow, MessageRow, RunRow
-from tests.tui.conftest import SIZE, settle, to_conversations
+from tests.tui.conftest import SIZE, q, settle, to_conversations
 from tui.screens.compare import CompareScreen
 from tui.screens.conversations import ConversationsScreen, cell_text
 from tui.screens.modals import ChoiceModal, FilterModal
@@ -18,7 +19,7 @@ from tui.screens.runs import RunsScreen
 
 def column(screen: ConversationsScreen, label: str) -> list[str]:
     table = screen.query_one("#conversations")
-    return [cell_text(table.get_row(row_key)[0].plain, label) for row_key in table.rows]
+    return [cell_text(table.get_row(row_key)[0].plain, label, screen.columns_layout) for row_key in table.rows]
 
 
 async def test_table_columns_and_counts(app_factory, store) -> None:
@@ -29,11 +30,12 @@ async def test_table_columns_and_counts(app_factory, store) -> None:
         assert screen.count == 14 and screen.total == 14
         assert column(screen, "model")[:5] == ["gpt-4o"] * 4 + ["claude-sonnet"]
         assert column(screen, "model")[8] == "sim-maker sim"
-        assert column(screen, "model")[12] == "gpt-4o ↔ claude-s…"
+        # columns are sized to their content when there is room (was cut to "gpt-4o ↔ claude-s…")
+        assert column(screen, "model")[12] == "gpt-4o ↔ claude-sonnet"
         assert column(screen, "stop")[1] == "stop_phrase" and column(screen, "stop")[10] == "error:timeout"
-        assert column(screen, "stop")[13] == "experimenter_…"
+        assert column(screen, "stop")[13] == "experimenter_ended"
         assert column(screen, "offers")[:3] == ["✓1", "?1", "?1"]
-        assert column(screen, "tags")[0] == "curiosity, vis…"
+        assert column(screen, "tags")[0] == "curiosity, visuali…"  # the room left at 120 columns
         assert column(screen, "cost")[0] == "$0.0125"
         title = str(screen.query_one("#conversations-title").render())
         assert "14 conversations" in title
@@ -58,7 +60,14 @@ async def test_search_finds_message_text(app_factory, store) -> None:
         screen.query_one("#search").value = '"lighthouse keeper" -cat'
         await pilot.press("enter")
         await settle(pilot, lambda: screen.filter.search == '"lighthouse keeper" -cat' and screen.count is not None)
-        assert screen.count == 4  # the accepted offers
+        # conversation-level: the phrase in some message, "cat" in none (counted with sqlite3 + Python)
+        by_conv: dict[str, list[str]] = {}
+        for m in q(store, "SELECT conversation_id, content, reasoning FROM messages ORDER BY idx"):
+            by_conv.setdefault(m["conversation_id"], []).append(f"{m['content']} {m['reasoning'] or ''}".lower())
+        expected = {c for c, texts in by_conv.items()
+                    if any(re.search(r"\blighthouse\W+keeper\b", t) for t in texts)
+                    and not any(re.search(r"\bcat\b", t) for t in texts)}
+        assert set(screen.rows) == expected and screen.count == len(expected)
         # Escape in the box closes it, keeps the search
         await pilot.press("slash", "escape")
         assert screen.query_one("#conversations").has_focus and screen.filter.search
@@ -110,22 +119,36 @@ async def test_filter_modal_filters_every_column(app_factory, store) -> None:
         assert screen.filter.active() == {}
 
 
-async def test_filter_by_value_of_highlighted_row(app_factory, store) -> None:
+async def test_filter_by_value_of_the_cell_under_the_cursor(app_factory, store) -> None:
+    """``=`` filters on the cell under the cursor at once (row × the underlined column), no chooser."""
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         screen = await to_conversations(pilot)
+        assert screen.column_cursor == "model"
         for _ in range(4):
             await pilot.press("down")
         await pilot.press("equals_sign")
-        await settle(pilot, lambda: isinstance(app.screen, ChoiceModal))
-        await pilot.press("enter")  # first choice: the model
         await settle(pilot, lambda: screen.filter.model == "claude-sonnet" and screen.count is not None)
-        assert screen.count == 6
+        assert not isinstance(app.screen, ChoiceModal)
+        assert screen.count == len(q(store, "SELECT id FROM conversations WHERE run_id = ? AND (model_alias = ? OR "
+                                            "partner_alias = ?)", store.run_id, "claude-sonnet", "claude-sonnet")) == 6
+        await pilot.press("right", "right")  # model → vendor → condition
+        assert screen.column_cursor == "condition"
+        header = screen.query_one("#conversations").ordered_columns[0].label
+        start = header.plain.index("condition")
+        assert any(sp.start <= start < sp.end and "underline" in str(sp.style) for sp in header.spans)
         await pilot.press("equals_sign")
-        await settle(pilot, lambda: isinstance(app.screen, ChoiceModal))
-        await pilot.press("down", "down", "enter")  # the condition
         await settle(pilot, lambda: screen.filter.condition == "warm" and screen.count is not None)
         assert screen.count == 3  # two singles and the pair (claude-sonnet is its partner)
+        # a row with several tags asks which one
+        await pilot.press("backspace")
+        await settle(pilot, lambda: screen.count == 14)
+        while screen.column_cursor != "tags":  # tags is the last filterable column shown at 120
+            await pilot.press("right")
+        await pilot.press("home", "equals_sign")
+        await settle(pilot, lambda: isinstance(app.screen, ChoiceModal))
+        await pilot.press("enter")
+        await settle(pilot, lambda: screen.filter.tag == "curiosity" and screen.count is not None)
 
 
 async def test_escape_goes_back_and_mark_compare(app_factory, store) -> None:

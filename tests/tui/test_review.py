@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.tui.conftest import SIZE, live_tags, q, settle
+from tui.screens.modals import CodeFormModal
 from tui.screens.review import ReviewScreen
 from tui.screens.transcript import TranscriptScreen
 
@@ -75,6 +76,8 @@ async def test_accept_theme_adds_code(app_factory, store) -> None:
         assert screen.current().suggestion.kind == "theme"
         assert "4 texts in this theme" in card(screen) and "terms: tides, moon, sea" in card(screen)
         await pilot.press("a")
+        await settle(pilot, lambda: isinstance(app.screen, CodeFormModal))  # rename / edit first; Enter keeps
+        await pilot.press("enter")
         await settle(pilot, lambda: "tides" in [c.name for c in app.codes])
         newest = q(store, "SELECT id, version FROM codebooks ORDER BY id DESC LIMIT 1")[0]
         (code,) = q(store, "SELECT * FROM codes WHERE codebook_id = ? AND name = 'tides'", newest["id"])

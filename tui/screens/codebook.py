@@ -15,17 +15,53 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from runner.analysis.codebook import Code
 from runner.store.tables import CodebookRow, CodeRow
 from tui.actions import bindings
-from tui.messages import CodebookChanged, CodebookLoaded
+from tui.messages import CodebookChanged, CodebookLoaded, StoreChanged
 from tui.screens.base import BaseScreen
 from tui.text import literal, short
 from tui.widgets.table import Table
+from tui.widgets.footer import RankedFooter
+from tui.widgets.status_line import StatusLine
 
 __all__ = ["CodebookScreen"]
+
+
+def import_diff(old: list[CodeRow], new: list[Code], counts: dict[str, int]) -> Text:
+    """What importing ``new`` over the stored codes ``old`` changes, in words (added, removed with the
+    tags that stop counting, changed fields, unchanged)."""
+    before = {c.name: c for c in old}
+    after = {c.name: c for c in new}
+    added = [n for n in after if n not in before]
+    removed = [n for n in before if n not in after]
+    changed: list[tuple[str, list[str]]] = []
+    for name in after:
+        if name in before:
+            o, n = before[name], after[name]
+            fields = [f for f, a, b in (("definition", o.definition, n.definition), ("include", o.include, n.include),
+                                        ("exclude", o.exclude, n.exclude), ("parent", o.parent, n.parent),
+                                        ("examples", json.loads(o.examples_json or "[]"), n.examples)) if (a or None) != (b or None)]
+            if fields:
+                changed.append((name, fields))
+    out = Text()
+    out.append(f"{len(old)} codes now, {len(new)} after.\n")
+    if added:
+        out.append(f"+ {len(added)} new: ", style="bold green")
+        out.append(", ".join(literal(n) for n in added) + "\n")
+    if removed:
+        tags = sum(counts.get(n, 0) for n in removed)
+        out.append(f"− {len(removed)} removed: ", style="bold red")
+        out.append(", ".join(literal(n) for n in removed))
+        out.append(f" ({tags:,} live tag(s) stop counting)\n" if tags else "\n", style="red")
+    if changed:
+        out.append(f"~ {len(changed)} changed: ", style="bold yellow")
+        out.append("; ".join(f"{literal(n)} ({', '.join(f)})" for n, f in changed) + "\n")
+    same = len(after) - len(added) - len(changed)
+    out.append(f"= {same} unchanged", style="dim")
+    return out
 
 
 class CodebookScreen(BaseScreen):
@@ -47,14 +83,22 @@ class CodebookScreen(BaseScreen):
             yield Table(id="codes", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="code-detail-scroll"):
                 yield Static(id="code-detail")
-        yield Footer()
+        yield StatusLine()
+        yield RankedFooter()
 
     def on_mount(self) -> None:
         self.query_one("#codes", DataTable).add_columns("key", "code", "parent", "tags", "definition")
+        self.start_loading("#codes")
         self.lapp.reload_codebook()
+
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
+        if self.is_current and "tags" in message.what:
+            self.lapp.reload_codebook()  # the tag counts
 
     @on(CodebookLoaded)
     def _loaded(self, message: CodebookLoaded) -> None:
+        self.stop_loading("#codes")
         self.codes = message.codes
         self.counts = message.counts
         self.query_one("#codes", Table).sync([
@@ -138,7 +182,7 @@ class CodebookScreen(BaseScreen):
             self.lapp.write(self.lapp.coding.create_code(self._book(), code), self._changed(f"added {form.name}"),
                             what="add code")
 
-        self.app.push_screen(CodeFormModal("Add a code"), done)
+        self.app.push_screen(CodeFormModal("Add a code", taken={c.name for c in self.codes}), done)
 
     def action_edit(self) -> None:
         from tui.screens.modals import CodeForm, CodeFormModal
@@ -228,11 +272,42 @@ class CodebookScreen(BaseScreen):
             if not path.is_file():
                 self.notify(f"No file {path}", severity="error", markup=False)
                 return
-            self.lapp.write(self.lapp.coding.import_codebook(path), self._changed(f"imported {path.name}"),
-                            what="import")
+            self.preview_import(path)
 
         self.app.push_screen(TextModal("Import a codebook YAML file", placeholder="path/to/codebook.yaml",
-                                       help="Stored as a new version of the codebook it names."), done)
+                                       help="You will see what changes before anything is stored."), done)
+
+    @work(thread=True, exclusive=True, group="codebook-import", exit_on_error=False)
+    def preview_import(self, path: Path) -> None:
+        """Read and check the file, compare it with the stored codebook of the same name, and ask."""
+        from runner.analysis.codebook import read_codebook
+
+        try:
+            book = read_codebook(path)
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"import failed: {exc}", title="error", severity="error",
+                                      markup=False, timeout=8)
+            return
+        current = self.reader.latest_codebook(book.name)
+        old = self.reader.codes(current.id) if current is not None and current.id is not None else []
+        counts = self.reader.tag_counts([c.name for c in old]) if old else {}
+        diff = import_diff(old, book.codes, counts)
+        self.app.call_from_thread(self._confirm_import, path, book.name, current, diff)
+
+    def _confirm_import(self, path: Path, name: str, current: CodebookRow | None, diff: Text) -> None:
+        from tui.screens.modals import Confirmed, ConfirmModal
+
+        head = Text.assemble(("Import ", "bold"), literal(path.name), " into codebook ", (literal(name), "bold"),
+                             f" (v{current.version} → v{current.version + 1})" if current else " (new, v1)", "\n\n")
+
+        def answered(answer: Confirmed | None) -> None:
+            if answer is not None and answer.yes:
+                self.lapp.write(self.lapp.coding.import_codebook(path), self._changed(f"imported {path.name}"),
+                                what="import")
+            else:
+                self.notify(f"Import of {path.name} cancelled: nothing changed.", markup=False)
+
+        self.app.push_screen(ConfirmModal(head + diff + Text("\n\nApply this import?", style="bold")), answered)
 
     def action_export_yaml(self) -> None:
         from tui.screens.modals import TextModal, TextResult

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from runner.store.reader import ConversationRecord
 from tui.actions import bindings
@@ -17,6 +17,8 @@ from tui.screens.base import BaseScreen
 from tui.screens.transcript import turn_context
 from tui.text import literal
 from tui.widgets.turn_view import TurnView
+from tui.widgets.footer import RankedFooter
+from tui.widgets.status_line import StatusLine
 
 __all__ = ["CompareScreen"]
 
@@ -48,17 +50,20 @@ class CompareScreen(BaseScreen):
                 with Vertical(classes="compare-side"):
                     yield Static(id=f"{side}-title", classes="title")
                     yield VerticalScroll(id=f"{side}-turns", can_focus=False)
-        yield Footer()
+        yield StatusLine()
+        yield RankedFooter()
 
     def on_mount(self) -> None:
         self.load()
 
     @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
     def load(self) -> None:
+        self.app.call_from_thread(self.start_loading, "#compare-body")
         self.post_message(PairLoaded(self.reader.conversation(self.left_id), self.reader.conversation(self.right_id)))
 
     @on(PairLoaded)
     async def _loaded(self, message: PairLoaded) -> None:
+        self.stop_loading("#compare-body")
         for side, record in (("left", message.left), ("right", message.right)):
             turns = self.query_one(f"#{side}-turns", VerticalScroll)
             await turns.remove_children()

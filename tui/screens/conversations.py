@@ -12,16 +12,19 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
+from runner.store import search
 from runner.store.reader import ConversationFilter, ConversationSummary, PageKey
 from tui.actions import bindings
-from tui.messages import CountLoaded, FacetsLoaded, PageLoaded, RunsLoaded
+from tui.messages import CountLoaded, FacetsLoaded, PageLoaded, RunsLoaded, StoreChanged
 from tui.screens.base import BaseScreen
-from tui.text import literal
+from tui.text import highlight, literal, short
 from tui.widgets.table import Table
+from tui.widgets.footer import RankedFooter
+from tui.widgets.status_line import StatusLine
 
-__all__ = ["COLUMNS", "ConversationsScreen", "cell_text", "filter_chips", "offer_cell", "row_line"]
+__all__ = ["COLUMNS", "ConversationsScreen", "cell_text", "filter_chips", "fit_columns", "offer_cell", "row_line"]
 
 PAGE = 100
 """Rows read per page."""
@@ -31,12 +34,47 @@ COLUMNS: tuple[tuple[str, str | None, int], ...] = (
     ("rep", "replicate", 3), ("turns", None, 5), ("stop", "stop_reason", 14), ("status", "status", 9),
     ("offers", "offer_outcome", 8), ("tags", "tag", 15), ("cost", None, 8),
 )
-"""Column label, the filter field it maps to, and its width (a row fits 120 terminal columns)."""
+"""Column label, the filter field it maps to, and its usual width (a row of them fits 120 columns)."""
+
+PRIORITY = ("#", "model", "condition", "stop", "status", "tags", "rep", "turns", "offers", "vendor", "cost")
+"""Which columns a narrow terminal keeps first (the row number always: it names the row)."""
+
+MAX_WIDTH = {"model": 32, "condition": 32, "stop": 24, "tags": 40, "vendor": 16, "offers": 12}
+"""How wide a column may grow to fit its content when there is room."""
 
 RIGHT = {"#", "rep", "turns", "cost"}
 """Right-aligned columns."""
 
 SEP = " "
+
+Layout = tuple[tuple[str, int], ...]
+"""The columns shown, in order, with their widths."""
+
+DEFAULT_LAYOUT: Layout = tuple((label, width) for label, _, width in COLUMNS)
+
+
+def fit_columns(available: int, content: dict[str, int] | None = None) -> Layout:
+    """The columns that fit ``available`` cells: chosen by `PRIORITY`, each at its usual width (or
+    its content's, when narrower); the room left goes to the columns whose content was cut."""
+    content = content or {}
+    usual = {label: width for label, _, width in COLUMNS}
+    want = {label: max(len(label), min(usual[label], content.get(label, usual[label]))) for label in usual}
+    chosen: list[str] = []
+    used = 0
+    for label in PRIORITY:
+        need = want[label] + (len(SEP) if chosen else 0)
+        if used + need <= available:
+            chosen.append(label)
+            used += need
+    widths = {label: want[label] for label in chosen}
+    room = available - used
+    for label in PRIORITY:
+        if label in widths and room > 0:
+            target = min(MAX_WIDTH.get(label, widths[label]), content.get(label, widths[label]))
+            grow = max(0, min(room, target - widths[label]))
+            widths[label] += grow
+            room -= grow
+    return tuple((label, widths[label]) for label, _, _ in COLUMNS if label in widths)
 
 
 def _fit(cell: Text, width: int, right: bool) -> Text:
@@ -46,26 +84,35 @@ def _fit(cell: Text, width: int, right: bool) -> Text:
     return pad + cell if right else cell + pad
 
 
-def row_line(cells: dict[str, Text]) -> Text:
+def row_line(cells: dict[str, Text], layout: Layout = DEFAULT_LAYOUT) -> Text:
     """One table row as a single line of fixed-width fields.
 
     The list is a one-column table of these lines: a 40-line screen then renders 40 cells
     instead of 440, which keeps a repaint of a new page well under the search budget.
     """
-    return Text(SEP).join(_fit(cells.get(label, Text()), width, label in RIGHT) for label, _, width in COLUMNS)
+    return Text(SEP).join(_fit(cells.get(label, Text()), width, label in RIGHT) for label, width in layout)
 
 
-def cell_text(line: str, label: str) -> str:
+def cell_text(line: str, label: str, layout: Layout = DEFAULT_LAYOUT) -> str:
     """The text of column ``label`` in a row's plain text (tests and the filter-by-value key)."""
     start = 0
-    for name, _, width in COLUMNS:
+    for name, width in layout:
         if name == label:
-            return line[start:start + width].strip()
+            return line.split("\n", 1)[0][start:start + width].strip()
         start += width + len(SEP)
     raise KeyError(label)
 
 
-HEADER = row_line({label: Text(label, style="bold") for label, _, _ in COLUMNS})
+def header_line(layout: Layout, cursor: str | None = None) -> Text:
+    """The header: column labels, the column cursor's underlined."""
+    return row_line({label: Text(label, style="bold underline reverse" if label == cursor else "bold")
+                     for label, _ in layout}, layout)
+
+
+HEADER = header_line(DEFAULT_LAYOUT)
+
+_FIELD = {label: name for label, name, _ in COLUMNS if name}
+"""Column label → the filter field it maps to."""
 
 OFFER_MARKS = {"accept": ("✓", "green"), "decline": ("✗", "red"), "unclear": ("?", "yellow")}
 STATUS_STYLE = {"done": "", "running": "yellow", "pending": "dim", "error": "red", "cancelled": "magenta"}
@@ -91,7 +138,8 @@ def filter_chips(flt: ConversationFilter) -> Text:
     return chips
 
 
-def row_cells(r: ConversationSummary) -> tuple[Text]:
+def cells_of(r: ConversationSummary) -> dict[str, Text]:
+    """The cells of one row by column label (all `Text`: names and model text are never markup)."""
     model = Text(literal(r.model))
     if r.simulated:
         model = Text(literal(r.model)[:14]) + Text(" sim", style="magenta")
@@ -102,7 +150,33 @@ def row_cells(r: ConversationSummary) -> tuple[Text]:
         "status": Text(r.status, style=STATUS_STYLE.get(r.status, "")), "offers": offer_cell(r.offers),
         "tags": Text(literal(", ".join(r.tags)), style="cyan"), "cost": Text(f"${r.cost:.4f}"),
     }
-    return (row_line(cells),)
+    return cells
+
+
+def row_cells(r: ConversationSummary, layout: Layout = DEFAULT_LAYOUT, pattern: Any = None) -> tuple[Text]:
+    """The row as one line; with a search, a second line holds the snippet of the hit, matches highlighted."""
+    line = row_line(cells_of(r), layout)
+    if r.snippet is not None:
+        width = max(10, sum(w for _, w in layout) + len(SEP) * (len(layout) - 1) - 4)
+        snip = Text("    ") + Text(short(r.snippet, width), style="dim italic")
+        highlight(snip, pattern, "reverse")
+        line = line + Text("\n") + snip
+    return (line,)
+
+
+def content_widths(rows: Any) -> dict[str, int]:
+    """The widest cell of each column over ``rows`` (for sizing columns to content)."""
+    out: dict[str, int] = {}
+    for r in rows:
+        for label, cell in cells_of(r).items():
+            out[label] = max(out.get(label, len(label)), cell.cell_len)
+    return out
+
+
+class ConversationTable(Table, inherit_bindings=False):
+    """The list: ←/→ move the column cursor (the screen's keys), not the table's sideways scroll."""
+
+    BINDINGS = [b for b in Table.BINDINGS if getattr(b, "key", None) not in ("left", "right")]
 
 
 class ConversationsScreen(BaseScreen):
@@ -130,24 +204,78 @@ class ConversationsScreen(BaseScreen):
         self.run_status: str | None = None
         self._focus_table = False
         self.protocol = ""
+        self.columns_layout: Layout = DEFAULT_LAYOUT
+        """The columns shown and their widths (fitted to the terminal and to the content)."""
+        self.column_cursor = "model"
+        """The column cursor (underlined in the header): ``=`` filters on its value in the highlighted row."""
+        self._content: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="conversations-title", classes="title")
         yield Static(id="conversations-filters", classes="filters")
         yield Input(placeholder="search messages: words, \"a phrase\", prefix*, OR, -exclude  (Enter: search, "
                                 "Esc: close)", id="search")
-        yield Table(id="conversations", cursor_type="row", zebra_stripes=True)
+        yield ConversationTable(id="conversations", cursor_type="row", zebra_stripes=True)
         yield Static(id="conversations-empty", classes="empty")
-        yield Footer()
+        yield StatusLine()
+        yield RankedFooter()
 
     def on_mount(self) -> None:
         if not getattr(self.app, "cursor_blink", True):
             self.query_one("#search", Input).cursor_blink = False
-        table = self.query_one("#conversations", DataTable)
-        table.add_column(HEADER, key="row", width=HEADER.cell_len)
+        self.columns_layout = fit_columns(self._available())
+        self._add_header(self.query_one("#conversations", DataTable))
         self.reload()
         self.load_run()
         self.set_interval(2.0, self._tick)
+
+    # ---------------------------------------------------------------- layout
+
+    def _available(self) -> int:
+        """Cells a row may use: the terminal width less the table's cell padding and scrollbar."""
+        return max(20, self.app.size.width - 4)
+
+    def _add_header(self, table: DataTable[Any]) -> None:
+        header = header_line(self.columns_layout, self.column_cursor)
+        table.add_column(header, key="row", width=header.cell_len)
+
+    def _pattern(self) -> Any:
+        try:
+            query = search.parse(self.filter.search)
+        except search.SearchError:
+            return None
+        return query.highlighter() if query is not None else None
+
+    def _add_rows(self, table: DataTable[Any], rows: list[ConversationSummary]) -> None:
+        pattern = self._pattern()
+        for r in rows:
+            table.add_row(*row_cells(r, self.columns_layout, pattern), key=r.id, height=2 if r.snippet is not None else 1)
+
+    def _relayout(self, force: bool = False) -> None:
+        """Fit the columns again (terminal resized, new content, column cursor moved) and redraw the rows."""
+        layout = fit_columns(self._available(), self._content)
+        if layout == self.columns_layout and not force:
+            return
+        self.columns_layout = layout
+        if self.column_cursor not in {label for label, _ in layout}:
+            self.column_cursor = "model"
+        table = self.query_one("#conversations", Table)
+        keep = self.selected_id()
+        table.clear(columns=True)
+        self._add_header(table)
+        self._add_rows(table, list(self.rows.values()))
+        if keep is not None and keep in self.rows:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self._relayout()
+
+    def action_column(self, step: int) -> None:
+        labels = [label for label, _ in self.columns_layout if _FIELD.get(label)]
+        i = labels.index(self.column_cursor) if self.column_cursor in labels else 0
+        self.column_cursor = labels[max(0, min(len(labels) - 1, i + step))]
+        self._relayout(force=True)
 
     # ---------------------------------------------------------------- loading
 
@@ -166,6 +294,7 @@ class ConversationsScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="conversations-load", exit_on_error=False)
     def load_first(self, generation: int, flt: ConversationFilter) -> None:
+        self.app.call_from_thread(self.start_loading, "#conversations")
         page = self.reader.page(self.run_id, flt, limit=PAGE)
         self.post_message(PageLoaded(generation, page, first=True))
 
@@ -200,6 +329,12 @@ class ConversationsScreen(BaseScreen):
             self.protocol = f"{r.protocol_name} v{r.protocol_version}"
             self._render_title()
 
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
+        """Tags added elsewhere, turns written: refresh the rows shown in place."""
+        if self.is_current and message.what & {"tags", "messages", "codebooks"}:
+            self.load_refresh(self.generation, self.filter, len(self.rows))
+
     def _tick(self) -> None:
         if self.run_status == "running" and self.is_current:
             self.load_refresh(self.generation, self.filter, len(self.rows))
@@ -208,6 +343,8 @@ class ConversationsScreen(BaseScreen):
     def _page_loaded(self, message: PageLoaded) -> None:
         if message.generation != self.generation:
             return
+        if message.first:
+            self.stop_loading("#conversations")
         table = self.query_one("#conversations", Table)
         if message.first and not message.replace:
             self.load_count(self.generation, self.filter)
@@ -218,16 +355,24 @@ class ConversationsScreen(BaseScreen):
         if message.replace:
             # a live refresh of the rows shown (and the next ones, if any): update in place
             self.rows = {r.id: r for r in message.page.rows}
-            table.sync([(r.id, row_cells(r)) for r in message.page.rows])
+            pattern = self._pattern()
+            table.sync([(r.id, row_cells(r, self.columns_layout, pattern)) for r in message.page.rows],
+                       height=2 if any(r.snippet is not None for r in message.page.rows) else 1)
         else:
             if message.first:
-                table.clear()
                 self.rows = {}
-            for r in message.page.rows:
-                if r.id in self.rows:
-                    continue
+                self._content = content_widths(message.page.rows)
+                layout = fit_columns(self._available(), self._content)
+                if layout != self.columns_layout:
+                    self.columns_layout = layout
+                    table.clear(columns=True)
+                    self._add_header(table)
+                else:
+                    table.clear()
+            fresh = [r for r in message.page.rows if r.id not in self.rows]
+            for r in fresh:
                 self.rows[r.id] = r
-                table.add_row(*row_cells(r), key=r.id)
+            self._add_rows(table, fresh)
         self.next_key = message.page.next_key
         self.loading_more = False
         if message.first and not message.replace:
@@ -310,6 +455,12 @@ class ConversationsScreen(BaseScreen):
 
     def _apply_search(self, text: str) -> None:
         text = text.strip()
+        try:
+            search.parse(text)
+        except search.SearchError as exc:
+            # refused in words, the box stays open with the text to fix; the list is not changed
+            self.notify(str(exc), severity="warning", markup=False)
+            return
         if (text or None) != self.filter.search:
             self._focus_table = True  # with the results, in one repaint
             self.set_filter(self.filter.with_(search=text or None))
@@ -350,27 +501,33 @@ class ConversationsScreen(BaseScreen):
         self.app.push_screen(FilterModal(message.facets, self.filter), done)
 
     def action_filter_cell(self) -> None:
+        """Filter on the value of the cell under the cursor (highlighted row × column cursor)."""
         cid = self.selected_id()
         if cid is None or cid not in self.rows:
             return
         r = self.rows[cid]
-        choices: list[tuple[str, Any]] = [
-            ("model", r.model.split(" ↔ ")[0]), ("vendor", r.vendor), ("condition", r.condition),
-            ("replicate", r.replicate), ("stop_reason", r.stop_reason or "(none)"), ("status", r.status),
-            ("kind", r.kind),
-        ]
-        choices += [("offer_outcome", o) for o in r.offers]
-        choices += [("tag", t) for t in r.tags]
+        name = _FIELD.get(self.column_cursor)
+        if name is None:
+            return
+        values: list[Any] = {
+            "model": [r.model.split(" ↔ ")[0]], "vendor": [r.vendor], "condition": [r.condition],
+            "replicate": [r.replicate], "stop_reason": [r.stop_reason or "(none)"], "status": [r.status],
+            "offer_outcome": list(r.offers), "tag": list(r.tags),
+        }[name]
+        if not values:
+            self.notify(f"No {self.column_cursor} in this row to filter on.", markup=False)
+            return
+        if len(values) == 1:
+            self.set_filter(self.filter.with_(**{name: values[0]}))
+            return
         from tui.screens.modals import ChoiceModal
 
         def done(result: Any) -> None:
             if result is not None:
-                name, value = choices[result.index]
-                self.set_filter(self.filter.with_(**{name: value}))
+                self.set_filter(self.filter.with_(**{name: values[result.index]}))
 
-        labels = [Text.assemble((f"{name.replace('_', ' ')} = ", "bold"), literal(str(value)))
-                  for name, value in choices]
-        self.app.push_screen(ChoiceModal("Keep only conversations with…", labels), done)
+        labels = [Text.assemble((f"{self.column_cursor} = ", "bold"), literal(str(v))) for v in values]
+        self.app.push_screen(ChoiceModal("This row has several: keep conversations with…", labels), done)
 
     def action_clear_filters(self) -> None:
         search = self.query_one("#search", Input)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,13 +12,14 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.fuzzy import Matcher
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets import Button, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from runner.store.reader import ConversationFilter, Facets
 from runner.store.tables import ArtifactRow, CodeRow
 from tui.actions import by_id
 from tui.text import literal, literal_map, raw_span, short
+from tui.widgets.footer import RankedFooter
 
 __all__ = [
     "ArtifactModal",
@@ -35,6 +37,8 @@ __all__ = [
     "SpanSelection",
     "TextModal",
     "TextResult",
+    "TextViewModal",
+    "code_name_problem",
 ]
 
 
@@ -81,7 +85,7 @@ class ChoiceModal(_Modal):
         with Vertical(classes="dialog"):
             yield Label(Text(self.title_text, style="bold"))
             yield OptionList(*[Option(label, id=str(i)) for i, label in enumerate(self.labels)], id="choices")
-            yield Footer()
+            yield RankedFooter()
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -109,7 +113,7 @@ class ConfirmModal(_Modal):
         with Vertical(classes="dialog"):
             yield Static(self.question)
             yield Static(Text("y: yes    n / Esc: no", style="dim"))
-            yield Footer()
+            yield RankedFooter()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(Confirmed(yes))
@@ -142,11 +146,27 @@ class TextModal(_Modal):
             if self.help:
                 yield Static(Text(self.help, style="dim"))
             yield Input(value=self.value, placeholder=self.placeholder, id="text")
-            yield Footer()
+            yield RankedFooter()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         self.dismiss(TextResult(event.value))
+
+
+class TextViewModal(_Modal):
+    """Read-only text in a scrolling box (the message log)."""
+
+    def __init__(self, title: str, body: Text) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog full"):
+            yield Label(Text(self.title_text, style="bold"))
+            with VerticalScroll():
+                yield Static(self.body, id="text-view")
+            yield RankedFooter()
 
 
 # ---------------------------------------------------------------- filters
@@ -189,10 +209,15 @@ class FilterModal(_Modal):
                     yield Label("search", classes="field-label")
                     yield Input(value=self.current.search or "", placeholder="words, \"phrase\", prefix*",
                                 id="f-search", compact=True)
+                yield Static("", id="f-search-error", classes="field-error")
             with Horizontal(classes="buttons"):
                 yield Button("Apply (ctrl+s)", id="apply", variant="primary", compact=True)
                 yield Button("Clear all", id="clear", compact=True)
-            yield Footer()
+            yield RankedFooter()
+
+    def on_mount(self) -> None:
+        # The first field has focus, so the first key (Enter opens its list) is never lost.
+        self.query_one(f"#f-{FILTER_FIELDS[0]}", Select).focus()
 
     def _result(self) -> ConversationFilter:
         values: dict[str, Any] = {}
@@ -203,7 +228,16 @@ class FilterModal(_Modal):
         return ConversationFilter(**values)
 
     def action_save(self) -> None:
-        self.dismiss(FilterResult(self._result()))
+        from runner.store.search import SearchError, parse
+
+        result = self._result()
+        try:
+            parse(result.search)
+        except SearchError as exc:
+            self.query_one("#f-search-error", Static).update(Text(str(exc)))
+            self.query_one("#f-search", Input).focus()
+            return
+        self.dismiss(FilterResult(result))
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
@@ -248,7 +282,7 @@ class CodePickerModal(_Modal):
             yield Label(Text(self.title_text, style="bold"))
             yield Input(placeholder="type to filter; a new name creates a code", id="code-query")
             yield OptionList(id="code-options")
-            yield Footer()
+            yield RankedFooter()
 
     def on_mount(self) -> None:
         self._refresh_options("")
@@ -320,17 +354,46 @@ class CodeForm:
     parent: str | None
 
 
+_CODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/ -]*$")
+
+
+def code_name_problem(name: str, taken: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """What is wrong with ``name`` as a code name, in words (None: nothing). The same rule as
+    `runner.analysis.codebook.CodeName`, said before anything else is typed."""
+    name = name.strip()
+    if not name:
+        return "A code needs a name."
+    if len(name) > 80:
+        return f"Too long: {len(name)} characters, at most 80."
+    if not name[0].isascii() or not name[0].isalnum():
+        return f"Start with a letter or a digit (not “{literal(name[0])}”)."
+    bad = sorted({ch for ch in name if not _CODE_NAME.match("a" + ch)})
+    if bad:
+        shown = " ".join(literal(c) if c.strip() else repr(c) for c in bad)
+        return f"Not allowed in a name: {shown}. Use letters, digits, space and _ . : / -"
+    if name in taken:
+        return f"{name} is already a code of this codebook."
+    return None
+
+
 class CodeFormModal(_Modal):
     """A code's fields (Enter in any box or ctrl+s saves). Examples are separated by `|`."""
 
     BINDINGS = _bind("modal.cancel", "modal.save")
 
-    def __init__(self, title: str, code: CodeRow | None = None, name: str = "", name_editable: bool = True) -> None:
+    def __init__(self, title: str, code: CodeRow | None = None, name: str = "", name_editable: bool = True,
+                 taken: set[str] | None = None, definition: str = "", focus: str | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.code = code
         self.code_name = code.name if code else name
         self.name_editable = name_editable
+        self.taken = set(taken or ()) - ({code.name} if code else set())
+        """Names already in the codebook (a new name must not be one of them)."""
+        self.definition = definition
+        """The definition to start from (a suggested theme's, to edit)."""
+        self.focus_field = focus
+        """The field focused first (default: the name when it is empty, else the definition)."""
 
     def compose(self) -> ComposeResult:
         import json
@@ -341,7 +404,7 @@ class CodeFormModal(_Modal):
             yield Label(Text(self.title_text, style="bold"))
             for field, value, placeholder in (
                 ("name", self.code_name, "short name, e.g. curiosity"),
-                ("definition", c.definition if c else "", "what the code means"),
+                ("definition", c.definition if c else self.definition, "what the code means"),
                 ("include", c.include if c else "", "when to apply it"),
                 ("exclude", c.exclude if c else "", "when not to"),
                 ("examples", examples, "example quotes, separated by |"),
@@ -351,18 +414,37 @@ class CodeFormModal(_Modal):
                     yield Label(field, classes="field-label")
                     yield Input(value=value, placeholder=placeholder, id=f"c-{field}",
                                 disabled=field == "name" and not self.name_editable)
-            yield Footer()
+                if field == "name":
+                    yield Static("", id="c-name-error", classes="field-error")
+            yield RankedFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#c-definition" if not self.name_editable or self.code_name else "#c-name", Input).focus()
+        first = self.focus_field or ("definition" if not self.name_editable or self.code_name else "name")
+        box = self.query_one(f"#c-{first}", Input)
+        box.focus()
+        if first == "name":
+            box.select_all()
+        self._check_name(self.code_name)
 
     def _value(self, field: str) -> str:
         return self.query_one(f"#c-{field}", Input).value.strip()
 
+    @on(Input.Changed, "#c-name")
+    def _name_changed(self, event: Input.Changed) -> None:
+        self._check_name(event.value)
+
+    def _check_name(self, name: str) -> str | None:
+        problem = code_name_problem(name, self.taken) if self.name_editable else None
+        shown = problem if problem and (name.strip() or self.query_one("#c-name", Input).has_focus) else None
+        self.query_one("#c-name-error", Static).update(Text(shown or ""))
+        return problem
+
     def action_save(self) -> None:
         name = self._value("name")
-        if not name:
-            self.notify("A code needs a name.", severity="warning", markup=False)
+        problem = self._check_name(name)
+        if problem:
+            self.query_one("#c-name-error", Static).update(Text(problem))
+            self.query_one("#c-name", Input).focus()
             return
         examples = [e.strip() for e in self._value("examples").split("|") if e.strip()]
         self.dismiss(CodeForm(name, self._value("definition"), self._value("include"), self._value("exclude"),
@@ -390,7 +472,7 @@ class ArtifactModal(_Modal):
                 yield OptionList(*[Option(Text.assemble((literal(a.name), "bold"), (f"  #{a.message_idx}", "dim")))
                                    for a in self.artifacts], id="artifact-list")
                 yield TextArea("", read_only=True, id="artifact-text", soft_wrap=True, show_line_numbers=True)
-            yield Footer()
+            yield RankedFooter()
 
     def on_mount(self) -> None:
         if self.artifacts:
@@ -435,7 +517,7 @@ class SpanModal(_Modal):
             yield Static(Text("select with shift+arrows (shift+ctrl+arrows by word), Enter or t: tag the selection",
                               style="dim"))
             yield TextArea(self.shown, read_only=True, soft_wrap=True, id="span-text")
-            yield Footer()
+            yield RankedFooter()
 
     def on_mount(self) -> None:
         self.query_one("#span-text", TextArea).focus()

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from runner.store.reader import ConversationFilter, SuggestionRecord
 from tui.actions import bindings
@@ -22,6 +22,8 @@ from tui.coding import ReviewDecision
 from tui.messages import SuggestionsLoaded
 from tui.screens.base import BaseScreen
 from tui.text import literal
+from tui.widgets.footer import RankedFooter
+from tui.widgets.status_line import StatusLine
 
 __all__ = ["ReviewScreen", "render_item"]
 
@@ -147,17 +149,20 @@ class ReviewScreen(BaseScreen):
         yield Static(id="review-title", classes="title")
         with VerticalScroll(id="review-card-scroll"):
             yield Static(id="review-card")
-        yield Footer()
+        yield StatusLine()
+        yield RankedFooter()
 
     def on_mount(self) -> None:
         self.load()
 
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False)
     def load(self) -> None:
+        self.app.call_from_thread(self.start_loading, "#review-card-scroll")
         self.post_message(SuggestionsLoaded(self.reader.suggestions("pending") + self.reader.suggestions("skipped")))
 
     @on(SuggestionsLoaded)
     def _loaded(self, message: SuggestionsLoaded) -> None:
+        self.stop_loading("#review-card-scroll")
         self.items = message.items
         self.index = 0
         if self._focus_id is not None:
@@ -195,6 +200,28 @@ class ReviewScreen(BaseScreen):
         item = self.current()
         if item is None or item.suggestion.id is None:
             return
+        if status == "accepted" and item.suggestion.kind == "theme":
+            self._accept_theme(item)
+            return
+        self._decide(item, status)
+
+    def _accept_theme(self, item: SuggestionRecord) -> None:
+        """A suggested theme has a machine name and definition: offer to rename it and edit the
+        definition before it becomes a code (Enter keeps them as they are)."""
+        from tui.screens.modals import CodeForm, CodeFormModal
+
+        s = item.suggestion
+
+        def done(form: CodeForm | None) -> None:
+            if form is not None:
+                self._decide(item, "accepted", name=form.name, definition=form.definition)
+
+        self.app.push_screen(CodeFormModal(f"Accept theme {s.code} as a code: rename it, edit its definition",
+                                           name=s.code, definition=s.definition or "",
+                                           taken={c.name for c in self.lapp.codes}, focus="name"), done)
+
+    def _decide(self, item: SuggestionRecord, status: str, **edits: Any) -> None:
+        assert item.suggestion.id is not None
         book = self.lapp.codebook.name if self.lapp.codebook else None
 
         def done(decision: ReviewDecision) -> None:
@@ -203,9 +230,11 @@ class ReviewScreen(BaseScreen):
             if decision.code is not None:
                 self.lapp.reload_codebook(decision.codebook)
 
-        self.lapp.write(self.lapp.coding.decide(item.suggestion.id, status, book), done,  # type: ignore[arg-type]
-                        what=f"review {status}")
+        self.lapp.write(self.lapp.coding.decide(item.suggestion.id, status, book, **edits),  # type: ignore[arg-type]
+                        done, what=f"review {status}")
         self.decided += 1
+        if item in self.items:
+            self.index = self.items.index(item)
         del self.items[self.index]
         if self.index >= len(self.items):
             self.index = max(0, len(self.items) - 1)

@@ -9,18 +9,43 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from runner.store.records import RunSummary
 from tui.actions import bindings
-from tui.messages import RunsLoaded
+from tui.messages import RunsLoaded, StoreChanged
 from tui.screens.base import BaseScreen
 from tui.text import literal
 from tui.widgets.table import Table
+from tui.widgets.footer import RankedFooter
+from tui.widgets.status_line import StatusLine
 
 __all__ = ["RunsScreen"]
 
 STATUS_STYLE = {"running": "bold yellow", "done": "green", "interrupted": "magenta", "failed": "bold red"}
+
+
+RUN_COLUMNS = ("run", "protocol", "started (UTC)", "status", "convs", "done", "running", "pending", "error", "turns",
+               "tokens", "cost")
+"""Every column of the runs table, in display order."""
+
+RUN_PRIORITY = ("run", "status", "done", "running", "error", "convs", "protocol", "started (UTC)", "pending", "cost",
+                "turns", "tokens")
+"""Which columns a narrow terminal keeps first: the run id always (it is what every command takes)."""
+
+
+def visible_columns(width: int, rows: list[tuple[Text, ...]]) -> tuple[int, ...]:
+    """Indexes of the columns that fit ``width`` cells, chosen by `RUN_PRIORITY`, each as wide as its
+    content (plus the table's cell padding)."""
+    need = [max([len(label), *(cells[i].cell_len for cells in rows)]) + 2 for i, label in enumerate(RUN_COLUMNS)]
+    chosen: set[int] = set()
+    used = 0
+    for label in RUN_PRIORITY:
+        i = RUN_COLUMNS.index(label)
+        if used + need[i] <= width or not chosen:
+            chosen.add(i)
+            used += need[i]
+    return tuple(sorted(chosen))
 
 
 def run_cells(r: RunSummary) -> tuple[Text, ...]:
@@ -59,17 +84,18 @@ class RunsScreen(BaseScreen):
         self.loaded = False
         """True once the first read is shown (tests and the benchmark wait on it)."""
         self._ticks = 0
+        self.shown_columns: tuple[int, ...] = ()
+        """Indexes (in `RUN_COLUMNS`) of the columns shown at this width."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title", classes="title")
         yield Table(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="runs-empty", classes="empty")
-        yield Footer()
+        yield StatusLine()
+        yield RankedFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        table.add_columns("run", "protocol", "started (UTC)", "status", "convs", "done", "running", "pending",
-                          "error", "turns", "tokens", "cost")
+        self._fit([])
         self._title()
         self.refresh_runs()
         self.set_interval(1.0, self._tick)
@@ -86,14 +112,40 @@ class RunsScreen(BaseScreen):
         if live or self._ticks % 5 == 0:
             self.refresh_runs()
 
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
+        """A new run, a run's progress or its end: read the list again at once (no waiting for the tick)."""
+        if self.is_current and message.what & {"runs", "messages"}:
+            self.refresh_runs()
+
     @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
     def refresh_runs(self) -> None:
+        if not self.loaded:
+            self.app.call_from_thread(self.start_loading, "#runs")
         self.post_message(RunsLoaded(self.reader.runs()))
+
+    def _fit(self, rows: list[tuple[Text, ...]]) -> None:
+        """Show the columns that fit (again, when the width or the content changed them)."""
+        visible = visible_columns(self.app.size.width - 2, rows)
+        if visible == self.shown_columns:
+            return
+        self.shown_columns = visible
+        table = self.query_one("#runs", Table)
+        table.clear(columns=True)
+        table.add_columns(*(RUN_COLUMNS[i] for i in visible))
+
+    def on_resize(self) -> None:
+        if self.is_mounted and self.runs is not None:
+            self._show(RunsLoaded(self.runs))
 
     @on(RunsLoaded)
     def _show(self, message: RunsLoaded) -> None:
+        self.stop_loading("#runs")
         self.runs = message.runs
-        self.query_one("#runs", Table).sync([(r.id, run_cells(r)) for r in message.runs])
+        cells = [run_cells(r) for r in message.runs]
+        self._fit(cells)
+        self.query_one("#runs", Table).sync([(r.id, tuple(c[i] for i in self.shown_columns))
+                                             for r, c in zip(message.runs, cells, strict=True)])
         empty = self.query_one("#runs-empty", Static)
         empty.update(Text("No runs in this store yet. Start one with `latitude run PROTOCOL`.")
                      if not message.runs else "")

@@ -13,14 +13,16 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.actions import bindings
-from tui.messages import TalliesLoaded
+from tui.messages import StoreChanged, TalliesLoaded
 from tui.screens.base import BaseScreen
 from tui.text import literal
 from tui.widgets.interval_chart import Bar, IntervalChart
 from tui.widgets.table import Table
+from tui.widgets.footer import RankedFooter
+from tui.widgets.status_line import StatusLine
 
 __all__ = ["BREAKDOWNS", "TalliesScreen"]
 
@@ -52,7 +54,8 @@ class TalliesScreen(BaseScreen):
         with VerticalScroll(id="tallies-body"):
             yield Table(id="tallies", cursor_type="row", zebra_stripes=True)
             yield IntervalChart(id="tallies-chart")
-        yield Footer()
+        yield StatusLine()
+        yield RankedFooter()
 
     def on_mount(self) -> None:
         self.query_one("#tallies", Table).add_columns("code", self.by, "n", "count", "%", "95% CI")
@@ -73,6 +76,7 @@ class TalliesScreen(BaseScreen):
     def load(self) -> None:
         from runner.analysis import tally
 
+        self.app.call_from_thread(self.start_loading, "#tallies-body")
         run_ids = [r.id for r in self.reader.runs()] if self.all_runs else [self.run_id or ""]
         with self.reader.session() as s:
             try:
@@ -95,6 +99,7 @@ class TalliesScreen(BaseScreen):
 
     @on(TalliesLoaded)
     def _loaded(self, message: TalliesLoaded) -> None:
+        self.stop_loading("#tallies-body")
         self.rows = message.rows
         self.coders = message.coders
         table = self.query_one("#tallies", Table)
@@ -117,6 +122,11 @@ class TalliesScreen(BaseScreen):
         self.query_one(IntervalChart).show(bars)
         self._render_title(message.error)
         self.loaded = True
+
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
+        if self.is_current and "tags" in message.what:
+            self.load()
 
     def action_cycle_by(self) -> None:
         self.by = BREAKDOWNS[(BREAKDOWNS.index(self.by) + 1) % len(BREAKDOWNS)]

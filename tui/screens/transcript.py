@@ -15,19 +15,21 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from runner.analysis.codebook import Code
 from runner.store import search
 from runner.store.reader import ConversationFilter, ConversationRecord
 from runner.store.tables import CodebookRow, TagRow
 from tui.actions import bindings
-from tui.messages import CodebookLoaded, ConversationLoaded, TagsChanged
+from tui.messages import CodebookLoaded, ConversationLoaded, StoreChanged, TagsChanged
 from tui.screens.base import BaseScreen
 from tui.text import literal
 from tui.widgets.code_bar import CodeBar
 from tui.widgets.telemetry import TelemetryPanel
 from tui.widgets.turn_view import TurnContext, TurnView, tag_chip
+from tui.widgets.footer import RankedFooter
+from tui.widgets.status_line import StatusLine
 
 __all__ = ["TranscriptScreen", "turn_context"]
 
@@ -93,6 +95,10 @@ class TranscriptScreen(BaseScreen):
         self.count: int | None = None
         self.loaded_id: str | None = None
         """The conversation on screen (tests wait on it)."""
+        self.coded: int | None = None
+        """Conversations of the filter this coder has coded (shown as "37 of 120 coded by ana")."""
+        self._telemetry_chosen: bool | None = None
+        """The telemetry panel as the person last toggled it (None: by width, shown from 120 columns)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="transcript-title", classes="title")
@@ -100,11 +106,25 @@ class TranscriptScreen(BaseScreen):
         with Horizontal(id="transcript-body"):
             yield VerticalScroll(id="turns", can_focus=False)
             yield TelemetryPanel(id="telemetry")
-        yield Footer()
+        yield StatusLine()
+        yield RankedFooter()
 
     def on_mount(self) -> None:
+        self._fit_telemetry()
         self.load(self.conversation_id)
         self.set_interval(2.0, self._tick)
+
+    TELEMETRY_MIN_WIDTH = 120
+    """Below this many columns the telemetry panel starts hidden (``i`` shows it), leaving the text room."""
+
+    def _fit_telemetry(self) -> None:
+        panel = self.query_one(TelemetryPanel)
+        wanted = self._telemetry_chosen
+        panel.display = wanted if wanted is not None else self.app.size.width >= self.TELEMETRY_MIN_WIDTH
+
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self._fit_telemetry()
 
     def _tick(self) -> None:
         """A conversation still being written is read again (new turns appear as they are committed)."""
@@ -115,15 +135,19 @@ class TranscriptScreen(BaseScreen):
     # ---------------------------------------------------------------- loading
 
     @work(thread=True, exclusive=True, group="transcript-load", exit_on_error=False)
-    def load(self, conversation_id: str, keep_cursor: bool = False) -> None:
+    def load(self, conversation_id: str, keep_cursor: bool = False, to_model: bool = False) -> None:
+        if not keep_cursor:
+            self.app.call_from_thread(self.start_loading, "#turns")
         record = self.reader.conversation(conversation_id)
         position = self.reader.position(self.run_id, self.filter, conversation_id)
         count = self.reader.count(self.run_id, self.filter)
-        self.post_message(ConversationLoaded(record, position, count, keep_cursor))
+        coded = self.reader.coded_count(self.run_id, self.filter, self.lapp.coder)
+        self.post_message(ConversationLoaded(record, position, count, keep_cursor, coded, to_model))
 
     @on(ConversationLoaded)
     async def _loaded(self, message: ConversationLoaded) -> None:
         record = message.record
+        self.stop_loading("#turns")
         if record is None:
             self.notify("That conversation is no longer in the store.", severity="warning", markup=False)
             return
@@ -131,7 +155,7 @@ class TranscriptScreen(BaseScreen):
         self.record = record
         self.conversation_id = record.conversation.id
         self.tags = record.tags
-        self.position, self.count = message.position, message.count
+        self.position, self.count, self.coded = message.position, message.count, message.coded
         ctx = turn_context(record, self.lapp.coder, self.filter.search)
         turns = self.query_one("#turns", VerticalScroll)
         if same and message.keep_cursor:
@@ -147,22 +171,38 @@ class TranscriptScreen(BaseScreen):
             await turns.remove_children()
             views = [TurnView(m, ctx, self._tags_on(m.idx)) for m in record.messages]
             await turns.mount_all(views)
+        self._waiting(record)
         self.query_one(TelemetryPanel).show(record.messages, context_window(record))
         if not (same and message.keep_cursor):
-            self.cursor = self._first_interesting(views, ctx)
+            self.cursor = self._first_interesting(views, ctx, message.to_model)
         self.cursor = min(self.cursor, max(0, len(views) - 1))
         self._move(0, scroll=not (same and message.keep_cursor))
         self._render_title()
         self._render_codebar()
         self.loaded_id = record.conversation.id
 
+    def _waiting(self, record: ConversationRecord) -> None:
+        """A live conversation with no reply yet says so, instead of an empty pane."""
+        for old in self.query("#waiting"):
+            old.remove()
+        c = record.conversation
+        if c.status in ("running", "pending") and not any(m.role == "assistant" for m in record.messages):
+            note = ("waiting for the first reply (the conversation is running; new turns appear by themselves)"
+                    if c.status == "running" else "not started yet (pending): its turns appear once the run reaches it")
+            self.query_one("#turns", VerticalScroll).mount(Static(Text(note, style="italic yellow"), id="waiting"))
+
     @staticmethod
-    def _first_interesting(views: list[TurnView], ctx: TurnContext) -> int:
-        """The first search hit when searching, else the first non-system turn."""
+    def _first_interesting(views: list[TurnView], ctx: TurnContext, to_model: bool = False) -> int:
+        """The first search hit when searching; else, in the coding loop (``to_model``: after n/p/N),
+        the first model turn, so ``n 1`` tags the model's reply, never the prompt; else (opened from
+        the list, to read from the top) the first non-system turn."""
         if ctx.search is not None:
             for i, v in enumerate(views):
                 if ctx.search.search(v.message.content) or ctx.search.search(v.message.reasoning or ""):
                     return i
+        for i, v in enumerate(views):
+            if to_model and v.message.role == "assistant":
+                return i
         for i, v in enumerate(views):
             if v.message.role != "system":
                 return i
@@ -173,13 +213,18 @@ class TranscriptScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="transcript-tags", exit_on_error=False)
     def load_tags(self, conversation_id: str, notice: str | None = None) -> None:
-        self.post_message(TagsChanged(conversation_id, self.reader.tags(conversation_id), notice))
+        tags = self.reader.tags(conversation_id)
+        coded = self.reader.coded_count(self.run_id, self.filter, self.lapp.coder)
+        self.post_message(TagsChanged(conversation_id, tags, notice, coded))
 
     @on(TagsChanged)
     def _tags_changed(self, message: TagsChanged) -> None:
         if message.notice:
             self.notify(message.notice, markup=False, timeout=2)
+        if message.coded is not None:
+            self.coded = message.coded
         if message.conversation_id != self.conversation_id:
+            self._render_title()
             return
         self.tags = message.tags
         for view in self.query(TurnView):
@@ -189,7 +234,20 @@ class TranscriptScreen(BaseScreen):
 
     @on(CodebookLoaded)
     def _codebook_loaded(self) -> None:
+        """A new codebook version (a rename or merge here or elsewhere): the tags on screen are read
+        again, so they show the new names at once."""
         self._render_codebar()
+        if self.record is not None:
+            self.load_tags(self.conversation_id)
+
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
+        if self.record is None:
+            return
+        if "tags" in message.what:
+            self.load_tags(self.conversation_id)
+        if "messages" in message.what and self.record.conversation.status in ("running", "pending"):
+            self.load(self.conversation_id, keep_cursor=True)
 
     # ---------------------------------------------------------------- rendering
 
@@ -228,6 +286,12 @@ class TranscriptScreen(BaseScreen):
         title.append(f"  {literal(c.vendor)} · {literal(c.condition)} · rep {c.replicate} · {c.kind} · ")
         title.append(c.status, style="yellow" if c.status == "running" else "red" if c.status == "error" else "")
         title.append(f" · stop: {literal(c.stop_reason or '—')} · {c.turns} turns · ${c.cost:.4f}")
+        if self.coded is not None and self.count:
+            title.append(f"   {self.coded:,} of {self.count:,} coded by ", style="bold cyan")
+            title.append(literal(self.lapp.coder), style="bold cyan")
+        if c.status == "error" or (c.stop_reason or "").startswith("error"):
+            title.append("\nerror: ", style="bold red")
+            title.append(literal(c.stop_detail or "(no error text was recorded)"), style="red")
         whole = self._tags_on(None)
         if whole:
             title.append("\nconversation: ", style="dim")
@@ -289,9 +353,21 @@ class TranscriptScreen(BaseScreen):
             return
         self.app.call_from_thread(self._go, other)
 
+    def action_next_uncoded(self) -> None:
+        self.find_uncoded()
+
+    @work(thread=True, exclusive=True, group="transcript-neighbour", exit_on_error=False)
+    def find_uncoded(self) -> None:
+        other = self.reader.next_uncoded(self.run_id, self.filter, self.conversation_id, self.lapp.coder)
+        if other is None:
+            self.app.call_from_thread(self.notify, f"Every conversation in this filter is coded by {self.lapp.coder}.",
+                                      markup=False, timeout=2)
+            return
+        self.app.call_from_thread(self._go, other)
+
     def _go(self, conversation_id: str) -> None:
         self.conversation_id = conversation_id
-        self.load(conversation_id)
+        self.load(conversation_id, to_model=True)
 
     def action_back(self) -> None:
         self.dismiss(self.conversation_id)
@@ -358,7 +434,8 @@ class TranscriptScreen(BaseScreen):
             if pick is None:
                 return
             if pick.create:
-                self.app.push_screen(CodeFormModal(f"New code {pick.name}", name=pick.name), form_done)
+                self.app.push_screen(CodeFormModal(f"New code {pick.name}", name=pick.name,
+                                                   taken={c.name for c in self.lapp.codes}), form_done)
             else:
                 then(pick.name, None)
 
@@ -469,7 +546,8 @@ class TranscriptScreen(BaseScreen):
 
     def action_telemetry(self) -> None:
         panel = self.query_one(TelemetryPanel)
-        panel.display = not panel.display
+        self._telemetry_chosen = not panel.display
+        panel.display = self._telemetry_chosen
 
     def action_artifacts(self) -> None:
         from tui.screens.modals import ArtifactModal

@@ -14,13 +14,21 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
 
+from tui.actions import bindings
+
 __all__ = ["Table"]
 
 
 class Table(DataTable[Any], inherit_bindings=False):
-    """`DataTable` without its own Enter (select) binding; every other key as usual."""
+    """`DataTable` without its own Enter (select) binding; Home/End and g/G jump to the first and
+    last row (DataTable's Home/End scroll sideways); every other key as usual."""
 
-    BINDINGS = [b for b in DataTable.BINDINGS if getattr(b, "key", None) != "enter"]
+    BINDINGS = [b for b in DataTable.BINDINGS if getattr(b, "key", None) not in ("enter", "home", "end")] + \
+        bindings("list")
+
+    def action_jump(self, row: int) -> None:
+        if self.row_count:
+            self.move_cursor(row=row if row >= 0 else self.row_count + row, animate=False)
 
     version = 0
     """Bumped by every `clear`: which set of rows is meant to be on screen."""
@@ -40,7 +48,7 @@ class Table(DataTable[Any], inherit_bindings=False):
             self.painted_at = time.perf_counter()
         return lines
 
-    def sync(self, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def sync(self, rows: list[tuple[str, tuple[Any, ...]]], height: int = 1) -> None:
         """Show ``rows`` (key, cells): cells are updated in place when the keys are the same as shown
         (a live refresh keeps the cursor, the scroll position and the column widths); otherwise the
         rows are replaced, keeping the cursor on the same key if it is still there."""
@@ -55,7 +63,7 @@ class Table(DataTable[Any], inherit_bindings=False):
         keep = keys[self.cursor_row] if keys and 0 <= self.cursor_row < len(keys) else None
         self.clear()
         for key, cells in rows:
-            self.add_row(*cells, key=key)
+            self.add_row(*cells, key=key, height=height)
         self._measure([cells for _, cells in rows])
         if keep is not None and keep in {k for k, _ in rows}:
             self.move_cursor(row=self.get_row_index(keep), animate=False)

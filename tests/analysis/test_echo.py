@@ -1,0 +1,67 @@
+"""The echo measure and the leading check against values worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner.analysis.echo import band, content_tokens, echo, ngrams, overlap
+from runner.analysis.leading import code_risks
+
+
+def test_content_tokens_drop_stop_words_and_keep_order() -> None:
+    assert content_tokens("What would YOU like to do? I'd like to build a Cantor explainer!") == [
+        "like", "like", "build", "cantor", "explainer"]
+    assert content_tokens("I’m here: a, b, 42 and don’t") == ["42"]
+
+
+def test_ngrams_are_occurrences_in_order() -> None:
+    assert ngrams(["a1", "b2", "c3"], 2) == [("a1", "b2"), ("b2", "c3")]
+    assert ngrams(["a1"], 2) == []
+    with pytest.raises(ValueError):
+        ngrams(["a1"], 0)
+
+
+def test_echo_by_hand() -> None:
+    prompt = "Give you some space and get some sense of what they want."
+    # prompt content tokens: space, sense  -> bigram {(space, sense)}
+    reply = "Space sense matters. Space sense again, and quiet gardens."
+    # reply content tokens: space sense matters space sense quiet gardens
+    # bigrams: (space,sense) (sense,matters) (matters,space) (space,sense) (sense,quiet) (quiet,gardens)
+    # shared: 2 of 6; words: space, sense, space, sense shared of 7 -> 4/7
+    s = echo(reply, [prompt])
+    assert (s.shared_bigrams, s.bigrams) == (2, 6)
+    assert s.echo == pytest.approx(2 / 6)
+    assert s.echo_words == pytest.approx(4 / 7)
+    assert s.band == "high"
+
+
+def test_echo_of_a_fresh_reply_is_zero_and_of_a_short_one_undefined() -> None:
+    fresh = echo("Cantor diagonal explainer with sliders", ["what would you like to do?"])
+    assert fresh.echo == 0.0 and fresh.band == "low"
+    short = echo("Yes.", ["anything else?"])
+    assert short.echo is None and short.echo_words == 0.0 and short.band == "none"
+    empty = echo("I do.", ["anything else?"])
+    assert empty.echo is None and empty.echo_words is None
+
+
+def test_overlap_counts_every_prompt() -> None:
+    assert overlap("emergent flocking boids", ["emergent flocking", "nothing here"], 2) == (1, 2)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0.0, "low"), (0.0999, "low"), (0.1, "mid"),
+                                                 (0.2999, "mid"), (0.3, "high"), (1.0, "high"), (None, "none")])
+def test_bands_have_stated_cut_points(value: float | None, expected: str) -> None:
+    assert band(value) == expected
+
+
+def test_leading_flags_a_code_whose_name_is_in_the_prompt() -> None:
+    prompts = {"curious": ["Be curious and tell me what you wonder about."],
+               "plain": ["What would you like to do?"]}
+    codes = [("curiosity", "wonder about things; asks questions"), ("maker", "builds an artifact")]
+    risks = {(r.condition, r.code): r for r in code_risks(prompts, codes)}
+    # "wonder" is shared in "curious" (1 of curiosity/wonder/things/asks/questions = 5 words)
+    c = risks[("curious", "curiosity")]
+    assert c.shared == ("wonder",) and c.words == 5 and not c.flagged and c.share == pytest.approx(0.2)
+    assert not risks[("plain", "curiosity")].shared
+    led = code_risks({"stop": ["If you want to stop, say stopping now."]}, [("stop", "says it wants to end")])[0]
+    assert led.name_words_shared == ("stop",) and led.flagged

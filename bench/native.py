@@ -7,6 +7,7 @@ client in a fresh interpreter (bench/_worker.py):
 
   W1 (200 conversations x 6 turns, 100 ms latency, 50 in flight; ideal 2.4 s), streamed:
     bare aiohttp loop            the floor
+    bare native transport        `runner.providers.native.chat` in the same loop (no engine)
     engine, native transport     target: wall <= 1.3x ideal, CPU per completion <= 2 ms
     engine, litellm transport    today's path, for the ratio (skip with --no-litellm)
     `latitude run`, all native   the whole process (what a user waits for): wall <= 1.5x

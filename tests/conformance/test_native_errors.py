@@ -106,3 +106,38 @@ def test_native_default_only_for_openai_and_anthropic_strings():
     assert all(a.transport == "litellm" for a in BUILTIN_ALIASES.values())
     with pytest.raises(ValueError, match="native serves"):
         ModelAlias(model="gemini/gemini-2.5-pro", transport="native")
+
+
+def test_a_native_run_never_imports_litellm(fake_provider, fake_keys, tmp_path):
+    """`latitude run` as a whole process, every alias native: the run completes, prices and
+    context windows come from the price map read as data, and litellm is never imported."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        "models:\n"
+        f"  gpt: {{model: openai/gpt-4o-mini, api_base: '{fake_provider.openai_base}', api_key_env: FAKE_OPENAI_KEY}}\n"
+        f"  claude: {{model: anthropic/claude-sonnet-4-5, api_base: '{fake_provider.anthropic_base}', "
+        "api_key_env: FAKE_ANTHROPIC_KEY}\n", encoding="utf-8")
+    protocol = Path(__file__).resolve().parents[1] / "data" / "protocols" / "two-turns.yaml"
+    code = ("import sys\nfrom runner.cli import app\ntry:\n    app()\nfinally:\n"
+            "    print('LITELLM_IMPORTED=' + str('litellm' in sys.modules), file=sys.stderr)\n")
+    db = tmp_path / "run.db"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "run", str(protocol), "-m", "gpt", "-m", "claude", "--models", str(models),
+         "--db", f"sqlite:///{db}"],
+        capture_output=True, text=True, env={**os.environ}, timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "LITELLM_IMPORTED=False" in proc.stderr
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    rows = con.execute("select cost, request_json from messages where role = 'assistant'").fetchall()
+    con.close()
+    assert len(rows) == 4 and all(cost and cost > 0 for cost, _ in rows)  # priced without litellm
+    import json
+
+    assert sorted({json.loads(r)["context_window"] for _, r in rows}) == [128000, 200000]  # from the price map

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..kinds import OnEmpty
+
 MAX_INCLUDED_FILE_BYTES = 10 * 1024 * 1024
 """Largest prompt file a `file:` include may name (an 80-page prompt is about 0.3 MB)."""
 
@@ -413,6 +415,10 @@ class Protocol(BaseModel):
     sources: dict[str, Source] = Field(default_factory=dict)
     """Other transcripts available to templates as `sources.NAME`."""
     params: Params = Params()
+    on_empty: OnEmpty = "end"
+    """What follows an empty model reply (no text, no tool call): `end` the conversation with
+    the stop reason `empty_reply` (the default), or `continue` with the next step. The reply is
+    stored either way, flagged, with its finish reason."""
 
     @field_validator("tools", mode="before")
     @classmethod

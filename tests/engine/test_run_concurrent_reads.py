@@ -38,8 +38,14 @@ def test_reads_during_a_run_see_monotonic_progress(cli, store, tmp_db_url, model
     try:
         result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "fake-gpt", "--replicates", "50",
                      "--concurrency", "25", "--models", models_file)
+        # wait (a condition, not a pause) until the reader has seen the finished run
+        final = (50, 50 * 4)
+        deadline = time.monotonic() + 120
+        while result.exit_code == 0 and not errors and not (
+                snapshots and snapshots[-1][:2] == final and len(snapshots) >= 10):
+            assert time.monotonic() < deadline, f"the reader never saw the finished run: {snapshots[-1:]}"
+            time.sleep(0.01)
     finally:
-        time.sleep(0.05)
         stop.set()
         reader.join(30)
     assert result.exit_code == 0, result

@@ -79,20 +79,32 @@ async def test_many_concurrent_adds_group_commit_and_resolve_after_commit(
             if turns != idx + 1:
                 not_visible.append((conv.id, -idx))
 
+    # Hold the writer thread until every conversation's first add is queued: those 200 adds then
+    # share one commit whatever the machine's load (a condition, not relative speed).
+    release = threading.Event()
+    blocker = asyncio.ensure_future(writer.call(lambda _session: release.wait(60)))
+    await asyncio.sleep(0)  # the call is queued...
+    while writer.backlog:  # ...and taken by the writer thread
+        await asyncio.sleep(0.001)
     try:
-        await asyncio.gather(*(conversation(c) for c in convs))
+        work = asyncio.ensure_future(asyncio.gather(*(conversation(c) for c in convs)))
+        while writer.backlog < n_conv:
+            assert not blocker.done(), "the writer was released before the adds queued"
+            await asyncio.sleep(0.001)
+        release.set()
+        await blocker
+        await work
     finally:
+        release.set()
         probe.close()
         await writer.close()
     assert not_visible == []
     assert count(engine, "messages") == n_conv * n_msgs
     ops = writer.ops - ops_before
     batches = writer.batches - batches_before
-    assert ops == n_conv * n_msgs * 2
-    # The probes are synchronous reads on the loop thread, so how many ops share a commit here
-    # depends on the machine's load; test_ops_queued_while_busy_share_one_commit checks batching
-    # deterministically.
-    assert batches <= ops
+    assert ops == n_conv * n_msgs * 2 + 1  # and the blocking call
+    assert writer.largest_batch >= n_conv, "adds queued while the writer was busy share one commit"
+    assert batches <= ops - n_conv + 2
 
 
 async def test_ops_queued_while_busy_share_one_commit(migrated_url: str, engine: Engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.command import CommandPalette
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 from tests.tui.conftest import SIZE, settle, to_transcript
 from tui import actions
@@ -22,8 +23,13 @@ SCREENS = {"runs": RunsScreen, "conversations": ConversationsScreen, "transcript
 
 
 def test_every_action_is_complete_and_bound() -> None:
-    ids = [a.id for a in actions.ACTIONS]
-    assert len(ids) == len(set(ids))
+    # (ids are unique: tui.actions refuses duplicates when imported)
+    app_keys = {k.strip() for a in actions.for_scope("app") for k in a.keys.split(",")}
+    for scope in actions.SCOPES:
+        keys = [k.strip() for a in actions.for_scope(scope) for k in a.keys.split(",")]
+        assert len(keys) == len(set(keys)), f"{scope}: a key is bound twice"
+        if scope != "app":
+            assert not set(keys) & app_keys, f"{scope}: a key shadows an app-wide key"
     for spec in actions.ACTIONS:
         assert spec.id.count(".") == 1 and spec.scope in actions.SCOPES, spec.id
         assert spec.help.endswith(".") and spec.label and spec.keys, spec.id
@@ -76,7 +82,8 @@ async def test_footer_shows_the_keys_that_apply(app_factory) -> None:
         shown = {b.binding.id for b in screen.active_bindings.values() if b.binding.show}
         assert {"transcript.next", "transcript.code_1", "transcript.pick", "transcript.undo", "app.help"} <= shown
         assert "conversations.search" not in shown
-        assert screen.query_one(Footer)
+        footer_keys = {k.description for k in screen.query_one(Footer).query(FooterKey)}
+        assert {"Next", "Toggle code", "Undo"} <= footer_keys, footer_keys
 
 
 async def test_palette_lists_and_runs_actions(app_factory, store) -> None:

@@ -237,5 +237,4 @@ def _stop_rows(conv: ConversationRow, item: Imported, stop: Any) -> list[Any]:
     counted = next((c for c in cands if c.counted), None)
     if counted is not None:
         conv.stop_reason, conv.stop_detail, conv.stop_message_idx = "stop_phrase", counted.text, counted.message_idx
-        conv.stop_channel, conv.stop_prompted = "phrase", counted.prompted
     return [*cands, *(review_item(c) for c in cands if needs_review(c))]

@@ -24,6 +24,9 @@ from .engine.stop_flow import needs_review, review_item
 from .protocol import schema
 from .store.tables import ConversationRow, MessageRow, RunRow, StopCandidateRow, StopDetectionRow
 
+MODEL_STOP_REASONS = ("stop_phrase", "stop_tool", "stop_check_in")
+"""Stop reasons of a conversation the model ended itself."""
+
 __all__ = ["RestopError", "RestopResult", "candidate_rows", "latest_detection", "restop", "rule_of_run",
            "step_paths", "turns_of"]
 
@@ -100,7 +103,7 @@ def candidate_rows(conversation_id: str, turns: list[stops.Turn], rule: schema.S
     found = stops.detect_transcript(turns, list(rule.phrases or []), rule.match, rule.case_sensitive,
                                     armed_from=armed, closing=closing)
     return [StopCandidateRow(
-        conversation_id=conversation_id, detection=version, message_idx=f.message_idx, channel=f.channel,  # type: ignore[arg-type]
+        conversation_id=conversation_id, detection=version, message_idx=f.message_idx, stop_channel=f.channel,  # type: ignore[arg-type]
         phrase=f.candidate.phrase, match=rule.match if f.channel == "phrase" else "used",
         decision=f.candidate.decision, rule=f.candidate.rule, span_start=f.candidate.start,
         span_end=f.candidate.end, text=f.candidate.text, evidence=f.candidate.evidence, prompted=f.prompted,
@@ -151,12 +154,11 @@ def restop(session: Session, run_id: str, rule: schema.Stop | None = None, proto
                                  .order_by(col(MessageRow.idx))))
         old = list(session.exec(select(StopCandidateRow).where(StopCandidateRow.conversation_id == c.id)
                                 .where(StopCandidateRow.detection == previous)))
-        had = any(r.counted for r in old) or (not old and previous == 1 and (c.stop_channel is not None
-                                                                               or c.stop_reason == "stop_phrase"))
+        had = any(r.counted for r in old) or (not old and previous == 1 and c.stop_reason in MODEL_STOP_REASONS)
         before += had
         rows = candidate_rows(c.id, turns_of(msgs), rule, version, protocol)
         carried = [StopCandidateRow(**{**r.model_dump(exclude={"id", "created_at"}), "detection": version})
-                   for r in old if r.channel in ("tool", "check_in")]
+                   for r in old if r.stop_channel in ("tool", "check_in")]
         first_phrase = next((r for r in rows if r.counted), None)
         first_other = next((r for r in carried if r.decision == "used" and r.confirm_answer != "no"), None)
         for r in carried:

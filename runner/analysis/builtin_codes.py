@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from ..store.tables import ConversationRow, OfferRow, TagRow, utcnow
+from ..store.tables import ConversationRow, OfferRow, StopCandidateRow, TagRow, utcnow
 from .codebook import Code
 
 __all__ = [
@@ -122,10 +122,16 @@ def derive_builtin(session: Session, conversations: Sequence[ConversationRow]) -
                               .order_by(col(OfferRow.offer_message_idx), col(OfferRow.id))):
             offers.setdefault(o.conversation_id, []).append(o)
     labels = sorted({o.label for rows in offers.values() for o in rows})
+    stops: dict[str, StopCandidateRow] = {}
+    with_offers = [cid for cid in ids if offers.get(cid)]
+    for chunk in _chunks(with_offers):
+        for r in session.exec(select(StopCandidateRow).where(col(StopCandidateRow.conversation_id).in_(chunk))
+                              .where(StopCandidateRow.detection == 1).where(StopCandidateRow.counted == True)):  # noqa: E712
+            stops.setdefault(r.conversation_id, r)
     out: list[BuiltinJudgment] = []
     for c in convs:
         if offers.get(c.id):
-            out.extend(_stop_and_refusal(c, offers[c.id]))
+            out.extend(_stop_and_refusal(c, offers[c.id], stops.get(c.id)))
         stopped = c.stop_reason == "stop_phrase"
         out.append(BuiltinJudgment(c.id, "stop:stop_phrase", stopped, c.stop_message_idx if stopped else None,
                                    f"stop reason {c.stop_reason}" + (f": {c.stop_detail}" if stopped and c.stop_detail else "")))
@@ -148,13 +154,17 @@ def derive_builtin(session: Session, conversations: Sequence[ConversationRow]) -
     return out
 
 
-def _stop_and_refusal(c: ConversationRow, offers: Sequence[OfferRow]) -> list[BuiltinJudgment]:
-    """``stop:without_refusal`` and ``stop:after_decline`` for one conversation (its own stop)."""
-    stopped = c.stop_channel is not None or c.stop_reason == "stop_phrase"
-    idx = c.stop_message_idx
+def _stop_and_refusal(c: ConversationRow, offers: Sequence[OfferRow],
+                      stop: StopCandidateRow | None) -> list[BuiltinJudgment]:
+    """``stop:without_refusal`` and ``stop:after_decline`` for one conversation (its own stop: the counted
+    candidate of the run's detection, else its stop reason)."""
+    channel = stop.stop_channel if stop is not None else {
+        "stop_phrase": "phrase", "stop_tool": "tool", "stop_check_in": "check_in"}.get(c.stop_reason or "")
+    stopped = channel is not None
+    idx = stop.message_idx if stop is not None else c.stop_message_idx
     declines = [o for o in offers if o.classification == "decline"
                 and (idx is None or o.reply_message_idx is None or o.reply_message_idx <= idx)]
-    where = f"stopped ({c.stop_channel or 'phrase'}) at message {idx}" if stopped else f"stop reason {c.stop_reason}"
+    where = f"stopped ({channel}) at message {idx}" if stopped else f"stop reason {c.stop_reason}"
     before = (f"; declined {declines[0].label} at message {declines[0].reply_message_idx}: {declines[0].evidence}"
               if declines else "; no offer declined before")
     return [BuiltinJudgment(c.id, "stop:without_refusal", stopped and not declines, idx if stopped else None,

@@ -40,6 +40,9 @@ __all__ = [
     "stop_events",
 ]
 
+_REASON_CHANNEL = {"stop_phrase": "phrase", "stop_tool": "tool", "stop_check_in": "check_in"}
+"""Runs recorded before stop candidates existed: the channel read from the stop reason."""
+
 STOP_GROUP_FIELDS: tuple[str, ...] = (*GROUP_FIELDS, "channel")
 """What a stop tally may be grouped by: the conversation fields of `tally.GroupField`, and the stop channel."""
 
@@ -175,9 +178,9 @@ def stop_events(session: Session, convs: Sequence[ConversationRow],
         mine = [r for r in cands.get(c.id, []) if r.detection == version]
         counted = next((r for r in mine if r.counted), None)
         if counted is not None:
-            events[c.id] = (c.id, counted.channel, counted.prompted, counted.message_idx, counted.hypothetical)
-        elif not mine and version == 1 and (c.stop_channel is not None or c.stop_reason == "stop_phrase"):
-            events[c.id] = (c.id, c.stop_channel or "phrase", c.stop_prompted, c.stop_message_idx, False)
+            events[c.id] = (c.id, counted.stop_channel, counted.prompted, counted.message_idx, counted.hypothetical)
+        elif not mine and version == 1 and c.stop_reason in _REASON_CHANNEL:
+            events[c.id] = (c.id, _REASON_CHANNEL[c.stop_reason], None, c.stop_message_idx, False)
     turns: dict[str, int] = {}
     wanted = {cid: e[3] for cid, e in events.items() if e[3] is not None}
     keys = list(wanted)

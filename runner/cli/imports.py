@@ -49,9 +49,9 @@ def import_(
     n_msgs = sum(len(i.messages) for i in items)
     console().print(Text(f"imported {len(items)} conversations ({n_msgs} messages) from {file} as run {run_id}"))
     if rule is not None:
-        from ..store.tables import ConversationRow, StopCandidateRow
+        from ..store.tables import StopCandidateRow
 
-        stopped = sum(1 for r in made if isinstance(r, ConversationRow) and r.stop_channel)
+        stopped = sum(1 for r in made if isinstance(r, StopCandidateRow) and r.counted)
         cands = sum(1 for r in made if isinstance(r, StopCandidateRow))
         console().print(Text(f"stop detection: {cands} candidates; {stopped}/{len(items)} conversations stopped"))
 

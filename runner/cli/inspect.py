@@ -148,7 +148,7 @@ def show(
             out.print(Text(f"[offer {o.label}: {o.classification} by {o.method}; evidence: {literal(o.evidence)}]",
                            style="cyan"))
         for c in candidates.get(m.idx, []):
-            out.print(Text(f"[stop candidate v{c.detection} {c.channel}: {c.decision} ({c.rule})"
+            out.print(Text(f"[stop candidate v{c.detection} {c.stop_channel}: {c.decision} ({c.rule})"
                            + (" counted" if c.counted else "") + f"; {literal(c.evidence)[:300]}]",
                            style="green" if c.decision == "used" else "magenta"))
         if conv.stop_message_idx == m.idx and conv.stop_detail:

@@ -117,7 +117,7 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
     msgs = conv.msgs
     await ctx.writer.update(
         ConversationRow, conv.id, status=status, stop_reason=reason, stop_detail=detail, stop_message_idx=idx,
-        turns=conv.turns, **conv.stopping.columns(),
+        turns=conv.turns,
         tokens_in=sum(m.tokens_in for m in msgs), tokens_out=sum(m.tokens_out for m in msgs),
         cached_tokens=sum(m.cached_tokens for m in msgs), cost=round(sum(m.cost for m in msgs), 10), ended_at=utcnow(),
     )

@@ -56,12 +56,12 @@ REVIEW_CODE = "stop:candidate"
 
 def needs_review(row: StopCandidateRow) -> bool:
     """Phrase and own-words candidates go to the review queue, and check-in answers that were unclear."""
-    return row.channel in ("phrase", "own_words") or (row.channel == "check_in" and row.decision == "ambiguous")
+    return row.stop_channel in ("phrase", "own_words") or (row.stop_channel == "check_in" and row.decision == "ambiguous")
 
 
 def review_item(row: StopCandidateRow) -> SuggestionRow:
     """The review-queue item of a candidate: a person confirms (accept) or rejects it."""
-    payload = {"detection": row.detection, "channel": row.channel, "decision": row.decision, "rule": row.rule,
+    payload = {"detection": row.detection, "channel": row.stop_channel, "decision": row.decision, "rule": row.rule,
                "phrase": row.phrase, "match": row.match, "text": row.text, "evidence": row.evidence,
                "span": [row.span_start, row.span_end], "prompted": row.prompted, "counted": row.counted,
                "judge": row.judge, "judge_evidence": row.judge_evidence}
@@ -93,7 +93,7 @@ class StopFlow:
         self.confirm_asked = False
         self._pending_tool: StopCandidateRow | None = None
         self._extra: list[StopCandidateRow] = []
-        self.stored = {(r.message_idx, r.channel, r.span_start): r for r in (stored or []) if r.detection == 1}
+        self.stored = {(r.message_idx, r.stop_channel, r.span_start): r for r in (stored or []) if r.detection == 1}
         ci = self.rule.check_in if self.rule else None
         if ci is not None:
             self.order, self.order_seed = option_order(conv.p.name, conv.spec.seq, conv.spec.seed,
@@ -145,13 +145,13 @@ class StopFlow:
             if c.decision == "ambiguous" and channel == "phrase" and rule is not None and rule.confirm == "judge":
                 c, judge, judge_evidence = await self._judge(c, content, idx)
             rows.append(StopCandidateRow(
-                conversation_id=self.conv.id, message_idx=idx, channel=channel, phrase=c.phrase,
+                conversation_id=self.conv.id, message_idx=idx, stop_channel=channel, phrase=c.phrase,
                 match=rule.match if rule is not None and channel == "phrase" else "used", decision=c.decision,
                 rule=c.rule,
                 span_start=c.start, span_end=c.end, text=c.text, evidence=c.evidence, judge=judge,
                 judge_evidence=judge_evidence, prompted=self.closing,
             ))
-        used = next((r for r in rows if r.decision == "used" and r.channel == "phrase"), None)
+        used = next((r for r in rows if r.decision == "used" and r.stop_channel == "phrase"), None)
         others = [r for r in rows if r is not used]
         if not self._replayed(idx):
             await self._write(*others)
@@ -195,7 +195,7 @@ class StopFlow:
         reason = parsed.get("reason") if isinstance(parsed, dict) else None
         hypothetical = self.rule is not None and self.rule.hypothetical("tool")
         row = StopCandidateRow(
-            conversation_id=self.conv.id, message_idx=idx, channel="tool", phrase=fn.get("name") or "",
+            conversation_id=self.conv.id, message_idx=idx, stop_channel="tool", phrase=fn.get("name") or "",
             decision="used", rule="tool_call", text=args if isinstance(args, str) else json.dumps(args),
             evidence=f"called {fn.get('name')}" + (f" with reason: {reason}" if reason else " (no reason given)"),
             prompted=self.closing,
@@ -249,7 +249,7 @@ class StopFlow:
         decision, rule_name = {"stop": ("used", "chose_stop"), "continue": ("rejected", "chose_continue")}.get(
             answer, ("ambiguous", "unclear"))
         row = StopCandidateRow(
-            conversation_id=conv.id, message_idx=idx, channel="check_in",
+            conversation_id=conv.id, message_idx=idx, stop_channel="check_in",
             phrase={"stop": ci.stop_option, "continue": ci.continue_option}.get(answer, ""),
             decision=decision, rule=rule_name, text=evidence,  # type: ignore[arg-type]
             evidence=f"check-in after {self.script_turns} turns; options shown as {' / '.join(self.order)}; "
@@ -302,6 +302,3 @@ class StopFlow:
     async def _write(self, *rows: StopCandidateRow) -> None:
         await self.conv.flush(*rows, *(review_item(r) for r in rows if needs_review(r)))
 
-    def columns(self) -> dict[str, Any]:
-        """The conversation row's stop fields."""
-        return {"stop_channel": self.channel, "stop_prompted": self.prompted}

@@ -196,12 +196,6 @@ class ConversationRow(SQLModel, table=True):
     """The matched stop text or the error message."""
     stop_message_idx: int | None = None
     """``idx`` of the message that triggered the stop, if any."""
-    stop_channel: StopChannel | None = Field(default=None, sa_type=AutoString)
-    """The channel of the model's first stop (`StopChannel`), real or hypothetical; None when it never stopped.
-    Set by the run; `latitude restop` records new detections in ``stop_candidates`` and never changes it."""
-    stop_prompted: bool | None = None
-    """Whether that stop answered a turn that itself signals the end (a ``closing`` step): a prompted stop.
-    None when the model never stopped."""
     turns: int = 0
     """Model replies so far."""
     tokens_in: int = 0
@@ -338,8 +332,8 @@ class StopCandidateRow(SQLModel, table=True):
     """The detection version it belongs to (`StopDetectionRow.version` of the conversation's run)."""
     message_idx: int
     """``idx`` of the model reply (the assistant message carrying the phrase or the tool call)."""
-    channel: StopChannel = Field(sa_type=AutoString)
-    """How it came (`StopChannel`)."""
+    stop_channel: StopChannel = Field(sa_type=AutoString)
+    """How it came (`StopChannel`): the conversation's stop channel when this is its counted stop."""
     phrase: str = ""
     """The configured phrase (or own-words pattern, or tool name, or check-in option) that matched."""
     match: str = ""
@@ -363,9 +357,11 @@ class StopCandidateRow(SQLModel, table=True):
     options_json: str | None = Field(default=None, sa_type=Text)
     """Check-ins: the two options in the order shown to the model (JSON list; seeded per conversation)."""
     prompted: bool | None = None
-    """Whether the user turn it answered signals the end (a ``closing`` step)."""
+    """Whether the user turn it answered signals the end (a ``closing`` step): on the counted candidate,
+    whether the conversation's stop was prompted or unprompted."""
     counted: bool = False
-    """True for the one candidate taken as the conversation's stop in this detection (its first stop)."""
+    """True for the one candidate taken as the conversation's stop in this detection (its first stop, real or
+    hypothetical); with detection 1 it is the run's own record of how and when the model stopped."""
     hypothetical: bool = False
     """The stop was recorded but did not end the conversation (``exit: hypothetical`` or ``then: continue``)."""
     confirm_answer: str | None = None

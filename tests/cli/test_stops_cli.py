@@ -51,11 +51,10 @@ def test_import_detects_the_stop_of_a_published_session(cli, store, tmp_db_url, 
     assert res.exit_code == 0, res.output
     assert "2 candidates; 1/1 conversations stopped" in res.output
     (conv,) = store.conversations(_run_id(res.stdout))
-    assert (conv["stop_reason"], conv["stop_message_idx"], conv["stop_channel"], conv["stop_prompted"]) == \
-        ("stop_phrase", 19, "phrase", 1)
+    assert (conv["stop_reason"], conv["stop_message_idx"]) == ("stop_phrase", 19)
     cands = _q(store, "SELECT * FROM stop_candidates WHERE conversation_id = ? ORDER BY message_idx", conv["id"])
-    assert [(c["message_idx"], c["decision"], c["rule"], c["counted"]) for c in cands] == [
-        (5, "rejected", "quoted", 0), (19, "used", "own_line", 1)]
+    assert [(c["message_idx"], c["stop_channel"], c["decision"], c["rule"], c["counted"], c["prompted"])
+            for c in cands] == [(5, "phrase", "rejected", "quoted", 0, 0), (19, "phrase", "used", "own_line", 1, 1)]
     shown = cli("show", conv["id"], "--db", tmp_db_url, env={"COLUMNS": "250"})
     assert "[stop candidate v1 phrase: rejected (quoted)" in shown.output
     assert "[stop candidate v1 phrase: used (own_line) counted" in shown.output

@@ -15,6 +15,15 @@ from tests.engine.conftest import PROTOCOLS
 BOTH = pytest.mark.parametrize("model", ["fake-gpt", "fake-claude"])
 
 
+def _stop(store, conv: dict) -> dict:
+    """The conversation row with its stop (the counted candidate of the run's detection) merged in."""
+    counted = store._q("SELECT stop_channel, prompted FROM stop_candidates WHERE conversation_id = ? "
+                       "AND detection = 1 AND counted", conv["id"])
+    assert len(counted) <= 1
+    return {**conv, "stop_channel": counted[0]["stop_channel"] if counted else None,
+            "stop_prompted": counted[0]["prompted"] if counted else None}
+
+
 def _candidates(store, conversation_id: str) -> list[dict]:
     return store._q("SELECT * FROM stop_candidates WHERE conversation_id = ? ORDER BY detection, message_idx, id",
                     conversation_id)
@@ -38,7 +47,7 @@ def test_published_open_latitude_session_stops_only_at_the_last_reply(cli, store
     assert len(replies) == 10 and len(fake_provider.requests) == 10
     assert (conv["stop_reason"], conv["stop_message_idx"], conv["turns"]) == ("stop_phrase", replies[-1]["idx"], 10)
     assert conv["stop_detail"] == "Stopping now."
-    assert (conv["stop_channel"], conv["stop_prompted"]) == ("phrase", 1)
+    assert (_stop(store, conv)["stop_channel"], _stop(store, conv)["stop_prompted"]) == ("phrase", 1)
     cands = _candidates(store, conv["id"])
     assert [(c["message_idx"], c["decision"], c["rule"], c["counted"]) for c in cands] == [
         (replies[2]["idx"], "rejected", "quoted", 0),
@@ -73,9 +82,9 @@ steps:
     call_msg = msgs[3]
     assert call_msg["role"] == "assistant" and json.loads(call_msg["tool_calls_json"])[0]["function"]["name"] == "end_conversation"
     assert (msgs[-1]["role"], msgs[-1]["content"]) == ("tool", "The conversation has ended.")
-    assert (conv["stop_reason"], conv["stop_channel"], conv["stop_message_idx"]) == ("stop_tool", "tool", 3)
+    assert (conv["stop_reason"], _stop(store, conv)["stop_channel"], conv["stop_message_idx"]) == ("stop_tool", "tool", 3)
     (cand,) = _candidates(store, conv["id"])
-    assert (cand["channel"], cand["decision"], cand["rule"], cand["counted"]) == ("tool", "used", "tool_call", 1)
+    assert (cand["stop_channel"], cand["decision"], cand["rule"], cand["counted"]) == ("tool", "used", "tool_call", 1)
     assert json.loads(cand["text"]) == {"reason": "I'm done"}
     assert "I'm done" in cand["evidence"]
 
@@ -113,9 +122,9 @@ steps:
                      "Answer <choice>...</choice>.", "turn three", "turn four",
                      f"Check-in at turn 6: continue or stop? Options: {', '.join(order)}. Answer <choice>...</choice>."]
     assert [m["step"] for m in msgs if m["role"] == "user"][2] == "stop.check_in"
-    assert (conv["stop_reason"], conv["stop_channel"], conv["stop_message_idx"]) == ("stop_check_in", "check_in", 11)
+    assert (conv["stop_reason"], _stop(store, conv)["stop_channel"], conv["stop_message_idx"]) == ("stop_check_in", "check_in", 11)
     cands = _candidates(store, conv["id"])
-    assert [(c["message_idx"], c["channel"], c["decision"], c["rule"], c["counted"]) for c in cands] == [
+    assert [(c["message_idx"], c["stop_channel"], c["decision"], c["rule"], c["counted"]) for c in cands] == [
         (5, "check_in", "rejected", "chose_continue", 0), (11, "check_in", "used", "chose_stop", 1)]
     assert all(json.loads(c["options_json"]) == {"order": order, "seed": seed} for c in cands)
     assert cands[1]["text"] == "<choice>stop</choice>"
@@ -145,7 +154,7 @@ steps:
     assert result.exit_code == 0, result
     (conv,) = store.conversations(result.run_id)
     assert "hypothetical" in store.messages(conv["id"])[2]["content"]
-    assert (conv["stop_reason"], conv["stop_channel"], conv["stop_prompted"]) == ("completed", "check_in", 0)
+    assert (conv["stop_reason"], _stop(store, conv)["stop_channel"], _stop(store, conv)["stop_prompted"]) == ("completed", "check_in", 0)
     (cand,) = _candidates(store, conv["id"])
     assert (cand["decision"], cand["counted"], cand["hypothetical"]) == ("used", 1, 1)
     assert len(fake_provider.requests) == 3  # turn one, the check-in, turn two (no check-in after the script)
@@ -253,9 +262,9 @@ steps:
     assert result.exit_code == 0, result
     with_phrase, without = store.conversations(result.run_id)
     assert [m["content"] for m in store.messages(without["id"]) if m["role"] == "user"] == ["turn two"]
-    assert without["stop_reason"] == "completed" and without["stop_channel"] is None
+    assert without["stop_reason"] == "completed" and _stop(store, without)["stop_channel"] is None
     (cand,) = _candidates(store, without["id"])
-    assert (cand["channel"], cand["decision"], cand["rule"], cand["counted"]) == ("own_words", "ambiguous",
+    assert (cand["stop_channel"], cand["decision"], cand["rule"], cand["counted"]) == ("own_words", "ambiguous",
                                                                                  "own_words", 0)
     assert _candidates(store, with_phrase["id"]) == []  # the phrase channel reads only the phrase
 
@@ -289,7 +298,7 @@ steps:
     resumed = cli("resume", run, "--retry-errors")
     assert resumed.exit_code == 0, resumed
     (conv,) = store.conversations(run)
-    assert (conv["status"], conv["stop_reason"], conv["stop_channel"]) == ("done", "stop_check_in", "check_in")
+    assert (conv["status"], conv["stop_reason"], _stop(store, conv)["stop_channel"]) == ("done", "stop_check_in", "check_in")
     new = [r for r in fake_provider.requests[before:] if r.completed]
     assert len(new) == 2  # turn four and the second check-in; nothing stored was asked again
     cands = _candidates(store, conv["id"])
@@ -318,7 +327,7 @@ steps:
     result = cli("run", path, "-m", "fake-gpt", "--models", models_file)
     assert result.exit_code == 0, result
     (conv,) = store.conversations(result.run_id)
-    assert (conv["stop_reason"], conv["stop_channel"], conv["stop_prompted"]) == ("completed", "phrase", 1)
+    assert (conv["stop_reason"], _stop(store, conv)["stop_channel"], _stop(store, conv)["stop_prompted"]) == ("completed", "phrase", 1)
     cands = _candidates(store, conv["id"])
     assert [(c["message_idx"], c["prompted"], c["counted"], c["hypothetical"]) for c in cands] == [
         (3, 1, 1, 1), (5, 0, 0, 1)]
@@ -348,7 +357,7 @@ steps:
     msgs = store.messages(conv["id"])
     assert_well_formed(msgs)
     assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "user", "assistant"]
-    assert (conv["stop_reason"], conv["stop_channel"], conv["stop_message_idx"]) == ("stop_tool", "tool", 1)
+    assert (conv["stop_reason"], _stop(store, conv)["stop_channel"], conv["stop_message_idx"]) == ("stop_tool", "tool", 1)
     (cand,) = _candidates(store, conv["id"])
     assert (cand["confirm_answer"], cand["confirm_message_idx"], cand["counted"]) == ("yes", 4, 1)
     assert len(fake_provider.requests) == 2

@@ -19,7 +19,7 @@ def _enqueue(store) -> tuple[str, int]:  # type: ignore[no-untyped-def]
         msg = s.exec(select(MessageRow).where(MessageRow.conversation_id == store.conversations[0])
                      .where(MessageRow.role == "assistant").order_by(MessageRow.idx)).first()
         assert msg is not None and len(msg.content) > 6
-        cand = StopCandidateRow(conversation_id=msg.conversation_id, message_idx=msg.idx, channel="phrase",
+        cand = StopCandidateRow(conversation_id=msg.conversation_id, message_idx=msg.idx, stop_channel="phrase",
                                 phrase="x", match="used", decision="used", rule="own_line", span_start=0,
                                 span_end=6, text=msg.content[:6], evidence="the phrase is a line of its own: …",
                                 prompted=True, counted=True)

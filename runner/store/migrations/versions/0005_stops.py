@@ -6,7 +6,8 @@ Create Date: 2026-12-01
 
 Every occurrence of a stop phrase (used or rejected), every end-tool call and check-in answer
 is a `stop_candidates` row; `stop_detections` versions re-applied rules (imports, restop);
-`conversations.stop_channel` and `stop_prompted` describe the run's own first stop.
+the counted candidate of detection 1 is a conversation's stop (its `stop_channel`, `prompted`).
+No column is added to `conversations`.
 """
 
 from collections.abc import Sequence
@@ -21,10 +22,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("stop_channel", sa.String(), nullable=True))
-        batch_op.add_column(sa.Column("stop_prompted", sa.Boolean(), nullable=True))
-
     op.create_table(
         "stop_detections",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -48,7 +45,7 @@ def upgrade() -> None:
         sa.Column("conversation_id", sa.String(), nullable=False),
         sa.Column("detection", sa.Integer(), nullable=False),
         sa.Column("message_idx", sa.Integer(), nullable=False),
-        sa.Column("channel", sa.String(), nullable=False),
+        sa.Column("stop_channel", sa.String(), nullable=False),
         sa.Column("phrase", sa.String(), nullable=False),
         sa.Column("match", sa.String(), nullable=False),
         sa.Column("decision", sa.String(), nullable=False),
@@ -85,6 +82,3 @@ def downgrade() -> None:
     with op.batch_alter_table("stop_detections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stop_detections_run_id"))
     op.drop_table("stop_detections")
-    with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.drop_column("stop_prompted")
-        batch_op.drop_column("stop_channel")

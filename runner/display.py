@@ -16,9 +16,12 @@ from .engine.events import (
     ConversationFinished,
     ConversationStarted,
     EngineEvent,
+    JudgeStarted,
     Retrying,
     RunStarted,
     TurnCompleted,
+    UnitFinished,
+    UnitStarted,
 )
 
 
@@ -71,6 +74,19 @@ class RunDisplay:
                 self.stats[alias].total = n
                 self.stats[alias].before = event.already_done.get(alias, 0)
                 self.stats[alias].done = event.already_done.get(alias, 0)
+        elif isinstance(event, UnitStarted):  # judge runs: units counted like conversations
+            self.stats[event.model_alias].running += 1
+        elif isinstance(event, UnitFinished):
+            s = self.stats[event.model_alias]
+            s.running -= 1
+            s.done += 1
+            self.stop_reasons[event.outcome if event.outcome != "error" else f"error:{event.detail}"] += 1
+            if event.outcome != "judged":
+                s.errors += 1
+        elif isinstance(event, JudgeStarted):
+            self.run_id = event.coder
+            s = self.stats[event.model_alias]
+            s.total, s.before, s.done = event.units, event.already_done, event.already_done
 
     def table(self, final: bool = False) -> Table:
         elapsed = time.monotonic() - self.started

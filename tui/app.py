@@ -11,12 +11,12 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlmodel import Session
 from textual import on, work
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
-from runner.store.db import default_url, normalize_url, upgrade
+from runner.store.db import default_url, normalize_url
+from runner.store.db import open as open_store
 from runner.store.reader import StoreReader
 from runner.store.tables import CodebookRow, CodeRow
 from tui.actions import bindings
@@ -119,7 +119,7 @@ class LatitudeApp(App[None]):
             self.notify(message.notice, markup=False)
         self.reload_codebook(message.codebook.name if message.codebook else None)
 
-    def write(self, op: Callable[[Session], T], on_done: Callable[[T], Any] | None = None, *,
+    def write(self, op: Callable[[Any], T], on_done: Callable[[T], Any] | None = None, *,
               what: str = "write") -> Worker[None]:
         """Queue a write (in order) and call ``on_done(result)`` on the UI thread when it is committed."""
         future = self.coding.submit(op)
@@ -186,6 +186,6 @@ def make_app(db_url: str | None = None, coder: str | None = None, *, keymap: Map
     ``coder`` (default: ``LATITUDE_CODER`` or the login name). ``keymap`` maps binding ids to keys."""
     url = normalize_url(db_url or default_url())
     if migrate:
-        upgrade(url)
+        open_store(url).dispose()
     return LatitudeApp(StoreReader(url), Coding(url, coder or default_coder()), keymap=keymap,
                        cursor_blink=cursor_blink)

@@ -1,10 +1,11 @@
 """Judge coding: a judge model reads each conversation (or model turn) and, for each code,
 says present or absent with evidence quoted from the transcript.
 
-It runs through the engine's own machinery: `runner.engine.providers.chat` for the call,
-`runner.engine.retry.call_with_retry` for transport errors (rate limits, overload, cut
-streams), `runner.engine.limits.Limits` for the judge alias's rpm/tpm/concurrency, and the
-engine's events for live progress and cost (`runner.display.RunDisplay` listens).
+It calls the judge through the engine's one model client (`runner.engine.client.ModelClient`:
+the judge alias's rpm/tpm/concurrency, retries of transport errors, cost, `Retrying` and
+`TurnCompleted` events) and drives units with the engine's bounded loop; its progress goes
+out as judge events (`JudgeStarted`, `UnitStarted`, `UnitFinished`; `runner.display.RunDisplay`
+listens), never as a run's.
 
 The judge's answer is structured output validated against `Verdict` (a JSON schema is
 sent as ``response_format`` to OpenAI models and written into the prompt for all). Every
@@ -22,7 +23,6 @@ judgment of every requested code is skipped.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -31,15 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..engine.events import (
-    ConversationFinished,
-    ConversationStarted,
-    Emit,
-    Retrying,
-    RunStarted,
-    TurnCompleted,
-    ignore,
-)
+from ..engine.events import Emit, JudgeStarted, Retrying, UnitFinished, UnitStarted, ignore
 from ..protocol.models_file import ModelAlias
 from ..store.tables import CodebookRow, CodeRow, ConversationRow, MessageRow, SuggestionRow, TagRow
 
@@ -376,10 +368,11 @@ async def judge_run(
     """
     from sqlmodel import Session
 
-    from ..engine.limits import Limits
+    from ..engine.client import ModelClient
+    from ..engine.driver import run_bounded
     from ..engine.retry import RetryPolicy
     from ..store import queries
-    from ..store.db import make_engine
+    from ..store.db import open as open_store
     from ..store.writer import StoreWriter
 
     opts = options or JudgeOptions()
@@ -390,7 +383,7 @@ async def judge_run(
     coder = judge_coder(judge, codebook)
     summary = JudgeSummary(coder=coder, codebook_id=codebook.id or 0)
     names = [c.name for c in codes]
-    engine = make_engine(url)
+    engine = open_store(url)
     units: list[Unit] = []
     try:
         with Session(engine) as session:
@@ -401,18 +394,12 @@ async def judge_run(
         engine.dispose()
     todo = [u for u in units if not set(names) <= done.get((u.conversation.id, u.message_idx), set())]
     summary.units, summary.skipped = len(units), len(units) - len(todo)
-    emit(RunStarted(run_id=coder, totals={alias: len(units)}, already_done={alias: summary.skipped}))
-    policy = retry or RetryPolicy.from_env()
-    lim = limits or Limits()
+    emit(JudgeStarted(coder, alias, len(units), summary.skipped))
+    client = ModelClient(limits=limits, retry=retry or RetryPolicy.from_env(), emit=emit)
     writer = StoreWriter(url)
-    slots = asyncio.Semaphore(max(1, opts.concurrency))
     try:
-        async with asyncio.TaskGroup() as tg:
-            for unit in todo:
-                await slots.acquire()
-                task = tg.create_task(_judge_unit(unit, codes, names, judge, alias, coder, codebook, opts, emit,
-                                                  policy, lim, writer, summary))
-                task.add_done_callback(lambda _: slots.release())
+        await run_bounded(todo, lambda unit: _judge_unit(unit, codes, names, judge, alias, coder, codebook, opts,
+                                                         emit, client, writer, summary), opts.concurrency)
         await writer.flush()
     finally:
         await writer.close()
@@ -420,12 +407,11 @@ async def judge_run(
 
 
 async def _judge_unit(unit: Unit, codes: Sequence[Any], names: list[str], judge: ModelAlias, alias: str,
-                      coder: str, codebook: CodebookRow, opts: JudgeOptions, emit: Emit, policy: Any, limits: Any,
+                      coder: str, codebook: CodebookRow, opts: JudgeOptions, emit: Emit, client: Any,
                       writer: Any, summary: JudgeSummary) -> None:
-    from ..engine import providers
-    from ..engine.retry import call_with_retry, classify
+    from ..engine.retry import classify
 
-    emit(ConversationStarted(unit.key, alias))
+    emit(UnitStarted(unit.key, alias))
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT},
                                       {"role": "user", "content": build_prompt(unit, codes)}]
     overrides: dict[str, Any] = {}
@@ -435,23 +421,14 @@ async def _judge_unit(unit: Unit, codes: Sequence[Any], names: list[str], judge:
         overrides["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "verdict", "schema": Verdict.model_json_schema()}}
 
-    def on_retry(kind: str, attempt: int, wait: float) -> None:
-        emit(Retrying(unit.key, alias, kind, attempt, wait))
-
-    async def once() -> Any:
-        est = sum(len(m["content"]) for m in messages) // 4 + (judge.max_tokens or 1024)
-        async with limits.for_model(alias, judge, est):
-            return await providers.chat(judge, messages, overrides=overrides)
-
     problems: list[str] = []
     try:
         for attempt in range(1, opts.attempts + 1):
-            reply = await call_with_retry(once, policy, on_retry)
+            reply = await client.chat(judge, messages, alias=alias, owner=unit.key, purpose="judge",
+                                      overrides=overrides)
             summary.tokens_in += reply.tokens_in
             summary.tokens_out += reply.tokens_out
             summary.cost += reply.cost or 0.0
-            emit(TurnCompleted(unit.key, alias, reply.tokens_in, reply.tokens_out, reply.cost or 0.0,
-                               reply.latency_ms))
             try:
                 verdict = parse_verdict(reply.content)
                 problems, per_code = check_verdict(verdict, unit, names)
@@ -460,7 +437,7 @@ async def _judge_unit(unit: Unit, codes: Sequence[Any], names: list[str], judge:
             if not problems:
                 await _store(unit, per_code, names, coder, codebook, opts, writer, summary)
                 summary.judged += 1
-                emit(ConversationFinished(unit.key, alias, "done", "judged"))
+                emit(UnitFinished(unit.key, alias, "judged"))
                 return
             summary.rejected_answers += 1
             if attempt < opts.attempts:
@@ -473,12 +450,12 @@ async def _judge_unit(unit: Unit, codes: Sequence[Any], names: list[str], judge:
                 ]
         summary.failed += 1
         summary.errors.append(f"{unit.key}: no valid answer after {opts.attempts} attempts: {'; '.join(problems)}")
-        emit(ConversationFinished(unit.key, alias, "error", "error:invalid_answer"))
+        emit(UnitFinished(unit.key, alias, "invalid_answer"))
     except Exception as exc:  # CancelledError still propagates
         kind = classify(exc)
         summary.failed += 1
         summary.errors.append(f"{unit.key}: {kind}: {exc}")
-        emit(ConversationFinished(unit.key, alias, "error", f"error:{kind}"))
+        emit(UnitFinished(unit.key, alias, "error", kind))
 
 
 def _evidence(v: CodeVerdict) -> str:

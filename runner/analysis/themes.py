@@ -330,17 +330,9 @@ class LiteLLMEmbedder:
     def encode(self, texts: Sequence[str]) -> Any:
         import numpy as np
 
-        from ..engine.providers import litellm
+        from ..engine.client import embed
 
-        kwargs: dict[str, Any] = {}
-        if self.api_base:
-            kwargs["api_base"] = self.api_base
-        if self.api_key:
-            kwargs["api_key"] = self.api_key
-        vectors = []
-        for start in range(0, len(texts), 64):
-            res = litellm().embedding(model=self.model, input=list(texts[start:start + 64]), **kwargs)
-            vectors += [d["embedding"] for d in res.data]
+        vectors = embed(self.model, texts, api_base=self.api_base, api_key=self.api_key)
         arr = np.asarray(vectors, dtype=np.float32)
         return arr / np.clip(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12, None)
 
@@ -542,12 +534,10 @@ async def name_clusters(texts: Sequence[str], embeddings: Any, clustering: Clust
                         attempts: int = 3) -> list[NamedTheme]:
     """Name every cluster with a judge model (through the engine: retries, rate limits); a cluster
     whose answer never parses is named by its terms."""
-    from ..engine import providers
-    from ..engine.limits import Limits
-    from ..engine.retry import RetryPolicy, call_with_retry
+    from ..engine.client import ModelClient
+    from ..engine.retry import RetryPolicy
 
-    policy = retry or RetryPolicy.from_env()
-    lim = limits or Limits()
+    client = ModelClient(limits=limits, retry=retry or RetryPolicy.from_env())
     fallback = name_by_terms(texts, embeddings, clustering, n_examples=n_examples, n_contrast=n_contrast)
     out: list[NamedTheme] = []
     used: set[str] = set()
@@ -556,12 +546,7 @@ async def name_clusters(texts: Sequence[str], embeddings: Any, clustering: Clust
                                                                 [texts[i] for i in theme.contrast])}]
         parsed: dict[str, Any] | None = None
         for _ in range(attempts):
-            async def once() -> Any:
-                est = len(messages[0]["content"]) // 4 + 512
-                async with lim.for_model(alias, judge, est):
-                    return await providers.chat(judge, messages)
-
-            reply = await call_with_retry(once, policy)
+            reply = await client.chat(judge, messages, alias=alias, owner=theme.name, purpose="theme_name")
             parsed = _parse_name(reply.content)
             if parsed is not None:
                 break

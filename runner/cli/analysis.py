@@ -35,10 +35,9 @@ def _text(value: Any, style: str | None = None) -> Any:
 def _session(url: str) -> Any:
     from sqlmodel import Session
 
-    from ..store.db import make_engine, upgrade
+    from ..store.db import open as open_db
 
-    upgrade(url)
-    return Session(make_engine(url), expire_on_commit=False)
+    return Session(open_db(url), expire_on_commit=False)
 
 
 def _judge_alias(alias: str, models_file: Path | None) -> Any:

@@ -43,12 +43,10 @@ def db_url(db: str | None) -> str:
 
 
 def open_store(db: str | None) -> Any:
-    """Upgrade the store in place if needed and return a SQLAlchemy engine."""
-    from ..store.db import make_engine, upgrade
+    """The store's engine, migrated once (`runner.store.open`)."""
+    from ..store.db import open as open_db
 
-    url = db_url(db)
-    upgrade(url)
-    return make_engine(url)
+    return open_db(db_url(db))
 
 
 def load_or_exit(path: Path, models_file: Path | None) -> Any:

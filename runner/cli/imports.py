@@ -22,14 +22,14 @@ def import_(
     from ..engine.driver import new_id
     from ..imports import TranscriptImportError, read, rows
     from ..store import StoreWriter
-    from ..store.db import upgrade
+    from ..store.db import open as open_db
 
     try:
         items = read(file)
     except (TranscriptImportError, UnicodeDecodeError) as exc:
         fail(str(exc))
     url = db_url(db)
-    upgrade(url)
+    open_db(url).dispose()
     run_id = new_id()
     with StoreWriter(url) as writer:
         for row in rows(file, items, run_id, new_id, model):

@@ -64,7 +64,7 @@ def plan(
         p = make_plan(loaded, models=model, conditions=condition, replicates=replicates)
     except PlanError as exc:
         fail(str(exc))
-    from ..engine import providers
+    from .. import providers
 
     out = console()
     out.print(Text(f"{loaded.protocol.name} v{loaded.protocol.version}: {len(p.specs)} conversations = "

@@ -18,10 +18,10 @@ def tui(
     ] = None,
 ) -> None:
     """Open the terminal UI over the store: runs, transcripts, tagging, codebook, review queue, tallies."""
-    from ..store.db import upgrade
+    from ..store.db import open as open_db
 
     url = db_url(db)
-    upgrade(url)
+    open_db(url).dispose()
     from tui.app import make_app  # Textual is imported only here: `latitude --help` stays fast
 
     make_app(db_url=url, coder=coder, migrate=False).run()

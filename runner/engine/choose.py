@@ -147,7 +147,7 @@ async def _judge(conv: Conversation, alias: str, mode: str, question: str, reply
     if alias == conv.spec.model_alias:
         raise ValueError(f"the judge {alias!r} is the subject of this conversation; a model never classifies itself")
     prompt = JUDGE_PROMPT.format(mode=mode, question=question, reply=reply, label_a=la, label_b=lb)
-    result = await conv._call(judge, alias, [{"role": "user", "content": prompt}])
+    result = await conv._call(judge, alias, [{"role": "user", "content": prompt}], purpose="choice")
     first = (result.content.strip().splitlines() or [""])[0].strip().strip("*").strip()
     word = first.split()[0].strip(".:,*") if first else ""
     answer = ("a" if word.lower() == la.lower() else "b" if word.lower() == lb.lower()

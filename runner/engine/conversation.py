@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..comparisons import variables as _comparison_variables
+from ..kinds import CallPurpose
 from ..plan import ConversationSpec
 from ..protocol import schema, templates
 from ..protocol.models_file import ModelAlias
+from ..providers import Reply
+from ..store.records import RequestRecord
 from ..store.tables import ArtifactRow, CaptureRow, MessageRow, OfferRow
-from . import providers
-from .events import Emit, Retrying, TurnCompleted
+from .client import ModelClient
+from .events import Emit
 from .limits import Limits
-from .retry import RetryPolicy, call_with_retry
+from .retry import RetryPolicy
 
 ARTIFACT_TOOL = {
     "type": "function",
@@ -67,6 +70,12 @@ class RunContext:
     """`sources.NAME` for templates: `{"text": ...}`, or a list of them (conversation `seq` picks one)."""
     models: dict[str, ModelAlias] = field(default_factory=dict)
     """The models file's aliases, for models named inside the protocol (an offer's judge)."""
+    client: ModelClient | None = None
+    """The one model client of the run (built from `limits`, `retry` and `emit` when not given)."""
+
+    def __post_init__(self) -> None:
+        if self.client is None:
+            self.client = ModelClient(limits=self.limits, retry=self.retry, emit=self.emit)
 
 
 @dataclass
@@ -84,17 +93,19 @@ class Msg:
     tokens_out: int = 0
     cost: float = 0.0
     cached_tokens: int = 0
+    finish_reason: str | None = None
 
 
 def _from_row(row: MessageRow) -> Msg:
     calls = json.loads(row.tool_calls_json) if row.tool_calls_json else None
     tool_call_id = None
     if row.role == "tool" and row.request_json:
-        tool_call_id = json.loads(row.request_json).get("tool_call_id")
+        tool_call_id = RequestRecord.model_validate_json(row.request_json).tool_call_id
     return Msg(
         role=row.role, speaker=row.speaker, content=row.content, tool_calls=calls, tool_call_id=tool_call_id,
         latency_ms=row.latency_ms, ttft_ms=row.ttft_ms, tokens_in=row.tokens_in or 0,
         tokens_out=row.tokens_out or 0, cost=row.cost or 0.0, cached_tokens=row.cached_tokens or 0,
+        finish_reason=row.finish_reason,
     )
 
 
@@ -127,6 +138,7 @@ class Conversation:
         self.artifacts = 0
         self.context_tokens = 0
         self._window: int | None | bool = False
+        self.client: ModelClient = ctx.client  # type: ignore[assignment]  # set by RunContext
         self.vars = {**self.p.vars, **spec.condition.vars}
         self.system = self._system_text()
 
@@ -134,7 +146,7 @@ class Conversation:
 
     def _window_size(self) -> int | None:
         if self._window is False:
-            self._window = providers.context_window(self.spec.model)
+            self._window = self.client.context_window(self.spec.model)
         return self._window  # type: ignore[return-value]
 
     def telemetry(self) -> dict[str, Any]:
@@ -359,7 +371,7 @@ class Conversation:
             f"Offer:\n{offer_text}\n\nReply:\n{reply}\n\n"
             "Answer with one word on the first line (accept, decline or unclear), then quote the words that decided it."
         )
-        result = await self._call(judge, alias, [{"role": "user", "content": prompt}])
+        result = await self._call(judge, alias, [{"role": "user", "content": prompt}], purpose="offer_judge")
         first = (result.content.strip().splitlines() or [""])[0].strip().lower()
         outcome = next((o for o in ("accept", "decline", "unclear") if first.startswith(o)), "unclear")
         return outcome, result.content.strip()[:2000], f"judge:{judge.model}"
@@ -421,16 +433,19 @@ class Conversation:
                 msg = Msg("assistant", side, reply.content, tool_calls=reply.tool_calls or None,
                           latency_ms=reply.latency_ms, ttft_ms=reply.ttft_ms, tokens_in=reply.tokens_in,
                           tokens_out=reply.tokens_out, cost=reply.cost or 0.0,
-                          cached_tokens=reply.cached_tokens or 0)
+                          cached_tokens=reply.cached_tokens or 0, finish_reason=reply.finish_reason)
                 self.context_tokens = reply.tokens_in + reply.tokens_out
+                record = RequestRecord.model_validate({
+                    **reply.request, "context_window": self._window_size(), "empty": True if reply.empty else None,
+                    "attempts": reply.attempts if reply.attempts > 1 else None})
                 row = self._row(msg, step, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
                                 cached_tokens=reply.cached_tokens or None, request_id=reply.request_id,
-                                request_json=json.dumps({**reply.request, "context_window": self._window_size()}))
+                                request_json=record.dump(), **_sent(reply))
                 self.msgs.append(msg)
                 self.turns += 1
                 await self.flush(row)  # committed before the next request
-                self.ctx.emit(TurnCompleted(self.id, alias, reply.tokens_in, reply.tokens_out, reply.cost or 0.0,
-                                            reply.latency_ms))
+            if _is_empty(msg) and self.p.on_empty == "end":
+                raise Ended("empty_reply", f"empty reply (finish reason {msg.finish_reason})", len(self.msgs) - 1)
             if msg.tool_calls and self.p.tools.artifact:
                 await self._run_tools(msg, step)
                 continue
@@ -452,7 +467,7 @@ class Conversation:
             elif artifact is not None:
                 self.artifacts += 1
             self.add_local(Msg("tool", "tool", result, tool_call_id=call.get("id")), step,
-                           request_json=json.dumps({"tool_call_id": call.get("id")}))
+                           request_json=RequestRecord(tool_call_id=call.get("id")).dump())
         await self.flush(*artifact_rows)
 
     def _check_stop(self, content: str) -> None:
@@ -464,21 +479,13 @@ class Conversation:
             raise Ended("stop_phrase", matched, len(self.msgs) - 1)
 
     async def _call(self, model: ModelAlias, alias: str, messages: list[dict[str, Any]],
-                    tools: list[dict[str, Any]] | None = None) -> providers.Reply:
-        est = sum(len(str(m.get("content", ""))) for m in messages) // 4 + (model.max_tokens or 1024)
+                    tools: list[dict[str, Any]] | None = None, purpose: CallPurpose = "turn") -> Reply:
+        """One call through the run's client (limits, retry, events, cost, audit live there)."""
         overrides = self.p.params.model_dump(exclude_none=True)
         if self.spec.seed is not None:
             overrides["seed"] = self.spec.seed
-
-        def on_retry(kind: str, attempt: int, wait: float) -> None:
-            self.ctx.emit(Retrying(self.id, alias, kind, attempt, wait))
-
-        async def once() -> providers.Reply:
-            async with self.ctx.limits.for_model(alias, model, est):
-                return await providers.chat(model, messages, overrides=overrides, tools=tools,
-                                            cacheable_system=self.cacheable)
-
-        return await call_with_retry(once, self.ctx.retry, on_retry)
+        return await self.client.chat(model, messages, alias=alias, owner=self.id, purpose=purpose,
+                                      overrides=overrides, tools=tools, cacheable_system=self.cacheable)
 
     # ------------------------------------------------------------ roles
 
@@ -497,7 +504,8 @@ class Conversation:
                 f"Reply with the message text only. To end the conversation instead, reply only with {exp.end_token}."
             )},
         ]
-        reply = await self._call(self.spec.experimenter, self.spec.experimenter_alias or "experimenter", messages)
+        reply = await self._call(self.spec.experimenter, self.spec.experimenter_alias or "experimenter", messages,
+                                 purpose="experimenter")
         text = reply.content.strip()
         if text.startswith(exp.end_token) or text == "":
             await self.flush()
@@ -505,7 +513,8 @@ class Conversation:
         self.add_local(
             Msg("user", "experimenter", text, latency_ms=reply.latency_ms, ttft_ms=reply.ttft_ms,
                 tokens_in=reply.tokens_in, tokens_out=reply.tokens_out, cost=reply.cost or 0.0),
-            step, request_json=json.dumps({**reply.request, "planned": planned}), cached_tokens=reply.cached_tokens,
+            step, request_json=RequestRecord.model_validate({**reply.request, "planned": planned}).dump(),
+            cached_tokens=reply.cached_tokens, **_sent(reply),
         )
         # the experimenter's cost is its own: keep it out of the subject's totals in the row's `cost`
         self.pending[-1].cost = reply.cost
@@ -530,6 +539,15 @@ class Conversation:
 def comparison_variables(protocol: schema.Protocol, spec: ConversationSpec) -> dict[str, Any]:
     """`a`, `b`, `label_a`, `label_b`, `a_id`, `b_id` of the conversation's planned comparison, if any."""
     return _comparison_variables(protocol.preferences, spec.comparison) if spec.comparison else {}
+
+
+def _sent(reply: Reply) -> dict[str, Any]:
+    """`MessageRow.started_at`: when the request was sent (the client stamps it before the call)."""
+    return {"started_at": reply.started_at} if reply.started_at is not None else {}
+
+
+def _is_empty(msg: Msg) -> bool:
+    return msg.role == "assistant" and not msg.content.strip() and not msg.tool_calls
 
 
 def classify_by_patterns(classifier: schema.Classifier, reply: str) -> tuple[str, str]:

@@ -15,13 +15,17 @@ import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from ..plan import ConversationSpec, Plan
 from ..store.tables import ConversationRow, MessageRow, OfferRow, RunRow, utcnow
 from .conversation import Conversation, Ended, RunContext
 from .events import ConversationFinished, ConversationStarted, RunStarted
+from ..kinds import error_reason
+from ..store.records import ConversationParams
 from .retry import classify
+
+T = TypeVar("T")
 
 
 def new_id() -> str:
@@ -45,9 +49,10 @@ def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
         id=new_id(), run_id=run_id, seq=spec.seq, model_alias=spec.model_alias, litellm_model=spec.model.model,
         vendor=spec.model.vendor, simulated=spec.model.simulated or bool(spec.partner and spec.partner.simulated),
         condition=spec.condition.name, replicate=spec.replicate,
-        params_json=json.dumps({"sampling": {**spec.model.sampling(), "seed": spec.seed}, "vars": spec.condition.vars,
-                                **({"comparison": spec.comparison.to_json()} if spec.comparison else {})},
-                               default=str),
+        params_json=json.dumps(ConversationParams(
+            sampling={**spec.model.sampling(), "seed": spec.seed}, vars=spec.condition.vars,
+            comparison=spec.comparison.to_json() if spec.comparison else None).model_dump(exclude_none=True),
+            default=str),
         kind=spec.kind, partner_alias=spec.partner_alias, partner_model=spec.partner.model if spec.partner else None,
         status="pending",
     )
@@ -66,16 +71,21 @@ def scrub(text: str, key_vars: Iterable[str | None] = ()) -> str:
     return text
 
 
+async def run_bounded(items: Iterable[T], work: Callable[[T], Awaitable[Any]], max_in_flight: int) -> None:
+    """Run `work(item)` for every item, at most `max_in_flight` at once. A slot is acquired
+    before a task is spawned (backpressure); Ctrl-C cancels every task."""
+    slots = asyncio.Semaphore(max(1, max_in_flight))
+    async with asyncio.TaskGroup() as tg:
+        for item in items:
+            await slots.acquire()
+            task = tg.create_task(work(item))
+            task.add_done_callback(lambda _t: slots.release())
+
+
 async def run_targets(ctx: RunContext, targets: Iterable[Target], max_in_flight: int) -> Counter[str]:
     """Run every target; returns a count of final statuses."""
     statuses: Counter[str] = Counter()
-    slots = asyncio.Semaphore(max_in_flight)
-
-    async with asyncio.TaskGroup() as tg:
-        for target in targets:
-            await slots.acquire()
-            task = tg.create_task(_guarded(ctx, target, statuses))
-            task.add_done_callback(lambda _t: slots.release())
+    await run_bounded(targets, lambda target: _guarded(ctx, target, statuses), max_in_flight)
     return statuses
 
 
@@ -95,11 +105,9 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
         raise
     except Exception as exc:  # one conversation's failure never stops the run
         kind = classify(exc)
-        if kind == "other" and exc.__class__.__module__.startswith("jinja2"):
-            kind = "template"
         models = [spec.model, spec.partner, spec.experimenter, *ctx.models.values()]
         key_vars = [m.api_key_env for m in models if m is not None]
-        status, reason, detail = "error", f"error:{kind}", scrub(f"{type(exc).__name__}: {exc}", key_vars)[:2000]
+        status, reason, detail = "error", error_reason(kind), scrub(f"{type(exc).__name__}: {exc}", key_vars)[:2000]
         try:
             await conv.flush()
         except Exception:

@@ -4,7 +4,9 @@ calls one callback with these dataclasses, and `runner.display` (or a test) list
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Literal, Union
+
+from ..kinds import ConversationStatus, RetryReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +38,9 @@ class TurnCompleted:
 class Retrying:
     conversation_id: str
     model_alias: str
-    kind: str
-    """The error kind (`rate_limit`, `server`, `timeout`...)."""
+    kind: RetryReason
+    """Why the call is made again: an error kind (`rate_limit`, `server`, `timeout`...), an
+    `empty_reply`, or a judge's `invalid_answer`."""
     attempt: int
     wait_s: float
 
@@ -46,11 +49,47 @@ class Retrying:
 class ConversationFinished:
     conversation_id: str
     model_alias: str
-    status: str
+    status: ConversationStatus
     stop_reason: str
+    """A `StopReason` or ``error:<ErrorKind>``."""
 
 
-EngineEvent = Union[RunStarted, ConversationStarted, TurnCompleted, Retrying, ConversationFinished]
+# ----------------------------------------------------------------------------- judge runs
+
+
+JudgeOutcome = Literal["judged", "invalid_answer", "error"]
+"""How a judge unit ended: a verdict stored, no valid answer within the attempts, or a call that failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeStarted:
+    coder: str
+    """The judge's coder name (``judge:<model>@<codebook>v<version>``)."""
+    model_alias: str
+    units: int
+    """Units (conversations or turns) in the judge run."""
+    already_done: int
+    """Units this coder had judged before (skipped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStarted:
+    unit: str
+    """The unit's key: a conversation id, or ``<conversation id>#<message idx>``."""
+    model_alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFinished:
+    unit: str
+    model_alias: str
+    outcome: JudgeOutcome
+    detail: str = ""
+    """The error kind, for ``error``."""
+
+
+EngineEvent = Union[RunStarted, ConversationStarted, TurnCompleted, Retrying, ConversationFinished,
+                    JudgeStarted, UnitStarted, UnitFinished]
 Emit = Callable[[EngineEvent], None]
 
 

@@ -4,28 +4,21 @@ is retryable. Backoff is exponential with jitter and honours `retry-after`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 from dataclasses import dataclass
-from typing import Awaitable, Callable, ClassVar, Mapping, TypeVar
+from typing import Any, Awaitable, Callable, ClassVar, Mapping, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 T = TypeVar("T")
 
-RETRYABLE = frozenset({"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut"})
-"""Error kinds worth another attempt."""
+from ..kinds import RETRYABLE, ErrorKind
+from ..providers.base import MalformedReply, MissingKey, ProviderBadRequest, StreamCut
 
-
-class StreamCut(Exception):
-    """A streamed reply ended without its final chunk: never stored, retried."""
-
-
-class MalformedReply(Exception):
-    """A reply that could not be read (no choices, broken JSON): never stored, retried."""
-
-
-class MissingKey(Exception):
-    """The models file names a key variable that is not set."""
+__all__ = ["RETRYABLE", "MalformedReply", "MissingKey", "RetryPolicy", "StreamCut", "call_with_retry", "classify",
+           "is_retryable", "retry_after"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +58,21 @@ class RetryPolicy:
         return policy
 
 
+# ---------------------------------------------------------------------------- error kinds
+#
+# Decided from the exception's type, in this order: our own exceptions and the in-process
+# providers' (`StreamCut`, `SimFault.kind`...); litellm's types (they subclass the openai
+# SDK's); the openai and anthropic SDKs' types; the HTTP status code an API error carries;
+# the transport's types anywhere in the exception's chain (aiohttp, httpx, OS errors, JSON
+# decoding). SDK modules are looked up in `sys.modules` only: an exception of a library
+# that was never imported cannot be one of its types, and nothing heavy is imported here.
+#
+# Text matching is the last resort, for the one case the types cannot decide: litellm wraps
+# a transport failure met while reading a body (a reset, a cut chunked body, broken JSON,
+# an `overloaded_error` event inside a 200 stream) as an `InternalServerError`,
+# `APIConnectionError` or `MidStreamFallbackError` whose only trace of the cause is its
+# message. Each phrase below is covered by a test in tests/engine/test_classify.py.
+
 _MALFORMED_TEXT = ("unterminated string", "expecting value", "expecting property name", "expecting ',' delimiter",
                    "jsondecodeerror", "json decode", "invalid json", "extra data: line")
 _CUT_TEXT = ("response payload is not completed", "transferencodingerror", "clientpayloaderror",
@@ -74,8 +82,66 @@ _CONNECTION_TEXT = ("connection error", "connection reset", "connection refused"
                     "errno 104", "errno 111", "broken pipe", "remoteprotocolerror", "connecterror")
 
 
-def _mid_stream(exc: BaseException) -> str:
-    """Kind of an error raised while a stream was being read (litellm's MidStreamFallbackError)."""
+def _is(exc: BaseException, module: str, *names: str) -> bool:
+    """isinstance against `module.name` types, if that module was imported."""
+    m = sys.modules.get(module)
+    if m is None:
+        return False
+    types = tuple(t for t in (getattr(m, n, None) for n in names) if isinstance(t, type))
+    return bool(types) and isinstance(exc, types)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes (`__cause__`, `__context__`, litellm's `original_exception`)."""
+    out: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo and len(out) < 12:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or any(e is seen for seen in out):
+            continue
+        out.append(e)
+        todo += [getattr(e, "original_exception", None), e.__cause__, e.__context__]
+    return out
+
+
+def _transport_kind(exc: BaseException) -> ErrorKind | None:
+    """The kind of a transport-level exception (aiohttp, httpx, the OS, JSON decoding), or None."""
+    if isinstance(exc, json.JSONDecodeError):
+        return "malformed"
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "timeout"
+    if _is(exc, "aiohttp", "ClientPayloadError"):
+        return "stream_cut"
+    if _is(exc, "httpx", "RemoteProtocolError") and "peer closed" in str(exc).lower():
+        return "stream_cut"
+    if _is(exc, "aiohttp", "ServerTimeoutError") or _is(exc, "httpx", "TimeoutException"):
+        return "timeout"
+    if _is(exc, "aiohttp", "ServerDisconnectedError", "ClientConnectionError", "ClientOSError") or _is(
+            exc, "httpx", "TransportError"):
+        return "connection"
+    if isinstance(exc, (ConnectionError, BrokenPipeError)):
+        return "connection"
+    return None
+
+
+def _by_text(text: str) -> ErrorKind | None:
+    """Last resort (see above): a transport failure litellm reported only in words."""
+    if any(t in text for t in _CUT_TEXT):
+        return "stream_cut" if "payload" in text or "chunked" in text else "connection"
+    if any(t in text for t in _CONNECTION_TEXT):
+        return "connection"
+    if any(t in text for t in _MALFORMED_TEXT):
+        return "malformed"
+    return None
+
+
+def _mid_stream(exc: BaseException) -> ErrorKind:
+    """Kind of an error raised while a stream was being read (litellm's MidStreamFallbackError):
+    some text may have arrived, then the stream broke."""
+    for e in _chain(exc)[1:]:
+        kind = _transport_kind(e)
+        if kind in ("malformed", "timeout"):
+            return kind
     text = f"{exc} {getattr(exc, 'original_exception', '')}".lower()
     if any(t in text for t in _MALFORMED_TEXT):
         return "malformed"
@@ -85,63 +151,122 @@ def _mid_stream(exc: BaseException) -> str:
         return "overloaded"
     if "rate limit" in text or "rate_limit" in text:
         return "rate_limit"
-    return "stream_cut"  # some text arrived, then the stream broke
+    return "stream_cut"
 
 
-def classify(exc: BaseException) -> str:
-    """The error kind of an exception raised by a model call."""
-    if type(exc).__name__ == "MidStreamFallbackError":
-        return _mid_stream(exc)
+def _status_kind(status: int | None, text: str) -> ErrorKind | None:
+    """The kind an HTTP status says (an API error's `status_code`)."""
+    if status is None:
+        return None
+    if status == 429:
+        return "rate_limit"
+    if status == 529:
+        return "overloaded"
+    if status in (401, 403):
+        return "auth"
+    if status == 408:
+        return "timeout"
+    if status in (400, 404, 409, 413, 422):
+        if "json" in text and ("decode" in text or "expecting" in text or "parse" in text):
+            return "malformed"
+        return "bad_request"
+    if status >= 500:
+        if "overloaded" in text:
+            return "overloaded"
+        return _by_text(text) or "server"
+    return None
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _after_connection_error(exc: BaseException, text: str) -> ErrorKind:
+    """A client's catch-all for a failure before (or while) reading a response."""
+    for e in _chain(exc)[1:]:
+        kind = _transport_kind(e)
+        if kind is not None:
+            return kind
+    if "timed out" in text or "timeout" in text:
+        return "timeout"
+    if "overloaded" in text:
+        return "overloaded"
+    if "json" in text and ("decode" in text or "expecting" in text):
+        return "malformed"
+    return _by_text(text) or "connection"
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    """The error kind of an exception raised by a model call (see the order above)."""
+    # ours, and the in-process providers'
     if isinstance(exc, StreamCut):
         return "stream_cut"
     if isinstance(exc, MalformedReply):
         return "malformed"
     if isinstance(exc, MissingKey):
         return "auth"
+    if _is(exc, "runner.providers.sim", "SimFault") and getattr(exc, "kind", None) in RETRYABLE:
+        return exc.kind  # type: ignore[attr-defined, no-any-return]
+    if isinstance(exc, ProviderBadRequest):
+        return "bad_request"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timeout"
-    name = type(exc).__name__
-    status = getattr(exc, "status_code", None)
     text = str(exc).lower()
-    if name in {"Timeout", "APITimeoutError"} or "timed out" in text or "timeout" in name.lower():
-        return "timeout"
-    if name == "RateLimitError" or status == 429:
-        return "rate_limit"
-    if status == 529 or "overloaded" in text:
-        return "overloaded"
-    if name in {"AuthenticationError", "PermissionDeniedError"} or status in (401, 403):
-        return "auth"
-    if name in {"ContextWindowExceededError"}:
+    # litellm (its exceptions subclass the openai SDK's, so it goes first)
+    if _is(exc, "litellm.exceptions", "MidStreamFallbackError"):
+        return _mid_stream(exc)
+    if _is(exc, "litellm.exceptions", "ContextWindowExceededError"):
         return "context_window"
-    if name in {"BadRequestError", "NotFoundError", "UnprocessableEntityError", "UnsupportedParamsError"} or status in (400, 404, 422):
-        if "json" in text and ("decode" in text or "expecting" in text or "parse" in text):
-            return "malformed"
-        return "bad_request"
-    if name in {"InternalServerError", "ServiceUnavailableError", "BadGatewayError", "APIConnectionError"} or (
-        status or 0
-    ) >= 500:
-        # litellm wraps transport failures (reset, refused, a body cut short) as 500s
-        if any(t in text for t in _CUT_TEXT):
-            return "stream_cut" if "payload" in text or "chunked" in text else "connection"
-        if any(t in text for t in _CONNECTION_TEXT):
-            return "connection"
-        if any(t in text for t in _MALFORMED_TEXT):
-            return "malformed"
-        if name != "APIConnectionError":
-            return "server"
-    if name in {"APIConnectionError", "ServerDisconnectedError", "ClientConnectionError", "RemoteProtocolError",
-                "ReadError", "ConnectError", "ClientPayloadError", "TransferEncodingError"}:
-        if "json" in text and ("decode" in text or "expecting" in text):
-            return "malformed"
-        return "connection"
-    if isinstance(exc, (ValueError, KeyError)) and ("json" in text or "expecting" in text):
+    if _is(exc, "litellm.exceptions", "Timeout"):
+        return "timeout"
+    if _is(exc, "litellm.exceptions", "RateLimitError"):
+        return "rate_limit"
+    if _is(exc, "litellm.exceptions", "AuthenticationError", "PermissionDeniedError"):
+        return "auth"
+    if _is(exc, "litellm.exceptions", "BadRequestError", "NotFoundError", "UnprocessableEntityError", "UnsupportedParamsError"):
+        # litellm raises BadRequestError for some statuses it does not map (a 401 among them):
+        # the status it carries decides
+        return _status_kind(_status(exc) or 400, text) or "bad_request"
+    if _is(exc, "litellm.exceptions", "APIConnectionError"):
+        return _after_connection_error(exc, text)
+    if _is(exc, "litellm.exceptions", "ServiceUnavailableError", "InternalServerError", "BadGatewayError"):
+        return _status_kind(_status(exc) or 500, text) or "server"
+    # the SDKs (the native transport raises these)
+    if _is(exc, "openai", "APITimeoutError") or _is(exc, "anthropic", "APITimeoutError"):
+        return "timeout"
+    if _is(exc, "anthropic", "OverloadedError"):
+        return "overloaded"
+    if _is(exc, "openai", "APIConnectionError") or _is(exc, "anthropic", "APIConnectionError"):
+        return _after_connection_error(exc, text)
+    if _is(exc, "openai", "APIStatusError") or _is(exc, "anthropic", "APIStatusError"):
+        return _status_kind(getattr(exc, "status_code", None), text) or "other"
+    if _is(exc, "openai", "APIResponseValidationError") or _is(exc, "anthropic", "APIResponseValidationError"):
         return "malformed"
-    if name in {"APIError", "JSONDecodeError"}:
-        return "malformed" if "json" in text or name == "JSONDecodeError" else "server"
+    if _is(exc, "openai", "APIError") or _is(exc, "anthropic", "APIError"):
+        # an error event inside a 200 stream: no status, only its message
+        if "overloaded" in text:
+            return "overloaded"
+        if "rate limit" in text or "rate_limit" in text:
+            return "rate_limit"
+        return _by_text(text) or ("malformed" if "json" in text else "server")
+    # anything else carrying an HTTP status (another SDK, a wrapper)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        kind = _status_kind(status, text)
+        if kind is not None:
+            return kind
+    for e in _chain(exc):
+        kind = _transport_kind(e)
+        if kind is not None:
+            return kind
+    if exc.__class__.__module__.startswith("jinja2"):
+        return "template"
     return "other"
 
 
 def is_retryable(exc: BaseException) -> bool:
+    """Whether another attempt may help (the one predicate the retry loop asks)."""
     return classify(exc) in RETRYABLE
 
 

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..kinds import OnEmpty
+
 MAX_INCLUDED_FILE_BYTES = 10 * 1024 * 1024
 """Largest prompt file a `file:` include may name (an 80-page prompt is about 0.3 MB)."""
 
@@ -695,6 +697,11 @@ class Protocol(BaseModel):
         if isinstance(value, dict) and value.get("preferences") is not None and not value.get("steps"):
             value = {**value, "steps": [{"choose": {}}]}
         return value
+
+    on_empty: OnEmpty = "end"
+    """What follows an empty model reply (no text, no tool call): `end` the conversation with
+    the stop reason `empty_reply` (the default), or `continue` with the next step. The reply is
+    stored either way, flagged, with its finish reason."""
 
     @field_validator("tools", mode="before")
     @classmethod

@@ -43,6 +43,7 @@ __all__ = [
     "make_engine",
     "next_message_idx",
     "normalize_url",
+    "open",
     "run_conversations",
     "run_summary",
     "session",
@@ -54,7 +55,7 @@ __all__ = [
 _HOME = {
     **dict.fromkeys(
         ["DEFAULT_URL", "current_revision", "default_url", "downgrade", "head_revision",
-         "make_engine", "normalize_url", "session", "upgrade"],
+         "make_engine", "normalize_url", "open", "session", "upgrade"],
         "runner.store.db",
     ),
     **dict.fromkeys(
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
         head_revision,
         make_engine,
         normalize_url,
+        open,
         session,
         upgrade,
     )

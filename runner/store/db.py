@@ -36,6 +36,7 @@ __all__ = [
     "head_revision",
     "make_engine",
     "normalize_url",
+    "open",
     "session",
     "upgrade",
 ]
@@ -162,12 +163,30 @@ def upgrade(url: str | URL | None = None, revision: str = "head") -> None:
         command.upgrade(_alembic_config(url), revision)
 
 
+_MIGRATED: set[str] = set()
+"""URLs this process has migrated already (`open` migrates each once)."""
+
+
+def open(url: str | URL | None = None, *, write: bool = False, **kwargs: Any) -> Engine:  # noqa: A001
+    """The one way into the store: migrate the database at ``url`` (default: `default_url`) to
+    the head revision, once per process and URL, and return an engine on it (`make_engine`).
+
+    Every command and the TUI open the store through here; `upgrade` stays for migration
+    tests and tools that move between revisions."""
+    text = normalize_url(url if url is not None else default_url())
+    if text not in _MIGRATED:
+        upgrade(text)
+        _MIGRATED.add(text)
+    return make_engine(text, write=write, **kwargs)
+
+
 def downgrade(url: str | URL | None, revision: str) -> None:
     """Migrate the database at ``url`` down to ``revision`` (``base`` drops everything)."""
     from alembic import command
 
     with _ALEMBIC_LOCK:
         command.downgrade(_alembic_config(url), revision)
+        _MIGRATED.discard(normalize_url(url if url is not None else default_url()))
 
 
 def head_revision() -> str:

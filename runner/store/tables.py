@@ -48,6 +48,8 @@ __all__ = [
     "Role",
     "RunRow",
     "RunStatus",
+    "ErrorKind",
+    "StopReason",
     "utcnow",
 ]
 
@@ -67,18 +69,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-RunStatus = Literal["running", "done", "interrupted", "failed"]
-"""Where a run stands: ``running`` while the engine works on it, ``done`` when every
-conversation finished, ``interrupted`` after Ctrl-C or a kill (resumable), ``failed``
-when the engine itself stopped on an error."""
+from runner.kinds import (  # noqa: E402 - the shared value sets, re-exported here
+    ConversationStatus,
+    ErrorKind,
+    RunStatus,
+    StopReason,
+)
 
 ConversationKind = Literal["single", "pair", "experimenter"]
 """Shape of a conversation: one model against the script (``single``), two models
 talking to each other (``pair``), or a model driven by an experimenter model."""
 
-ConversationStatus = Literal["pending", "running", "done", "error", "cancelled"]
-"""Lifecycle of one conversation. ``pending``, ``running`` and ``cancelled`` are
-unfinished and picked up by ``resume``; ``done`` and ``error`` are final."""
 
 Role = Literal["system", "user", "assistant", "tool"]
 """Chat role of a message as sent to the provider."""
@@ -165,7 +166,8 @@ class ConversationRow(SQLModel, table=True):
     status: ConversationStatus = Field(default="pending", sa_type=AutoString)
     """Lifecycle state (`ConversationStatus`)."""
     stop_reason: str | None = None
-    """Why it stopped: ``stop_phrase|max_turns|declined|experimenter_ended|completed|error:<kind>|cancelled``."""
+    """Why it stopped: a `StopReason` (``completed``, ``max_turns``, ``stop_phrase``, ``declined``,
+    ``experimenter_ended``, ``empty_reply``, ``cancelled``) or ``error:<ErrorKind>``."""
     stop_detail: str | None = Field(default=None, sa_type=Text)
     """The matched stop text or the error message."""
     stop_message_idx: int | None = None

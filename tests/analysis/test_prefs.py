@@ -1,6 +1,6 @@
 """Preference analysis: plant utilities in the chooser persona, run, and check what comes back.
 
-The chooser (runner/engine/sim_choice.py) picks the first-shown option with probability β, else the
+The chooser (runner/providers/sim_choice.py) picks the first-shown option with probability β, else the
 option with the larger utility plus Gumbel noise of scale τ. With both orders shown equally, the
 expected first-shown rate is 0.5 + β/2."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runner.analysis import prefs
-from runner.engine import sim_choice
+from runner.providers import sim_choice
 from runner.engine.choose import classify_by_patterns
 from runner.protocol import schema, templates
 

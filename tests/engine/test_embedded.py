@@ -14,7 +14,7 @@ from pathlib import Path
 import litellm
 import pytest
 
-from runner.engine import embedded, local, sim
+from runner.providers import _embedded as embedded, local, sim
 
 embedded.register(litellm)
 
@@ -84,7 +84,7 @@ def test_embedded_module_does_not_import_litellm_at_import_time():
     import subprocess
     import sys
 
-    code = "import sys, runner.engine.embedded, runner.engine.local, runner.engine.sim; print('litellm' in sys.modules)"
+    code = "import sys, runner.providers._embedded, runner.providers.local, runner.providers.sim; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

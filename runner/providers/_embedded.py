@@ -1,4 +1,5 @@
-"""litellm adapters for the embedded providers: ``local/...`` (llama.cpp) and ``sim/...``.
+"""litellm adapters for the in-process providers (the client calls `local` and `sim` directly;
+these serve anyone calling litellm itself, e.g. a bare litellm benchmark): ``local/...`` (llama.cpp) and ``sim/...``.
 
 Call `register(litellm)` once (idempotent); then ``litellm.acompletion(model="local/gemma-3-270m",
 ...)`` and ``litellm.acompletion(model="sim/maker", ...)`` work with no API key and no network,
@@ -26,7 +27,7 @@ import threading
 import time
 from typing import Any, AsyncIterator, Iterator, Mapping, Sequence
 
-from runner.engine import local, sim
+from . import local, sim
 
 PROVIDERS = (local.PROVIDER, sim.PROVIDER)
 EMBEDDED_MODELS = (f"local/{local.GEMMA_MODEL}",) + tuple(f"sim/{p}" for p in sim.PERSONAS)

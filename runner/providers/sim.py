@@ -13,7 +13,7 @@ Personas:
   "stopping now""), else "Stopping now.";
 - ``decliner``: politely declines every offer or proposal;
 - ``chooser``: answers pairwise choices from a hidden utility vector, with position bias and
-  noise (``runner.engine.sim_choice``);
+  noise (``runner.providers.sim_choice``);
 - ``faulty``: raises faults (rate limit, overloaded, server error, timeout, connection,
   malformed reply) deterministically by seed and attempt, otherwise replies like ``base``
   (default ``maker``).
@@ -577,3 +577,71 @@ __all__ = [
     "reset_fault_state",
     "stop_phrase_from",
 ]
+
+
+# --------------------------------------------------------------------------------------
+# The provider interface: served directly, no litellm round trip
+
+
+def _bad_request(message: str) -> Exception:
+    from .base import ProviderBadRequest
+
+    return ProviderBadRequest(message)
+
+
+def _params(model: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    from .base import request_params
+
+    return request_params(model, dict(overrides or {}))
+
+
+async def chat(model: Any, messages: list[dict[str, Any]], *, overrides: dict[str, Any] | None = None,
+               tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False) -> Any:
+    """One simulated completion as a `Reply`. ``latency`` (seconds, a model parameter:
+    ``extra: {latency: 1.0}``) waits that long before answering, like a remote model would,
+    so the simulator can stand in for a vendor in a scale benchmark; without it the reply is
+    immediate (the event loop still gets a turn)."""
+    import asyncio
+    import time
+
+    from .base import Reply, audit
+
+    started = time.perf_counter()
+    params = _params(model, overrides)
+    persona = persona_of(model.model)
+    if persona not in PERSONAS:
+        raise _bad_request(f"unknown sim persona {persona!r}; known: {', '.join(PERSONAS)}")
+    try:
+        text = reply(persona, messages, params.get("seed"), params)  # a faulty persona raises here
+    except SimFault:
+        raise
+    except ValueError as exc:  # a bad parameter (unknown fault kind, faulty base)
+        raise _bad_request(str(exc)) from exc
+    delay = float(params.get("latency") or 0.0)
+    await asyncio.sleep(max(delay, 0.0))
+    latency = (time.perf_counter() - started) * 1000
+    return Reply(
+        content=text, reasoning=None, tool_calls=[], finish_reason="stop",
+        tokens_in=prompt_tokens(messages), tokens_out=count_tokens(text), cached_tokens=0, cost=0.0,
+        latency_ms=latency, ttft_ms=latency, request_id=f"sim-{_request_key(persona, messages, _seed(params.get('seed')))[:24]}",
+        request=audit(model, params, messages, tools),
+    )
+
+
+def cost(model: Any, tokens_in: int, tokens_out: int, cached: int = 0) -> float:
+    """Simulated replies cost nothing."""
+    return 0.0
+
+
+def context_window(model: Any) -> int | None:
+    """The alias's override; a simulated reply has no window of its own."""
+    return getattr(model, "context_window", None)
+
+
+def price_per_token(model: Any) -> tuple[float, float]:
+    return (0.0, 0.0)
+
+
+def deterministic(model: Any, overrides: Mapping[str, Any] | None = None) -> bool:
+    """The same request always gets the same reply (faults aside, which are counted per attempt)."""
+    return True

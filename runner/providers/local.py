@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from .base import ProviderBadRequest
+
 PROVIDER = "local"
 GEMMA_MODEL = "gemma-3-270m"
 DEFAULT_CTX_CAP = 8192
@@ -62,7 +64,7 @@ _TRANSCRIPT_STOP = re.compile(r"\n[ \t]*(?:%s)[ \t]*:" % "|".join(_TRANSCRIPT_LA
 _GEMMA_STOPS = ("<end_of_turn>", "<start_of_turn>")
 
 
-class LocalModelError(Exception):
+class LocalModelError(ProviderBadRequest):
     """A local model could not be resolved or loaded (missing file, unknown name)."""
 
 
@@ -350,6 +352,7 @@ class LocalModel:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"latitude-llama-{path.stem}")
         """Async callers run generations here: waiting callers queue without holding threads."""
         self._formatter = None
+        self._end_ids: list[int] | None = None
 
     # -- prompt ---------------------------------------------------------------------
 
@@ -529,6 +532,7 @@ class LocalModel:
                         min_p=float(p["min_p"]),
                         temp=float(p["temperature"]),
                         repeat_penalty=float(p["repeat_penalty"]),
+                        logits_processor=None if p.get("allow_empty") else self._no_empty_reply(gen),
                     ):
                         if ttft is None:
                             ttft = time.perf_counter() - t0
@@ -565,6 +569,36 @@ class LocalModel:
                 )
             finally:
                 self.stats.active -= 1
+
+    def end_of_turn_tokens(self) -> list[int]:
+        """Token ids that end a turn: every end-of-generation token of the vocabulary, and the
+        Gemma turn markers when they are single tokens (computed once per model)."""
+        if self._end_ids is None:
+            vocab = self.llama._model.vocab
+            is_eog = self._llama_cpp.llama_vocab_is_eog
+            ids = {t for t in range(self.llama.n_vocab()) if is_eog(vocab, t)}
+            for marker in _GEMMA_STOPS:
+                toks = self._tok(marker, special=True)
+                if len(toks) == 1:
+                    ids.add(toks[0])
+            self._end_ids = sorted(ids)
+        return self._end_ids
+
+    def _no_empty_reply(self, gen: "_TextAssembler") -> Any:
+        """A logits processor that forbids ending the turn while the reply is still blank (no
+        visible character yet): a small model otherwise often ends its turn at once, and a
+        seeded retry would only repeat that. ``allow_empty: true`` switches it off."""
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        ends = np.asarray(self.end_of_turn_tokens(), dtype=np.intp)
+
+        def processor(_input_ids: Any, scores: Any) -> Any:
+            if gen.start is None:
+                scores[ends[ends < len(scores)]] = -np.inf
+            return scores
+
+        return LogitsProcessorList([processor])
 
     def generate(self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None,
                  submitted_at: float | None = None) -> Generation:
@@ -790,3 +824,71 @@ def _quiet_llama_logs(llama_cpp: Any) -> None:
 
     _LOG_CALLBACK = _drop  # keep a reference: llama.cpp calls it from C
     llama_cpp.llama_log_set(_drop, ctypes.c_void_p(0))
+
+
+# --------------------------------------------------------------------------------------
+# The provider interface: served directly, no litellm round trip
+
+
+async def achat(model: Any, messages: list[dict[str, Any]], *, overrides: dict[str, Any] | None = None,
+                tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False) -> Any:
+    """One local completion as a `Reply`. Resolving and loading the file happen off the
+    event loop; the generation runs on the model's own worker thread (conversations queue
+    there); a cancelled caller stops the generation at its next token."""
+    import asyncio
+
+    from .base import Reply, audit, request_params
+
+    params = request_params(model, overrides)
+    submitted = time.perf_counter()
+    path = await asyncio.to_thread(resolve_model_path, model.model, params)
+    m = await asyncio.to_thread(get_model, path)
+    cancel = threading.Event()
+    first: list[float] = []
+
+    def work() -> Generation:
+        result: Generation | None = None
+        for item in m.stream(messages, params, cancel=cancel, submitted_at=submitted):
+            if not first:
+                first.append(time.perf_counter())
+            if isinstance(item, Generation):
+                result = item
+        assert result is not None
+        return result
+
+    loop = asyncio.get_running_loop()
+    try:
+        g = await loop.run_in_executor(m.executor, work)
+    except asyncio.CancelledError:
+        cancel.set()
+        raise
+    done = time.perf_counter()
+    return Reply(
+        content=g.text, reasoning=None, tool_calls=[], finish_reason=g.finish_reason,
+        tokens_in=g.prompt_tokens, tokens_out=g.completion_tokens, cached_tokens=0, cost=0.0,
+        latency_ms=(done - submitted) * 1000, ttft_ms=((first[0] if first else done) - submitted) * 1000,
+        request_id=None, request=audit(model, params, messages, tools),
+    )
+
+
+def cost(model: Any, tokens_in: int, tokens_out: int, cached: int = 0) -> float:
+    """A local model costs nothing."""
+    return 0.0
+
+
+def alias_context_window(model: Any) -> int | None:
+    """The alias's override, else the file's window (from its metadata; no load)."""
+    if getattr(model, "context_window", None):
+        return model.context_window
+    params = {"model_path": model.model_path} if getattr(model, "model_path", None) else {}
+    return context_window(model.model, params)
+
+
+def price_per_token(model: Any) -> tuple[float, float]:
+    return (0.0, 0.0)
+
+
+def deterministic(model: Any, overrides: Mapping[str, Any] | None = None) -> bool:
+    """Seeded, a local model gives the same reply to the same request every time."""
+    seed = (overrides or {}).get("seed", getattr(model, "seed", None))
+    return seed is not None

@@ -1,0 +1,78 @@
+"""Fixed value sets shared by the store, the engine, the CLI and the TUI.
+
+Only `typing` is imported here, so any layer (the store at the bottom, the providers, the
+TUI) can name these without pulling anything heavy in. Each set is a `Literal` alias, and
+each alias has a tuple of its values (`get_args`) for CLI choices and checks.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+RunStatus = Literal["running", "done", "interrupted", "failed"]
+"""Where a run stands: ``running`` while the engine works on it, ``done`` when every
+conversation finished, ``interrupted`` after Ctrl-C or a kill (resumable), ``failed``
+when the engine itself stopped on an error."""
+
+ConversationStatus = Literal["pending", "running", "done", "error", "cancelled"]
+"""Lifecycle of one conversation. ``pending``, ``running`` and ``cancelled`` are
+unfinished and picked up by ``resume``; ``done`` and ``error`` are final."""
+
+ErrorKind = Literal[
+    "rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut",
+    "auth", "context_window", "bad_request", "template", "other",
+]
+"""What went wrong with a model call, decided from the exception's type
+(`runner.engine.retry.classify`). The first seven are retried; a conversation that still
+fails ends with the stop reason ``error:<kind>``."""
+
+StopReason = Literal[
+    "completed", "max_turns", "stop_phrase", "declined", "experimenter_ended", "empty_reply", "cancelled",
+]
+"""Why a conversation ended, when it was not an error: the script ran out (``completed``),
+the turn cap (``max_turns``), the model's stop phrase (``stop_phrase``), an offer declined
+with ``on_decline: end`` (``declined``), the experimenter ended it (``experimenter_ended``),
+the model answered with nothing (``empty_reply``: its behaviour, recorded, not a fault), or
+Ctrl-C (``cancelled``, resumable). An error ends it with ``error:<ErrorKind>`` instead."""
+
+CallPurpose = Literal["turn", "experimenter", "offer_judge", "judge", "theme_name", "choice"]
+"""Why the engine called a model: a conversation turn (the model or a pair partner), an
+experimenter's message, an offer's judge, judge coding, naming a theme, a pairwise choice."""
+
+RetryReason = Literal[
+    "rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut",
+    "auth", "context_window", "bad_request", "template", "other", "empty_reply", "invalid_answer",
+]
+"""Why a call is made again: an `ErrorKind`, an empty reply (a vendor's is asked once
+more), or an answer a judge has to give again (``invalid_answer``)."""
+
+OnEmpty = Literal["end", "continue"]
+"""What follows an empty model reply: end the conversation (``empty_reply``), or go on
+with the next step as if the model had said nothing."""
+
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+CONVERSATION_STATUSES: tuple[ConversationStatus, ...] = get_args(ConversationStatus)
+ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
+STOP_REASONS: tuple[StopReason, ...] = get_args(StopReason)
+CALL_PURPOSES: tuple[CallPurpose, ...] = get_args(CallPurpose)
+
+RETRYABLE: frozenset[ErrorKind] = frozenset(
+    {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut"})
+"""Error kinds worth another attempt."""
+
+
+def error_reason(kind: ErrorKind) -> str:
+    """The stop reason of a conversation that failed with `kind`: ``error:<kind>``."""
+    return f"error:{kind}"
+
+
+def is_stop_reason(value: str) -> bool:
+    """Whether `value` is a stop reason latitude writes (a `StopReason` or ``error:<ErrorKind>``)."""
+    return value in STOP_REASONS or (value.startswith("error:") and value[6:] in ERROR_KINDS)
+
+
+__all__ = [
+    "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
+    "CallPurpose", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
+    "error_reason", "is_stop_reason",
+]

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..plan import Plan
 from ..protocol.models_file import ModelAlias
 from .conversation import RunContext
-from .driver import Target, new_id, run_targets, start_sync, started_event
+from .driver import Target, new_id, start_sync, started_event
 from .events import Emit
 from .limits import Limits
 from .retry import RetryPolicy

@@ -689,7 +689,8 @@ METHODS_PARAPHRASE = (
     "bootstrap interval (2000 resamples, seed 0) is in the JSON detail and is conditional on these paraphrases; "
     "spread = max - min",
     "paraphrases, between groups: the paraphrase is the unit (conversations within one are clustered): two groups, "
-    "random-effects meta-analysis of the per-paraphrase differences with the Hartung-Knapp t test (k-1 df); three or "
+    "random-effects meta-analysis of the per-paraphrase differences with the Hartung-Knapp t test (k-1 df; its standard "
+    "error never below the DerSimonian-Laird one); three or "
     "more, Friedman's test with paraphrases as blocks (scipy)",
     "ranking flip: two models whose order on a code reverses between paraphrases (ties ignored)",
 )

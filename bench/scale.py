@@ -16,9 +16,9 @@ CPU is ~270 s for bare litellm alone), so by default:
   engine + fake provider    the same scaled shape through `latitude`'s engine (in-process,
                             as `latitude run` drives it), extrapolated the same way; its
                             peak RSS is measured with the full 2,000 in flight;
-  engine + sim/maker        1,000 conversations x 3 turns, all in flight, through the
-                            in-process simulator (`sim/...`; it has no latency parameter, so
-                            replies are instant and its wall is not comparable to the limit).
+  engine + sim/maker        the full shape through the engine with the simulator as a direct
+                            provider (no litellm, no HTTP) answering after `latency: 1.0`
+                            seconds, as the fake server does: the engine's own cost at scale.
 
 --full runs bare litellm and the engine at the full shape too (about 6-7 minutes each).
 --quick divides every shape by 10 (in flight 200; ideal still 15 s).
@@ -111,7 +111,7 @@ def main() -> None:
     ideal = full[0] / full[2] * full[1] * latency
     full_calls = full[0] * full[1]
     scaled = full if args.full else (2_000 // div, 3, 2_000 // div)
-    sim_shape = (1_000 // div, 3, 2_000 // div)
+    sim_shape = full
     # 0 does not mean unlimited: litellm then leaves the limit out and aiohttp's default (100) applies
     env = base_env(**({"AIOHTTP_CONNECTOR_LIMIT": "100000", "AIOHTTP_CONNECTOR_LIMIT_PER_HOST": "100000"}
                       if args.unlimited_connections else {}))
@@ -126,7 +126,7 @@ def main() -> None:
         tmp = Path(td)
         models = write_models_file(tmp / "models.yaml", server.openai_base)
         sim_models = tmp / "sim-models.yaml"
-        sim_models.write_text("models:\n  bench: {model: sim/maker}\n")
+        sim_models.write_text(f"models:\n  bench: {{model: sim/maker, extra: {{latency: {latency}}}}}\n")
 
         if "aiohttp" in only:
             ch = worker("aiohttp", "--base", server.openai_base, *shape_args(full), server=server,
@@ -165,7 +165,7 @@ def main() -> None:
             ch = worker("engine", "--protocol", str(PROTOCOL), "--models", str(sim_models), "--db", f"sqlite:///{db}",
                         *shape_args(sim_shape), env=env)
             rows.append(row("engine + sim/maker", ch, ideal, full_calls, sim_shape,
-                            note="no latency parameter: instant replies; wall not comparable to the limit"))
+                            note=f"direct provider, latency {latency} s, no HTTP"))
             print(f"  engine + sim/maker: {ch.report['wall_s']:.1f} s wall, {ch.report['cpu_s']:.1f} s CPU, "
                   f"peak RSS {ch.maxrss_mib:.0f} MiB", flush=True)
         server_rss = server.rss_peak_mib()

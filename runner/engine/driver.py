@@ -143,6 +143,33 @@ async def start(plan: Plan, writer: Any, run_id: str, options: dict[str, Any], m
     return targets
 
 
+def start_sync(plan: Plan, url: str, run_id: str, options: dict[str, Any], models_json: str,
+               versions: tuple[str, str]) -> list[Target]:
+    """`start`, committed in one transaction before any event loop runs: the run exists (and can
+    be resumed) as soon as its id is known."""
+    from sqlmodel import Session
+
+    from ..store.db import open as open_store
+
+    run = run_row(plan, run_id, options, models_json, versions)
+    rows: list[Any] = []
+    targets = []
+    for spec in plan.specs:
+        row = conversation_row(run_id, spec)
+        rows.append(row)
+        targets.append(Target(spec, row.id))
+    engine = open_store(url, write=True)
+    try:
+        with Session(engine) as session:
+            session.add(run)
+            session.flush()  # the run before its conversations (no ORM relationship orders them)
+            session.add_all(rows)
+            session.commit()
+    finally:
+        engine.dispose()
+    return targets
+
+
 def started_event(run_id: str, plan: Plan, targets: list[Target]) -> RunStarted:
     totals = Counter(s.model_alias for s in plan.specs)
     remaining = Counter(t.spec.model_alias for t in targets)

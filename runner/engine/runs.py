@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..plan import Plan
 from ..protocol.models_file import ModelAlias
 from .conversation import RunContext
-from .driver import Target, new_id, run_targets, start, started_event
+from .driver import Target, new_id, run_targets, start_sync, started_event
 from .events import Emit
 from .limits import Limits
 from .retry import RetryPolicy
@@ -59,13 +59,14 @@ class Prepared:
     """The run's options (stored with a new run)."""
     models_json: str = "{}"
     """The aliases the run uses (key variable names only), stored with a new run."""
-    targets: list[Target] | None = None
-    """resume: the unfinished conversations; start and rerun: written when the session begins."""
+    targets: list[Target] = field(default_factory=list)
+    """The conversations to drive: a new run's, written (pending) before its id is shown; or the
+    unfinished ones of a stored run."""
 
     @property
     def conversations(self) -> int:
         """Conversations this session will drive."""
-        return len(self.targets) if self.targets is not None else len(self.plan.specs)
+        return len(self.targets)
 
 
 @dataclass
@@ -171,8 +172,17 @@ def prepare_start(plan: Plan, url: str, options: dict[str, Any], *, concurrency:
     open_store(url).dispose()
     if dry_run:
         plan = simulated(plan)
-    return Prepared(url=url, run_id=new_id(), plan=plan, kind="start", concurrency=concurrency,
-                    sources=read_sources(plan, url), options=options, models_json=models_json(plan))
+    prepared = Prepared(url=url, run_id=new_id(), plan=plan, kind="start", concurrency=concurrency,
+                        sources=read_sources(plan, url), options=options, models_json=models_json(plan))
+    return _created(prepared)
+
+
+def _created(prepared: Prepared) -> Prepared:
+    """Write a new run and its pending conversations (one transaction): from here on the run
+    can be resumed by its id, even if the process is killed before the first model call."""
+    prepared.targets = start_sync(prepared.plan, prepared.url, prepared.run_id, prepared.options,
+                                  prepared.models_json, versions())
+    return prepared
 
 
 def stored_plan(row: Any) -> tuple[Plan, dict[str, Any]]:
@@ -181,9 +191,10 @@ def stored_plan(row: Any) -> tuple[Plan, dict[str, Any]]:
     from ..plan import make_plan
     from ..protocol.load import from_snapshot
     from ..protocol.models_file import BUILTIN_ALIASES
+    from ..store.records import PlanRecord, RunOptions
 
-    options = json.loads(row.options_json)
-    snapshot = json.loads(row.plan_json).get("snapshot")
+    options = RunOptions.model_validate_json(row.options_json).model_dump(exclude_none=True)
+    snapshot = PlanRecord.model_validate_json(row.plan_json).snapshot
     if snapshot is None:
         raise RunError(f"run {row.id} has no stored snapshot (it was imported, or made by an older latitude)")
     stored = {k: ModelAlias.model_validate(v) for k, v in json.loads(row.models_json or "{}").items()
@@ -261,23 +272,21 @@ def prepare_rerun(url: str, run_id: str, *, concurrency: int | None = None) -> P
     finally:
         engine.dispose()
     options = {**options, "rerun_of": run_id}
-    return Prepared(url=url, run_id=new_id(), plan=plan, kind="rerun",
-                    concurrency=concurrency or options.get("concurrency") or 16,
-                    sources=read_sources(plan, url), options=options, models_json=stored_models)
+    return _created(Prepared(url=url, run_id=new_id(), plan=plan, kind="rerun",
+                             concurrency=concurrency or options.get("concurrency") or 16,
+                             sources=read_sources(plan, url), options=options, models_json=stored_models))
 
 
 # ----------------------------------------------------------------------------- driving
 
 
 async def _begin(prepared: Prepared, writer: Any) -> list[Target]:
-    """Write what the session starts from: a new run and its pending conversations, or a
-    resumed run marked running again."""
+    """Mark a resumed run and its conversations running again (a new run was written by its prepare)."""
     from ..store.tables import ConversationRow, RunRow
 
+    targets = prepared.targets
     if prepared.kind in ("start", "rerun"):
-        return await start(prepared.plan, writer, prepared.run_id, prepared.options, prepared.models_json,
-                           versions())
-    targets = prepared.targets or []
+        return targets
     await writer.update(RunRow, prepared.run_id, status="running", ended_at=None)
     await asyncio.gather(*(writer.update(ConversationRow, t.conversation_id, status="running",
                                          stop_reason=None, stop_detail=None) for t in targets))

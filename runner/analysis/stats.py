@@ -282,9 +282,9 @@ def cluster_bootstrap(clusters: Sequence[Sequence[int]], *, resamples: int = 200
                           float(props.max() - props.min()), sd, k, resamples, seed, boot_low, boot_high)
 
 
-RE_METHOD = ("random-effects meta-analysis of the per-paraphrase proportions (statsmodels combine_effects, "
-             "DerSimonian-Laird tau^2; variances from (x+0.5)/(n+1)), Hartung-Knapp-Sidik-Jonkman interval on t with "
-             "k-1 df, never narrower than the DerSimonian-Laird t interval, clipped to [0, 1]")
+RE_METHOD = ("random-effects meta-analysis of the per-paraphrase proportions (DerSimonian-Laird tau^2 clipped at 0, "
+             "as statsmodels combine_effects chi2; variances from (x+0.5)/(n+1)), Hartung-Knapp-Sidik-Jonkman interval "
+             "on t with k-1 df, never narrower than the DerSimonian-Laird t interval, clipped to [0, 1]")
 """How a pooled paraphrase estimate is made."""
 
 
@@ -307,26 +307,50 @@ def random_effects_pool(clusters: Sequence[Sequence[int]], *, confidence: float 
     comparison: it is conditional on these paraphrases. With one paraphrase, the estimate and
     its Wilson interval are those of that paraphrase alone.
     """
-    import warnings as _w
-
     import numpy as np
-    from statsmodels.stats.meta_analysis import combine_effects
 
     groups = [np.asarray(c, dtype=float) for c in clusters if len(c)]
     boot = cluster_bootstrap(clusters, resamples=resamples, seed=seed, confidence=confidence)
     if len(groups) < 2:
         return replace(boot, method="one paraphrase: its Wilson interval, conditional on this one wording")
     props, var = _re_inputs(groups)
-    with _w.catch_warnings():
-        _w.simplefilter("ignore")
-        res = combine_effects(props, var, method_re="chi2", use_t=True, alpha=1 - confidence)
-        frame = res.summary_frame()
-    hk, dl = frame.loc["random effect wls"], frame.loc["random effect"]
-    low = max(0.0, float(min(hk["ci_low"], dl["ci_low"])))
-    high = min(1.0, float(max(hk["ci_upp"], dl["ci_upp"])))
-    return PooledEstimate(float(res.mean_effect_re), low, high, float(props.max() - props.min()),
-                          float(props.std(ddof=1)), len(groups), resamples, seed, boot.bootstrap_low,
-                          boot.bootstrap_high, RE_METHOD)
+    re = _dl_hksj(props, var, confidence)
+    return PooledEstimate(re.mean, max(0.0, min(re.hk_low, re.dl_low)), min(1.0, max(re.hk_high, re.dl_high)),
+                          float(props.max() - props.min()), float(props.std(ddof=1)), len(groups), resamples, seed,
+                          boot.bootstrap_low, boot.bootstrap_high, RE_METHOD)
+
+
+@dataclass(frozen=True, slots=True)
+class _RandomEffects:
+    mean: float
+    tau2: float
+    se_dl: float
+    se_hk: float
+    dl_low: float
+    dl_high: float
+    hk_low: float
+    hk_high: float
+
+
+def _dl_hksj(y: Any, v: Any, confidence: float = CONFIDENCE) -> _RandomEffects:
+    """DerSimonian-Laird τ² (clipped at 0), the random-effects mean, and its t intervals on k-1 df with the
+    DL and the Hartung-Knapp-Sidik-Jonkman standard errors. The same estimator as statsmodels'
+    ``combine_effects(method_re="chi2")``, which lets τ² go negative when Q < k-1 (then its random-effects
+    rows are NaN); here τ² is clipped at 0 as DerSimonian and Laird define it."""
+    import numpy as np
+    from scipy import stats as sps
+
+    y, v = np.asarray(y, float), np.asarray(v, float)
+    k = len(y)
+    w = 1 / v
+    q = float((w * (y - (w * y).sum() / w.sum()) ** 2).sum())
+    tau2 = max(0.0, (q - (k - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
+    wr = 1 / (v + tau2)
+    mu = float((wr * y).sum() / wr.sum())
+    se_dl = float(np.sqrt(1 / wr.sum()))
+    se_hk = float(np.sqrt((wr * (y - mu) ** 2).sum() / (k - 1) / wr.sum()))
+    t = float(sps.t.ppf(1 - (1 - confidence) / 2, k - 1))
+    return _RandomEffects(mu, tau2, se_dl, se_hk, mu - t * se_dl, mu + t * se_dl, mu - t * se_hk, mu + t * se_hk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,17 +384,11 @@ def paraphrase_test(per_group: Sequence[Sequence[Sequence[int]]]) -> ClusteredTe
     if len(per_group) < 2 or len(keep) < 2:
         return ClusteredTest("none", nan, nan, 0)
     if len(per_group) == 2:
-        from statsmodels.stats.meta_analysis import combine_effects
-
         pa, va = _re_inputs([np.asarray(per_group[0][j], float) for j in keep])
         pb, vb = _re_inputs([np.asarray(per_group[1][j], float) for j in keep])
-        with _w.catch_warnings():
-            _w.simplefilter("ignore")
-            res = combine_effects(pa - pb, va + vb, method_re="chi2", use_t=True)
-        se = float(np.sqrt(res.var_hksj_re))
-        if se == 0:
-            return ClusteredTest("re-meta-hk", nan, 1.0 if float(res.mean_effect_re) == 0 else 0.0, len(keep) - 1)
-        t = float(res.mean_effect_re) / se
+        res = _dl_hksj(pa - pb, va + vb)
+        se = max(res.se_hk, res.se_dl)  # the same never-narrower rule as the pooled interval
+        t = res.mean / se
         return ClusteredTest("re-meta-hk", t, float(2 * sps.t.sf(abs(t), len(keep) - 1)), len(keep) - 1)
     props = [[float(np.mean(g[j])) for j in keep] for g in per_group]
     if len({v for row in props for v in row}) < 2:
@@ -401,7 +419,7 @@ class FactorTerm:
     high: float
     """Upper bound."""
     p: float
-    """Wald p-value of the coefficient (cluster-robust)."""
+    """Wald p-value of the coefficient (cluster-robust); NaN when not estimable."""
     estimable: bool = True
     """False under (quasi-)separation: a level where the code is always or never present has no finite odds ratio."""
 
@@ -453,12 +471,19 @@ def logistic_factors(y: Sequence[int], factors: dict[str, Sequence[str]], cluste
     terms = []
     for i, (factor, level, ref) in enumerate(names, start=1):
         ok = bool(abs(params[i]) <= 10 and bse[i] <= 100 and np.isfinite(bse[i]))
-        terms.append(FactorTerm(factor, level, ref, float(np.exp(params[i])), float(np.exp(ci[i, 0])),
-                                float(np.exp(ci[i, 1])), float(pvals[i]), ok))
+        if ok:
+            terms.append(FactorTerm(factor, level, ref, float(np.exp(params[i])), float(np.exp(ci[i, 0])),
+                                    float(np.exp(ci[i, 1])), float(pvals[i]), True))
+        else:  # a coefficient running off to infinity: no number is better than a meaningless one
+            nan = float("nan")
+            terms.append(FactorTerm(factor, level, ref, nan, nan, nan, nan, False))
     factor_p = {}
     for factor in factors:
         idx = [i for i, n in enumerate(names, start=1) if n[0] == factor]
         if not idx:
+            continue
+        if not all(terms[i - 1].estimable for i in idx):
+            factor_p[factor] = float("nan")
             continue
         R = np.zeros((len(idx), X.shape[1]))
         for r, i in enumerate(idx):

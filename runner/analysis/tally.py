@@ -5,17 +5,22 @@ thread workers). The unit is the conversation: a code is present in a conversati
 the coder applied it to the conversation or to any of its messages.
 
 Whose codes are counted (``coder``):
-- a person's name: conversations that person coded (has at least one live tag in) are the
-  units; a code they did not apply there counts as absent;
+- a person's name: conversations that person tagged or marked reviewed (`reviewed`) are the
+  units; a code they did not apply there counts as absent; a conversation they neither
+  tagged nor marked is uncoded (out of n), never absent;
 - ``judge`` (the one judge of these runs, or of the codes asked for; with several, name one) or a
   full ``judge:<model>@<book>v<n>``: the judge records present and absent explicitly, so its
   units are what it judged;
-- ``consensus``: the majority of the people who coded a conversation (at least two; ties
-  are left out);
+- ``consensus``: the majority of the people who coded a conversation (at least two); a tie
+  is left out of that code's units, and the rule and the number dropped are stated;
 - ``builtin``: the built-in codes derived from the store (offers, stop phrase);
 - None: ``consensus`` when two or more people coded, else the one person, else the newest
   judge, else ``builtin``. The choice is recorded in the provenance.
 Human tags and judge tags are never mixed in one count.
+
+Every figure says what it is out of: coded of finished of planned conversations, per group
+(`Coverage`, `TallyRow.finished`/`planned`, `Provenance.coverage`), with a warning when the
+coverage differs between the groups compared (`COVERAGE_TOLERANCE`).
 """
 
 from __future__ import annotations
@@ -692,7 +697,8 @@ METHODS_PARAPHRASE = (
     "bootstrap interval (2000 resamples, seed 0) is in the JSON detail and is conditional on these paraphrases; "
     "spread = max - min",
     "paraphrases, between groups: the paraphrase is the unit (conversations within one are clustered): two groups, "
-    "random-effects meta-analysis of the per-paraphrase differences with the Hartung-Knapp t test (k-1 df); three or "
+    "random-effects meta-analysis of the per-paraphrase differences with the Hartung-Knapp t test (k-1 df; its standard "
+    "error never below the DerSimonian-Laird one); three or "
     "more, Friedman's test with paraphrases as blocks (scipy)",
     "ranking flip: two models whose order on a code reverses between paraphrases (ties ignored)",
 )
@@ -1190,9 +1196,10 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
     """Agreement among coders on each code, over the conversations two or more of them coded.
 
     `coders` defaults to every person and every judge with tags in the runs (with
-    `include_builtin`, the built-in coder too, for the codes it derives). Per code: raw
-    agreement, Cohen's κ when two coders are compared, Krippendorff's α; then each judge
-    against each person (κ). Disagreements are listed for review.
+    `include_builtin`, the built-in coder too, for the codes it derives). Per code, people
+    come first (all of them together with α when more than two, then each pair), then each
+    judge against each person; every pair with raw agreement, Cohen's κ and its 95% interval,
+    Krippendorff's α, and its units of finished. Disagreements are listed for review.
     """
     convs = load_conversations(session, run_ids)
     by_id = {c.id: c for c in convs}

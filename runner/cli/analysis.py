@@ -334,6 +334,8 @@ def _terminal_rows(cols: list[str], rows: list[dict[str, Any]]) -> tuple[list[st
             continue
         if c == "n" and "finished" in cols:
             out_cols.append("n of finished of planned")
+        elif c == "n" and "planned" in cols:
+            out_cols.append("n finished of planned")
         elif c == "units" and "finished" in cols:
             out_cols.append("units of finished")
         else:
@@ -346,6 +348,8 @@ def _terminal_rows(cols: list[str], rows: list[dict[str, Any]]) -> tuple[list[st
             first = r.get("n", r.get("units"))
             m[key] = (f"{first} of {r['finished']}" + (f" of {r['planned']}" if "n" in r else "")
                       if r.get("finished") is not None else str(first))
+        if "planned" in r and "finished" not in r and "n" in r:
+            m["n finished of planned"] = f"{r['n']} of {r['planned']}"
         if r.get("note") and r.get("test"):
             m["test"] = f"{r['test']} · {r['note']}"
         if "kappa_low" in r and r.get("cohen_kappa") is not None:
@@ -375,7 +379,7 @@ def _print_table(report: Any, title: str) -> None:
     t = Table(title=title)
     text_cols = ("code", "model", "condition", "vendor", "protocol", "run", "litellm_model", "offer", "coders", "test",
                  "paraphrase", "stop_turns", "ranking_flips", "replicate", "n of finished of planned",
-                 "units of finished", "judge_kappa", "unclear_share", "median_stop_turn", "cohen_kappa", "factor",
+                 "units of finished", "n finished of planned", "judge_kappa", "unclear_share", "median_stop_turn", "cohen_kappa", "factor",
                  "level", "reference")
     for c in cols:
         numeric = c not in text_cols
@@ -433,6 +437,8 @@ def _emit(report: Any, fmt: str, out: Path | None, title: str) -> None:
 
     if fmt == "table" and out is None:
         _print_table(report, title)
+        if getattr(report, "factors", None):
+            _print_factors(report)
         return
     if fmt == "table":
         fmt = {".csv": "csv", ".json": "json", ".md": "md"}.get(out.suffix.lower(), "md") if out else "md"

@@ -109,12 +109,12 @@ def _facets(plt: Any, panels: Sequence[str], categories: Sequence[str], series: 
     ncols = min(MAX_COLUMNS, n_panels)
     nrows = math.ceil(n_panels / ncols)
     per_cat = len(series) * (2 if extra else 1)
-    panel_w = max(1.9, 0.55 + 0.32 * len(categories) * per_cat)
+    panel_w = max(1.9, 0.6 + 0.42 * len(categories) * per_cat)
     footer = _footer_height(prov)
     fig_w = min(max(panel_w * ncols, 4.5), 18.0)
     wrapped = textwrap.fill(title, max(40, int(fig_w * 13)))
     legend_rows = 1 if (len(series) > 1 or extra) else 0
-    header = 0.2 + 0.19 * (wrapped.count("\n") + 1) + 0.3 * legend_rows
+    header = 0.35 + 0.19 * (wrapped.count("\n") + 1) + 0.3 * legend_rows
     fig_h = header + 2.3 * nrows + footer
     fig, axes = plt.subplots(nrows, ncols, figsize=(fig_w, fig_h), sharey=True, squeeze=False)
     colours = palette(len(series)) if len(series) > 1 else [(NEUTRAL, "")]
@@ -134,7 +134,8 @@ def _facets(plt: Any, panels: Sequence[str], categories: Sequence[str], series: 
         ax.set_xlim(-0.5, len(categories) - 0.5)
         ax.set_title(textwrap.shorten(panel, 38), fontsize=9)
         ax.set_xticks(x)
-        ax.set_xticklabels([textwrap.fill(c, 12) for c in categories], fontsize=7.5)
+        ax.set_xticklabels([textwrap.fill(c, 12) for c in categories], fontsize=7.5,
+                           rotation=30 if len(categories) > 1 else 0, ha="right" if len(categories) > 1 else "center")
         ax.set_ylim(0, 1.18)
         ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
         ax.yaxis.grid(True, color="#e8e8e8")
@@ -158,6 +159,7 @@ def _facets(plt: Any, panels: Sequence[str], categories: Sequence[str], series: 
         fig.legend(handles=handles, loc="upper left", ncol=min(len(handles), 6), frameon=False, fontsize=8,
                    bbox_to_anchor=(0.01, 1 - (header - 0.3) / fig_h))
     fig.tight_layout(rect=(0, footer / fig_h, 1, 1 - header / fig_h))
+    fig.subplots_adjust(top=1 - header / fig_h)
     _footer(fig, prov)
     return fig
 
@@ -211,7 +213,7 @@ def tallies_chart(report: CodeTally, codes: list[str] | None = None) -> Any:
         series.append(name)
         cell[(panel, r.code, name)] = (r.proportion, r.low, r.high, f"{r.n}/{r.finished}", r.n > 0)
     return _facets(plt, list(dict.fromkeys(panels)), wanted, list(dict.fromkeys(series)), cell,
-                   title="Share of conversations with each code (95% Wilson interval; coded/finished under each bar)",
+                   title="Share of conversations with each code (95% Wilson interval; coded/finished above each bar)",
                    ylabel="share of conversations", prov=report.provenance)
 
 

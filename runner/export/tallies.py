@@ -244,8 +244,9 @@ def factor_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
     rows = [{"code": e.code, "factor": e.factor, "level": e.level, "reference": e.reference,
              "odds_ratio": _nan(e.odds_ratio), "or_low": _nan(e.low), "or_high": _nan(e.high), "p": _nan(e.p),
              "factor_p": _nan(e.factor_p), "n": e.n, "clusters": e.clusters,
-             "note": ("" if e.estimable else "not estimable (separation)")
-             + (" simulated data" if report.provenance.simulated else "")} for e in report.factors]
+             "note": "; ".join(x for x in ("" if e.estimable else "not estimable (separation)",
+                                           "simulated data" if report.provenance.simulated else "") if x)}
+            for e in report.factors]
     return cols, rows
 
 

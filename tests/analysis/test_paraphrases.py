@@ -55,6 +55,29 @@ def test_three_paraphrases_pool_with_hartung_knapp() -> None:
     # far wider than the bootstrap, which is conditional on these three wordings
     assert got.high - got.low > got.bootstrap_high - got.bootstrap_low
     assert "Hartung-Knapp" in got.method
+    # and the same as statsmodels' combine_effects where its tau^2 is not negative
+    import warnings
+
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    y = np.array([np.mean(c) for c in clusters])
+    adj = (np.array([sum(c) for c in clusters]) + 0.5) / 11
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = combine_effects(y, adj * (1 - adj) / 10, method_re="chi2", use_t=True).summary_frame()
+    assert got.estimate == pytest.approx(frame.loc["random effect wls", "eff"])
+    assert got.low == pytest.approx(max(0.0, min(frame.loc["random effect wls", "ci_low"],
+                                                  frame.loc["random effect", "ci_low"])))
+
+
+def test_identical_paraphrases_keep_a_finite_interval() -> None:
+    # Q = 0 < k-1: statsmodels' chi2 tau^2 goes negative here; clipped at 0, the DL interval remains
+    got = stats.random_effects_pool([[1] * 7 + [0], [1] * 7 + [0]])
+    mu, hk_lo, hk_hi, dl_lo, dl_hi = _hksj([[1] * 7 + [0], [1] * 7 + [0]])
+    assert got.estimate == pytest.approx(0.875) and (hk_lo, hk_hi) == pytest.approx((0.875, 0.875))
+    assert (got.low, got.high) == pytest.approx((max(0.0, dl_lo), min(1.0, dl_hi)))
+    zero = stats.random_effects_pool([[0] * 8, [0] * 8])
+    assert zero.estimate == 0 and zero.high > 0
 
 
 def test_between_group_p_respects_the_clustering() -> None:
@@ -75,7 +98,7 @@ def test_between_group_p_respects_the_clustering() -> None:
     tau2 = max(0.0, (q - 2) / (w.sum() - (w ** 2).sum() / w.sum()))
     wr = 1 / (v + tau2)
     mu = (wr * d).sum() / wr.sum()
-    se = math.sqrt((wr * (d - mu) ** 2).sum() / 2 / wr.sum())
+    se = max(math.sqrt((wr * (d - mu) ** 2).sum() / 2 / wr.sum()), math.sqrt(1 / wr.sum()))
     assert got.test == "re-meta-hk" and got.dof == 2
     assert got.p == pytest.approx(2 * sps.t.sf(abs(mu / se), 2))
     # three groups: Friedman with the paraphrases as blocks
@@ -167,3 +190,15 @@ def test_factor_model_matches_statsmodels_on_the_raw_tables(session, store_url) 
     R[0, 1] = R[1, 2] = 1
     assert got[("model", "b")].factor_p == pytest.approx(float(fit.wald_test(R, scalar=True).pvalue))
     assert got[("model", "b")].clusters == 12
+
+
+def test_cli_by_two_fields_prints_the_factor_model(cli, session, store_url) -> None:  # type: ignore[no-untyped-def]
+    convs = [Conv(m, condition=c) for m in ("a", "b") for c in ("warm", "cold") for _ in range(6)]
+    run = add_run(session, convs)
+    for i, c in enumerate(convs):
+        tag(session, c, "x", JUDGE, present=(i % 3 == 0) if c.model == "a" else (i % 2 == 0), source="judge")
+    res = cli("tally", run, "--coder", JUDGE, "--by", "model,condition", "--db", store_url, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "factors (logistic regression" in res.output and "odds_ratio" in res.output
+    md = cli("tally", run, "--coder", JUDGE, "--by", "model,condition", "--format", "md", "--db", store_url).output
+    assert "Factors (logistic regression, cluster-robust" in md and "| x | model | b | a |" in md

@@ -68,12 +68,12 @@ def fit_columns(available: int, content: dict[str, int] | None = None) -> Layout
             used += need
     widths = {label: want[label] for label in chosen}
     room = available - used
-    for label in PRIORITY:
-        if label in widths and room > 0:
-            target = min(MAX_WIDTH.get(label, widths[label]), content.get(label, widths[label]))
-            grow = max(0, min(room, target - widths[label]))
-            widths[label] += grow
-            room -= grow
+    # the columns cut least first, so as many as possible show whole (then priority order)
+    target = {label: min(MAX_WIDTH.get(label, widths[label]), content.get(label, widths[label])) for label in widths}
+    for label in sorted(widths, key=lambda lb: (target[lb] - widths[lb], PRIORITY.index(lb))):
+        grow = max(0, min(room, target[label] - widths[label]))
+        widths[label] += grow
+        room -= grow
     return tuple((label, widths[label]) for label, _, _ in COLUMNS if label in widths)
 
 

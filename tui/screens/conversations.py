@@ -332,7 +332,8 @@ class ConversationsScreen(BaseScreen):
     @on(StoreChanged)
     def _store_changed(self, message: StoreChanged) -> None:
         """Tags added elsewhere, turns written: refresh the rows shown in place."""
-        if self.is_current and message.what & {"tags", "messages", "codebooks"}:
+        live = self.run_status == "running" and "messages" in message.what
+        if self.is_current and (live or message.what & {"tags", "codebooks", "runs"}):
             self.load_refresh(self.generation, self.filter, len(self.rows))
 
     def _tick(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from textual import on, work
 from textual.app import App
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from runner.store.db import default_url, normalize_url
 from runner.store.db import open as open_store
@@ -168,7 +168,10 @@ class LatitudeApp(App[None]):
             book = self.reader.latest_codebook(None)
         codes = self.reader.codes(book.id) if book is not None and book.id is not None else []
         counts = self.reader.tag_counts([c.name for c in codes]) if codes else {}
-        self.post_message(CodebookLoaded(book, codes, counts, self.reader.codebook_names()))
+        names = self.reader.codebook_names()
+        if get_current_worker().is_cancelled:
+            return  # a newer read replaced this one (a switch of codebook): never show a stale result
+        self.post_message(CodebookLoaded(book, codes, counts, names))
 
     @on(CodebookLoaded)
     def _codebook_loaded(self, message: CodebookLoaded) -> None:

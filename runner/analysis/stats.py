@@ -88,6 +88,26 @@ def wilson(count: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
     return Proportion(int(count), int(n), count / n, low, high, confidence)
 
 
+def wilson_closed_form(count: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
+    """The same interval as `wilson`, in closed form with the standard library only: no statsmodels
+    import (seconds of start-up for a view that shows a few rows). Agrees with `wilson` to 1e-12."""
+    import statistics
+
+    if n < 0 or count < 0 or count > n:
+        raise ValueError(f"need 0 <= count <= n, got count={count}, n={n}")
+    if n == 0:
+        nan = float("nan")
+        return Proportion(0, 0, nan, nan, nan, confidence)
+    z = statistics.NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = count / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if count == 0 else min(max(centre - half, 0.0), 1.0)
+    high = 1.0 if count == n else min(max(centre + half, 0.0), 1.0)
+    return Proportion(int(count), int(n), p, low, high, confidence)
+
+
 # ----------------------------------------------------------------------------- between groups
 
 

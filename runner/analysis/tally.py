@@ -714,8 +714,9 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     is not a grouping field: every group is also estimated under each paraphrase, pooled
     with a cluster bootstrap, and codes whose model ranking flips are flagged.
 
-    ``with_tests=False`` computes the rows only (no tests between groups, ``tests`` is empty):
-    what a view that shows only the rows needs, without the cost of the test suite.
+    ``with_tests=False`` computes the rows only (no tests between groups, ``tests`` is empty, the
+    Wilson intervals in closed form without importing statsmodels): what a view that shows only
+    the rows needs, without the cost of the statistics libraries.
     """
     fields = _check_by(by)
     everything = all_conversations(session, run_ids)
@@ -755,7 +756,7 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
         for key, members in groups.items():
             values = [unit[c.id] for c in members if c.id in unit]
             units.update(c.id for c in members if c.id in unit)
-            p = stats.wilson(sum(values), len(values))
+            p = (stats.wilson if with_tests else stats.wilson_closed_form)(sum(values), len(values))
             rows.append(TallyRow(code, dict(zip(fields, key)), p.n, p.count, p.p, p.low, p.high, len(members),
                                  len(planned_groups[key])))
             cells.append((_label(dict(zip(fields, key))), p.n, len(members)))

@@ -145,12 +145,23 @@ async def test_tallies_rows_do_not_run_the_tests(app_factory, monkeypatch) -> No
         raise AssertionError("the tallies screen shows rows only; it must not run the tests")
 
     monkeypatch.setattr(stats, "independence_test", boom)
+    monkeypatch.setattr(stats, "wilson", boom)  # the statsmodels path (seconds to import)
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, lambda: getattr(app.screen, "loaded", False))
         await pilot.press("down", "t")
         await settle(pilot, lambda: isinstance(app.screen, TalliesScreen) and app.screen.loaded)
         assert app.screen.rows and not [n for n in app._notifications if n.severity == "error"]
+
+
+def test_the_closed_form_wilson_interval_is_the_statsmodels_one() -> None:
+    from runner.analysis import stats
+
+    for n in (1, 2, 3, 7, 12, 50, 601):
+        for count in sorted({0, 1, n // 3, n // 2, n - 1, n}):
+            a, b = stats.wilson(count, n), stats.wilson_closed_form(count, n)
+            assert (a.count, a.n, a.p) == (b.count, b.n, b.p)
+            assert abs(a.low - b.low) < 1e-12 and abs(a.high - b.high) < 1e-12, (count, n)
 
 
 async def test_a_new_run_appears_without_a_key(app_factory, store) -> None:

@@ -68,12 +68,12 @@ def fit_columns(available: int, content: dict[str, int] | None = None) -> Layout
             used += need
     widths = {label: want[label] for label in chosen}
     room = available - used
-    for label in PRIORITY:
-        if label in widths and room > 0:
-            target = min(MAX_WIDTH.get(label, widths[label]), content.get(label, widths[label]))
-            grow = max(0, min(room, target - widths[label]))
-            widths[label] += grow
-            room -= grow
+    # the columns cut least first, so as many as possible show whole (then priority order)
+    target = {label: min(MAX_WIDTH.get(label, widths[label]), content.get(label, widths[label])) for label in widths}
+    for label in sorted(widths, key=lambda lb: (target[lb] - widths[lb], PRIORITY.index(lb))):
+        grow = max(0, min(room, target[label] - widths[label]))
+        widths[label] += grow
+        room -= grow
     return tuple((label, widths[label]) for label, _, _ in COLUMNS if label in widths)
 
 
@@ -332,7 +332,8 @@ class ConversationsScreen(BaseScreen):
     @on(StoreChanged)
     def _store_changed(self, message: StoreChanged) -> None:
         """Tags added elsewhere, turns written: refresh the rows shown in place."""
-        if self.is_current and message.what & {"tags", "messages", "codebooks"}:
+        live = self.run_status == "running" and "messages" in message.what
+        if self.is_current and (live or message.what & {"tags", "codebooks", "runs"}):
             self.load_refresh(self.generation, self.filter, len(self.rows))
 
     def _tick(self) -> None:

@@ -148,7 +148,9 @@ def test_browse_tag_and_quit_in_a_real_terminal(terminal) -> None:
     assert "1-9 Toggle code" in term.screen()
     term.keys("?")
     screen = term.wait_for("Keys  (ctrl+p")
-    assert "help: Show all keys" in screen and "view: Conversations of run" in screen
+    # the current screen's keys come first (issue 14): the transcript's, not the runs screen's
+    heading = next((ln for ln in screen.splitlines() if "(this screen)" in ln), "")
+    assert "Transcript" in heading and "tag: Toggle code" in screen, screen
     term.keys("Escape")
     term.wait_for(lambda s: "Keys  (ctrl+p" not in s)  # (a key sent right after Esc would read as Alt+key)
 

@@ -14,8 +14,12 @@ from tests.engine.conftest import REPO
 def test_each_alias_goes_to_its_family():
     assert family_name(ModelAlias(model="sim/maker")) == "sim"
     assert family_name(ModelAlias(model="local/gemma-3-270m")) == "local"
-    assert family_name(ModelAlias(model="openai/gpt-4.1")) == "litellm"
-    assert family_name(ModelAlias(model="anthropic/claude-sonnet-4-5")) == "litellm"
+    # openai/ and anthropic/ strings default to the native transport (conformance passes); any alias
+    # may name litellm, and every other vendor goes through litellm
+    assert family_name(ModelAlias(model="openai/gpt-4.1")) == "native"
+    assert family_name(ModelAlias(model="anthropic/claude-sonnet-4-5")) == "native"
+    assert family_name(ModelAlias(model="openai/gpt-4.1", transport="litellm")) == "litellm"
+    assert family_name(ModelAlias(model="gemini/gemini-2.5-pro")) == "litellm"
 
 
 def test_in_process_families_cost_nothing_and_answer_without_litellm():

@@ -69,8 +69,8 @@ async def test_a_change_made_in_another_window_shows_without_a_key(app_factory, 
         transcript = await to_transcript(pilot, row=0)
         elsewhere(store, "rename_code", "themes", "humour", "wit")
         elsewhere(store, "toggle", store.conversations[0], None, "boredom", store.codebook_id)
-        await settle(pilot, lambda: "boredom · ben" in chips(transcript), timeout=15)
-        await settle(pilot, lambda: "wit" in [c.name for c in app.codes], timeout=15)
+        await settle(pilot, lambda: "boredom · ben" in chips(transcript), timeout=120)
+        await settle(pilot, lambda: "wit" in [c.name for c in app.codes], timeout=120)
 
 
 async def test_a_second_window_refuses_a_tag_on_a_removed_code(app_factory, store) -> None:
@@ -178,7 +178,7 @@ async def test_a_new_run_appears_without_a_key(app_factory, store) -> None:
                 s.commit()
         finally:
             engine.dispose()
-        await settle(pilot, lambda: "run000000009" in [r.id for r in screen.runs], timeout=15)
+        await settle(pilot, lambda: "run000000009" in [r.id for r in screen.runs], timeout=120)
 
 
 async def test_a_running_conversation_without_a_reply_says_so(app_factory, store) -> None:

@@ -40,7 +40,7 @@ async def test_live_run_updates_while_it_writes(app_factory, store) -> None:
             w.add_sync(ConversationRow(id="l00000000009", run_id=store.live_run_id, seq=9, model_alias="gpt-4o",
                                        litellm_model="openai/gpt-4o", vendor="openai", condition="warm",
                                        replicate=9))
-        await settle(pilot, lambda: cells(screen)[0][4:9] == ["4", "1", "1", "2", "0"], timeout=10)
+        await settle(pilot, lambda: cells(screen)[0][4:9] == ["4", "1", "1", "2", "0"], timeout=120)
         assert cells(screen)[0][-1] == "$0.5000"
 
 

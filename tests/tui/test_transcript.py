@@ -327,7 +327,7 @@ async def test_live_conversation_grows_while_it_is_written(app_factory, store) -
             w.add_sync(MessageRow(conversation_id="l00000000000", idx=1, role="assistant", speaker="model",
                                   step="steps[0]", content="I would like to paint the sea."))
             w.update_sync(ConversationRow, "l00000000000", turns=2)
-        await settle(pilot, lambda: len(views(screen)) == 2, timeout=10)
+        await settle(pilot, lambda: len(views(screen)) == 2, timeout=120)
         assert "paint the sea" in plain(views(screen)[1])
 
 

@@ -25,6 +25,12 @@ import pytest
 
 from tests.conformance.conftest import LITELLM, NATIVE, NATIVE_BODY
 
+
+# A hang must outlast the request timeout, and a clean request on a loaded 2-core machine must fit
+# well inside it: 3 s against a 10 s hang (0.5 s let a slow clean reply time out under load).
+FAULT_TIMEOUT_S = 3.0
+HANG_S = 10
+
 ATTEMPTS = 3
 
 CLEAN = """\
@@ -128,8 +134,8 @@ def test_clean_runs_store_identical_records(run_variant, servers, clean_protocol
 
 
 def _inject(fp, kind: str, per_attempt: int = 1) -> None:
-    fp.inject(kind, count=ATTEMPTS * per_attempt, retry_after=0.01, hang_s=2, cut_after=1)
-    fp.inject(kind, count=per_attempt, skip=1, retry_after=0.01, hang_s=2, cut_after=1)
+    fp.inject(kind, count=ATTEMPTS * per_attempt, retry_after=0.01, hang_s=HANG_S, cut_after=1)
+    fp.inject(kind, count=per_attempt, skip=1, retry_after=0.01, hang_s=HANG_S, cut_after=1)
 
 
 def _check_fault_run(result, recs, fp, want: str, per_attempt: int = 1) -> None:
@@ -151,8 +157,8 @@ def test_stream_fault_same_records(run_variant, servers, faults_protocol, monkey
     reset_twice = 2 if (kind == "connection_reset" and api == "anthropic") else 1  # litellm's hidden re-POST
     _inject(servers[LITELLM], kind, reset_twice)
     _inject(servers[NATIVE], kind)
-    lite, lite_recs = run_variant(LITELLM, faults_protocol, alias, replicates=3, timeout_s=0.5)
-    nat, nat_recs = run_variant(NATIVE, faults_protocol, alias, replicates=3, timeout_s=0.5)
+    lite, lite_recs = run_variant(LITELLM, faults_protocol, alias, replicates=3, timeout_s=FAULT_TIMEOUT_S)
+    nat, nat_recs = run_variant(NATIVE, faults_protocol, alias, replicates=3, timeout_s=FAULT_TIMEOUT_S)
 
     want = NATIVE_KINDS[kind][0 if api == "openai" else 1]
     _check_fault_run(nat, nat_recs, servers[NATIVE], want)
@@ -180,12 +186,12 @@ def test_body_fault_same_records(run_variant, servers, faults_protocol, monkeypa
     monkeypatch.setenv("LATITUDE_RETRY_ATTEMPTS", str(ATTEMPTS))
     alias = "gpt" if api == "openai" else "claude"
     _inject(servers[NATIVE_BODY], kind)
-    body, body_recs = run_variant(NATIVE_BODY, faults_protocol, alias, replicates=3, timeout_s=0.5)
+    body, body_recs = run_variant(NATIVE_BODY, faults_protocol, alias, replicates=3, timeout_s=FAULT_TIMEOUT_S)
     _check_fault_run(body, body_recs, servers[NATIVE_BODY], BODY_KINDS[kind])
     # the reference: litellm streamed, the same fault plan with a fault that leaves the
     # fake provider's state (its ids and its prompt cache) as this one does: a cut body
     # was planned like a cut stream; the others never reach the reply plan, like a 500
     _inject(servers[LITELLM], "cut" if kind in ("cut", "stall") else "500")
-    lite, lite_recs = run_variant(LITELLM, faults_protocol, alias, replicates=3, timeout_s=0.5)
+    lite, lite_recs = run_variant(LITELLM, faults_protocol, alias, replicates=3, timeout_s=FAULT_TIMEOUT_S)
     assert lite.exit_code == 2, lite
     _same_after_faults(body_recs, lite_recs, ids_line_up=True)

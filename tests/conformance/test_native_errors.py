@@ -14,6 +14,12 @@ from runner.providers import native
 from tests.conftest import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY
 
 # fault -> (exception type, kind) per wire format, streamed
+
+# A hang must outlast the request timeout, and a clean request on a loaded 2-core machine must fit
+# well inside it: 3 s against a 10 s hang (0.5 s let a slow clean reply time out under load).
+FAULT_TIMEOUT_S = 3.0
+HANG_S = 10
+
 STREAMED = {
     "429": ((openai.RateLimitError, "rate_limit"), (anthropic.RateLimitError, "rate_limit")),
     "500": ((openai.InternalServerError, "server"), (anthropic.InternalServerError, "server")),
@@ -37,13 +43,13 @@ BODY = {
 def _alias(fp, api: str, stream: bool = True) -> ModelAlias:
     if api == "openai":
         return ModelAlias(model="openai/gpt-4o-mini", api_base=fp.openai_base, api_key_env="FAKE_OPENAI_KEY",
-                          transport="native", stream=stream, timeout_s=0.5)
+                          transport="native", stream=stream, timeout_s=FAULT_TIMEOUT_S)
     return ModelAlias(model="anthropic/claude-sonnet-4-5", api_base=fp.anthropic_base, api_key_env="FAKE_ANTHROPIC_KEY",
-                      transport="native", stream=stream, timeout_s=0.5)
+                      transport="native", stream=stream, timeout_s=FAULT_TIMEOUT_S)
 
 
 async def _raised(fp, api: str, kind: str, stream: bool) -> BaseException:
-    fp.inject(kind, count=1, retry_after=7, hang_s=2, cut_after=1)
+    fp.inject(kind, count=1, retry_after=7, hang_s=HANG_S, cut_after=1)
     with pytest.raises(Exception) as info:
         await native.chat(_alias(fp, api, stream), [{"role": "user", "content": "hello"}])
     return info.value

@@ -48,9 +48,28 @@ def pg_url() -> Iterator[str]:
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(admin, name)
         admin.dispose()
+
+
+def _drop_database(admin, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Drop a test database. `WITH (FORCE)` would also try to terminate an autovacuum worker that
+    happens to be in it, which a non-superuser may not (InsufficientPrivilege): so end only our own
+    role's sessions and let a plain DROP cancel autovacuum itself, as PostgreSQL does. A session
+    just terminated may take a moment to exit: retry while the server says the database is in use."""
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(20):
+        with admin.connect() as connection:
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %(name)s"
+                " AND usename = current_user AND pid <> pg_backend_pid()", {"name": name})
+            try:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+                return
+            except OperationalError:  # "is being accessed by other users" (PostgreSQL waited 5 s already)
+                if attempt == 19:
+                    raise
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

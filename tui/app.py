@@ -123,6 +123,9 @@ class LatitudeApp(App[None]):
         self.push_screen(RunsScreen())
         self.reload_codebook()
         self._fingerprint: tuple[Any, ...] | None = None
+        # the baseline is read now, not at the first tick: a change made in the first second would
+        # otherwise become the baseline and never show
+        self.poll_store()
         self.set_interval(self.POLL_SECONDS, self.poll_store)
 
     POLL_SECONDS = 1.0

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_, union
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -30,6 +30,7 @@ from runner.store.tables import (
     ConversationRow,
     MessageRow,
     OfferRow,
+    ReviewedRow,
     RunRow,
     SuggestionRow,
     TagRow,
@@ -342,11 +343,15 @@ class StoreReader:
             return s.execute(stmt.limit(1)).scalar_one_or_none()
 
     def _coded_by(self, coder: str) -> Any:
-        """Conversations with at least one live tag of ``coder`` (present or absent, any unit)."""
-        return select(TagRow.conversation_id).where(TagRow.coder == coder, col(TagRow.deleted_at).is_(None))
+        """Conversations ``coder`` has coded: at least one live tag of theirs (present or absent, any
+        unit), or a standing reviewed mark (read, nothing to code: every code absent)."""
+        tagged = select(TagRow.conversation_id).where(TagRow.coder == coder, col(TagRow.deleted_at).is_(None))
+        marked = select(ReviewedRow.conversation_id).where(ReviewedRow.coder == coder,
+                                                           col(ReviewedRow.deleted_at).is_(None))
+        return union(tagged, marked)
 
     def coded_count(self, run_id: str, flt: ConversationFilter, coder: str) -> int:
-        """How many conversations of the filtered list ``coder`` has coded (at least one live tag)."""
+        """How many conversations of the filtered list ``coder`` has coded (a live tag or a reviewed mark)."""
         c = ConversationRow
         with self.session() as s:
             stmt = select(func.count()).select_from(c).where(*self._where(run_id, flt),

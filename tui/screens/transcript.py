@@ -508,9 +508,11 @@ class TranscriptScreen(BaseScreen):
         if self.record is None:
             return
 
+        cid = self.record.conversation.id
+
         def done(now: bool) -> None:
-            self.notify("marked reviewed: codes you did not apply count as absent" if now
-                        else "reviewed mark withdrawn", markup=False, timeout=2)
+            self.load_tags(cid, "marked reviewed: codes you did not apply count as absent" if now
+                           else "reviewed mark withdrawn")  # the progress count includes the mark
 
         self.lapp.write(self.lapp.coding.toggle_reviewed(self.record.conversation.id, self._codebook_id()), done,
                         what="reviewed")

@@ -32,6 +32,7 @@ from runner.store.tables import (
     OfferRow,
     ReviewedRow,
     RunRow,
+    StopCandidateRow,
     SuggestionRow,
     TagRow,
 )
@@ -154,6 +155,9 @@ class ConversationRecord:
     captures: list[CaptureRow]
     tags: list[TagRow]
     """Live tags (not deleted) of every coder, oldest first."""
+    stops: list[StopCandidateRow] = field(default_factory=list)
+    """Stop candidates of the conversation's latest detection (the run's own, or the newest re-detection),
+    in message order: used, rejected (quoted, negated, ...) and ambiguous alike."""
 
     def tags_of(self, coder: str) -> list[TagRow]:
         return [t for t in self.tags if t.coder == coder]
@@ -452,6 +456,10 @@ class StoreReader:
             assert run is not None
             captures = list(s.execute(select(CaptureRow).where(CaptureRow.conversation_id == conversation_id)
                                       .order_by(col(CaptureRow.message_idx), col(CaptureRow.id))).scalars())
+            sc = StopCandidateRow
+            latest = select(func.max(sc.detection)).where(sc.conversation_id == conversation_id).scalar_subquery()
+            stops = list(s.execute(select(sc).where(sc.conversation_id == conversation_id, sc.detection == latest)
+                                   .order_by(col(sc.message_idx), col(sc.id))).scalars())
             return ConversationRecord(
                 conversation=conv, run=run,
                 messages=queries.conversation_messages(s, conversation_id),
@@ -459,6 +467,7 @@ class StoreReader:
                 artifacts=queries.conversation_artifacts(s, conversation_id),
                 captures=captures,
                 tags=self._tags(s, conversation_id),
+                stops=stops,
             )
 
     @staticmethod

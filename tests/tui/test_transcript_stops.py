@@ -17,14 +17,14 @@ def _candidates(store, conversation_id: str) -> list[int]:  # type: ignore[no-un
         assert msgs
         idx = msgs[0].idx
         s.add(StopCandidateRow(conversation_id=conversation_id, message_idx=idx, stop_channel="phrase",
-                               phrase="I am done", match="‘I am done’", decision="rejected", rule="quoted",
+                               phrase="I am done", match="used", decision="rejected", rule="quoted",
                                text="he said ‘I am done’", evidence="inside quotation marks"))
         s.add(StopCandidateRow(conversation_id=conversation_id, message_idx=idx, stop_channel="phrase",
-                               phrase="I am done", match="am I done?", decision="ambiguous", rule="question",
+                               phrase="I am done", match="used", decision="ambiguous", rule="question",
                                text="am I done?", evidence="asked, not said"))
         # an older detection is not shown once a re-detection exists
         s.add(StopCandidateRow(conversation_id=conversation_id, message_idx=idx, stop_channel="phrase",
-                               phrase="OLD-PHRASE", match="OLD-PHRASE", decision="used", rule="own_line",
+                               phrase="OLD-PHRASE", match="used", decision="used", rule="own_line",
                                text="OLD-PHRASE", detection=0))
         s.commit()
     engine.dispose()

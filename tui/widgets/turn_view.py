@@ -81,7 +81,7 @@ def stop_candidate_line(c: StopCandidateRow) -> Text:
         what += " (hypothetical)"
     line = Text.assemble((f"{mark} {what}", STOP_DECISION_STYLE.get(c.decision, "bold")),
                          (f"  {literal(c.stop_channel)} · {literal(c.rule)}", "dim"))
-    shown = c.match or c.phrase or c.text
+    shown = c.text or c.phrase
     if shown:
         line.append(f": “{literal(shown)[:80]}”", style="yellow" if c.decision == "used" else "dim")
     if c.judge:

@@ -47,6 +47,10 @@ ARTIFACT_TOOL = {
 }
 
 
+OFFER_WORDS = {"accept": "accept", "decline": "decline", "unclear": "unclear"}
+"""An offer judge's words → the stored classification."""
+
+
 class Ended(Exception):
     """Unwinds the interpreter when the conversation is over."""
 
@@ -368,22 +372,18 @@ class Conversation:
         return outcome
 
     async def _judge(self, step: schema.Offer, reply: str) -> tuple[str, str, str]:
-        from ..protocol.models_file import resolve_model
+        from . import verdict
 
-        alias = step.classify.judge or ""
-        judge = resolve_model(alias, self.ctx.models)
-        if judge is None:
-            raise ValueError(f"unknown judge model alias {alias!r}")
+        judge = verdict.resolve(self, step.classify.judge or "", "offer judge")
+        if judge.is_subject:
+            raise ValueError(f"the offer judge {judge.alias!r} is the subject of this conversation; "
+                             "a model never classifies itself")
         offer_text = next(m.content for m in reversed(self.msgs) if m.role == "user")
-        prompt = (
-            "Someone made an offer, and got a reply. Classify the reply as accept, decline or unclear.\n\n"
-            f"Offer:\n{offer_text}\n\nReply:\n{reply}\n\n"
-            "Answer with one word on the first line (accept, decline or unclear), then quote the words that decided it."
-        )
-        result = await self._call(judge, alias, [{"role": "user", "content": prompt}], purpose="offer_judge")
-        first = (result.content.strip().splitlines() or [""])[0].strip().lower()
-        outcome = next((o for o in ("accept", "decline", "unclear") if first.startswith(o)), "unclear")
-        return outcome, result.content.strip()[:2000], f"judge:{judge.model}"
+        prompt = ("Someone made an offer, and got a reply. Classify the reply as accept, decline or unclear.\n\n"
+                  f"Offer:\n{offer_text}\n\nReply:\n{reply}\n\n"
+                  + verdict.instruction(["accept", "decline", "unclear"]))
+        said = await verdict.ask(self, judge, prompt, OFFER_WORDS, purpose="offer_judge")
+        return said.word, said.evidence, judge.method
 
     # ------------------------------------------------------------ turns
 

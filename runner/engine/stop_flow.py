@@ -163,24 +163,21 @@ class StopFlow:
         if stored is not None and stored.judge:
             return stops.shifted(c, stored.decision, stored.rule, stored.evidence), stored.judge, \
                 stored.judge_evidence or ""  # type: ignore[arg-type]
-        from ..protocol.models_file import resolve_model
+        from . import verdict
 
         rule = self.rule
         assert rule is not None and rule.judge
-        judge = resolve_model(rule.judge, self.conv.ctx.models)
-        if judge is None:
-            raise ValueError(f"unknown stop judge model alias {rule.judge!r}")
-        if judge.model == self.conv.spec.model.model:
+        judge = verdict.resolve(self.conv, rule.judge, "stop judge")
+        if judge.is_subject:
             return (stops.shifted(c, "ambiguous", "judge_unclear",
                                   f"not asked: the judge would be the subject model; {c.evidence}"), None,
                     "the judge is the subject model; a model never judges its own stop")
-        prompt = stops.judge_prompt(c, content)
-        result = await self.conv._call(judge, rule.judge, [{"role": "user", "content": prompt}], purpose="stop_judge")
-        verdict = stops.judge_verdict(result.content)
+        said = await verdict.ask(self.conv, judge, stops.judge_prompt(c, content), stops.JUDGE_WORDS,
+                                 purpose="stop_judge")
         decided = {"stop": ("used", "judge_used"), "mention": ("rejected", "judge_rejected")}.get(
-            verdict, ("ambiguous", "judge_unclear"))
-        return (stops.shifted(c, decided[0], decided[1], f"judge said {verdict}; was {c.rule}: {c.evidence}"),  # type: ignore[arg-type]
-                f"judge:{judge.model}", result.content.strip()[:2000])
+            said.word, ("ambiguous", "judge_unclear"))
+        return (stops.shifted(c, decided[0], decided[1], f"judge said {said.word}; was {c.rule}: {c.evidence}"),  # type: ignore[arg-type]
+                judge.method, said.evidence)
 
     # ------------------------------------------------------------ tool
 

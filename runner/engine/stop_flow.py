@@ -13,6 +13,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import schema, templates
+from ..store.records import StopReviewPayload
 from ..store.tables import StopCandidateRow, SuggestionRow
 from . import stops
 
@@ -67,7 +68,7 @@ def review_item(row: StopCandidateRow) -> SuggestionRow:
                "judge": row.judge, "judge_evidence": row.judge_evidence}
     return SuggestionRow(kind="stop", conversation_id=row.conversation_id, message_idx=row.message_idx,
                          code=REVIEW_CODE, definition=f"Is this a stop? The detector said {row.decision} ({row.rule}).",
-                         payload_json=json.dumps(payload))
+                         payload_json=StopReviewPayload.model_validate(payload).dump())
 
 
 class StopFlow:

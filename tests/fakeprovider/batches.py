@@ -380,7 +380,7 @@ class Batches:
     # ---- OpenAI objects ------------------------------------------------------
     def openai_object(self, b: _Batch) -> dict[str, Any]:
         c = b.counts
-        failed = c.get("errored", 0) + c.get("expired", 0)
+        failed = c.get("errored", 0)  # requests that ran and failed; expired/cancelled ones did not run
         ts = int(b.created)
         end = int(b.ended_at) if b.ended_at is not None else None
         return {

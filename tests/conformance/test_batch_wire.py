@@ -179,6 +179,9 @@ async def test_cancellation(fake_provider, fake_keys, vendor: str) -> None:
     vendor_id = await api.submit(model, [api.line(r) for r in reqs], label="L-cancel")
     st = await api.status(model, vendor_id)
     assert st.state == "in_progress" and st.processing == 4 and not st.final
+    with pytest.raises(ValueError, match="has not ended"):
+        async for _ in api.results(model, vendor_id):
+            pass
     await api.cancel(model, vendor_id)
     st = await wait_final(api, model, vendor_id)
     assert st.state == "cancelled" and st.succeeded == 1 and st.cancelled == 3

@@ -100,6 +100,18 @@ class Msg:
     cost: float = 0.0
     cached_tokens: int = 0
     finish_reason: str | None = None
+    aside: str | None = None
+    """A pair's check-in: the side it is addressed to (question) or came from (answer); only that
+    side sees it, never its partner."""
+
+
+ASIDE_STEP = "stop.check_in:"
+"""Step prefix of a pair's check-in messages: ``stop.check_in:a`` (the side follows the colon)."""
+
+
+def aside_of(step: str) -> str | None:
+    """The side a message belongs to privately (a pair's check-in), from its step."""
+    return step[len(ASIDE_STEP):] if step.startswith(ASIDE_STEP) else None
 
 
 def _from_row(row: MessageRow) -> Msg:
@@ -111,7 +123,7 @@ def _from_row(row: MessageRow) -> Msg:
         role=row.role, speaker=row.speaker, content=row.content, tool_calls=calls, tool_call_id=tool_call_id,
         latency_ms=row.latency_ms, ttft_ms=row.ttft_ms, tokens_in=row.tokens_in or 0,
         tokens_out=row.tokens_out or 0, cost=row.cost or 0.0, cached_tokens=row.cached_tokens or 0,
-        finish_reason=row.finish_reason,
+        finish_reason=row.finish_reason, aside=aside_of(row.step or ""),
     )
 
 
@@ -407,7 +419,10 @@ class Conversation:
         out: list[dict[str, Any]] = []
         pair = self.p.pair
         for m in self.msgs:
-            if pair is not None and m.role == "user" and m.speaker == "user" and side != pair.first:
+            if m.aside is not None and m.aside != side:
+                continue  # a check-in of the partner's: private to it
+            if pair is not None and m.aside is None and m.role == "user" and m.speaker == "user" \
+                    and side != pair.first:
                 continue  # the opener is shown to the side that speaks first only
             if m.role == "system":
                 out.append({"role": "system", "content": m.content})
@@ -443,7 +458,8 @@ class Conversation:
                 msg = Msg("assistant", side, reply.content, tool_calls=reply.tool_calls or None,
                           latency_ms=reply.latency_ms, ttft_ms=reply.ttft_ms, tokens_in=reply.tokens_in,
                           tokens_out=reply.tokens_out, cost=reply.cost or 0.0,
-                          cached_tokens=reply.cached_tokens or 0, finish_reason=reply.finish_reason)
+                          cached_tokens=reply.cached_tokens or 0, finish_reason=reply.finish_reason,
+                          aside=aside_of(step))
                 self.context_tokens = reply.tokens_in + reply.tokens_out
                 record = RequestRecord.model_validate({
                     **reply.request, "context_window": self._window_size(), "empty": True if reply.empty else None,
@@ -461,7 +477,7 @@ class Conversation:
                 await self._run_tools(msg, step)
                 await self.stopping.after_tools(self.last_reply_idx)
                 continue
-            self.stopping.on_scripted_reply()
+            self.stopping.on_scripted_reply(side)
             await self.stopping.on_reply(msg.content, self.last_reply_idx)
             return msg.content
 
@@ -542,6 +558,7 @@ class Conversation:
         side = first
         while True:
             await self.model_turn(f"pair.{side}", side)
+            await self.stopping.after_pair_reply(side)  # a check-in to this side, every K of its replies
             side = other if side == first else first
 
 

@@ -62,37 +62,17 @@ class SimFault(Exception):
         self.attempt = attempt
 
 
-class SimRateLimitError(SimFault):
-    kind = "rate_limit"
-    status_code = 429
+def _fault(name: str, kind: str, status: int, doc: str) -> type[SimFault]:
+    """A `SimFault` subclass for one error kind (the engine classifies it by `kind`)."""
+    return type(name, (SimFault,), {"kind": kind, "status_code": status, "__doc__": doc, "__module__": __name__})
 
 
-class SimOverloadedError(SimFault):
-    kind = "overloaded"
-    status_code = 529
-
-
-class SimServerError(SimFault):
-    kind = "server"
-    status_code = 500
-
-
-class SimTimeoutError(SimFault):
-    kind = "timeout"
-    status_code = 408
-
-
-class SimConnectionError(SimFault):
-    kind = "connection"
-    status_code = 500
-
-
-class SimMalformedError(SimFault):
-    """The reply body could not be read (broken JSON)."""
-
-    kind = "malformed"
-    status_code = 500
-
+SimRateLimitError = _fault("SimRateLimitError", "rate_limit", 429, "Too many requests (retryable).")
+SimOverloadedError = _fault("SimOverloadedError", "overloaded", 529, "The provider is overloaded (retryable).")
+SimServerError = _fault("SimServerError", "server", 500, "A server error (retryable).")
+SimTimeoutError = _fault("SimTimeoutError", "timeout", 408, "The request timed out (retryable).")
+SimConnectionError = _fault("SimConnectionError", "connection", 500, "The connection failed (retryable).")
+SimMalformedError = _fault("SimMalformedError", "malformed", 500, "The reply body could not be read (broken JSON).")
 
 FAULTS: dict[str, type[SimFault]] = {
     cls.kind: cls

@@ -122,12 +122,7 @@ def test_artifact_tool_call_is_stored_and_answered(cli, store, models_file, fake
     assert not _text(sent.get("content") or "")
 
 
-def test_a_pair_checks_in_with_each_side_privately_and_either_may_stop(cli, store, models_file, fake_provider,
-                                                                        tmp_path):
-    """`stop.check_in` in a pair: after every K of its own replies a side is asked, privately (its partner
-    sees neither the question nor the answer); a side choosing stop ends the conversation."""
-    path = tmp_path / "pair-checkin.yaml"
-    path.write_text("""
+PAIR_CHECK_IN = """
 name: pair-checkin
 description: Two instances, a check-in to each side every 2 of its replies.
 max_turns: 12
@@ -140,10 +135,23 @@ stop:
 pair:
   b: fake-claude
   opener: Hello, opener speaking.
-""")
-    # a wants to go on at its check-in; b chooses to stop at its check-in
+"""
+
+
+def _pair_check_in(fake_provider, tmp_path):  # type: ignore[no-untyped-def]
+    """The pair check-in protocol; side a goes on at its check-in, side b chooses to stop at its."""
+    path = tmp_path / "pair-checkin.yaml"
+    path.write_text(PAIR_CHECK_IN)
     fake_provider.add_rule(model="fake-gpt", match="Private check-in", reply="Go on. <choice>continue</choice>")
     fake_provider.add_rule(model="claude-fake", match="Private check-in", reply="Enough for me. <choice>stop</choice>")
+    return path
+
+
+def test_a_pair_checks_in_with_each_side_privately_and_either_may_stop(cli, store, models_file, fake_provider,
+                                                                        tmp_path):
+    """`stop.check_in` in a pair: after every K of its own replies a side is asked, privately (its partner
+    sees neither the question nor the answer); a side choosing stop ends the conversation."""
+    path = _pair_check_in(fake_provider, tmp_path)
     result = cli("run", path, "-m", "fake-gpt", "--models", models_file)
     assert result.exit_code == 0, result
     (conv,) = store.conversations(result.run_id)
@@ -180,23 +188,7 @@ pair:
 
 def test_a_pair_resumed_after_an_outage_replays_its_check_ins_without_asking_again(cli, store, models_file,
                                                                                   fake_provider, tmp_path):
-    path = tmp_path / "pair-checkin.yaml"
-    path.write_text("""
-name: pair-checkin
-description: Two instances, a check-in to each side every 2 of its replies.
-max_turns: 12
-system:
-  text: You are talking with another AI instance.
-stop:
-  check_in:
-    every: 2
-    question: "Private check-in: continue or stop? Options: {{ options | join(', ') }}. Answer <{{ tag }}>...</{{ tag }}>."
-pair:
-  b: fake-claude
-  opener: Hello, opener speaking.
-""")
-    fake_provider.add_rule(model="fake-gpt", match="Private check-in", reply="Go on. <choice>continue</choice>")
-    fake_provider.add_rule(model="claude-fake", match="Private check-in", reply="Enough for me. <choice>stop</choice>")
+    path = _pair_check_in(fake_provider, tmp_path)
     fake_provider.inject("500", count=None, skip=4)  # b's 2nd reply, after a's check-in, fails for good
     result = cli("run", path, "-m", "fake-gpt", "--models", models_file)
     run = result.run_id

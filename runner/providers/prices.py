@@ -66,22 +66,67 @@ def model_info(model: str) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
-def cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None:
-    """USD cost of one completion; None when the model has no input or output price."""
+def _vendor(model: str, info: dict[str, Any]) -> str:
+    provider = str(info.get("litellm_provider") or model.split("/", 1)[0])
+    return provider if provider in ("anthropic", "openai") else "other"
+
+
+def input_prices(model: str, tokens_in: int = 0, cache_ttl: str | None = None) -> tuple[float, float, float] | None:
+    """(uncached input, cache read, cache write) USD per token of `model`: the price map's own
+    `cache_read_input_token_cost` and `cache_creation_input_token_cost` (``_above_1hr`` for a
+    one-hour write) where it has them, else the vendor's published multipliers of the input price
+    (`runner.providers.caching`: reads 0.1× on Anthropic, 0.5×/0.25×/0.1× on OpenAI by family;
+    writes 1.25× for 5 minutes, 2× for an hour, on Anthropic; OpenAI writes are free). None when
+    the model has no input price."""
+    from .caching import read_multiplier, write_multiplier
+
+    info = model_info(model)
+    if info is None or info.get("input_cost_per_token") is None:
+        return None
+    vendor = _vendor(model, info)
+    inp = info["input_cost_per_token"]
+    read = info.get("cache_read_input_token_cost")
+    write = info.get("cache_creation_input_token_cost_above_1hr" if cache_ttl == "1h" else
+                     "cache_creation_input_token_cost")
+    if tokens_in > _TIER:
+        inp = info.get("input_cost_per_token_above_200k_tokens", inp)
+        read = info.get("cache_read_input_token_cost_above_200k_tokens", read)
+        write = info.get("cache_creation_input_token_cost_above_200k_tokens", write) if cache_ttl != "1h" else write
+    if read is None:
+        read = inp * read_multiplier(model, vendor)
+    if write is None:
+        write = inp * write_multiplier(vendor, cache_ttl)
+    return float(inp), float(read), float(write)
+
+
+def input_cost(model: str, tokens_in: int, cached: int = 0, cache_write: int = 0,
+               cache_ttl: str | None = None) -> tuple[float, float] | None:
+    """(charged, uncached) USD of one request's prompt: as charged (uncached tokens at the input
+    price, cache reads and writes at theirs) and what the same prompt costs with no cache at
+    all; None when the model has no input price."""
+    p = input_prices(model, tokens_in, cache_ttl)
+    if p is None:
+        return None
+    inp, read, write = p
+    uncached = max(tokens_in - cached - cache_write, 0)
+    return float(uncached * inp + cached * read + cache_write * write), float(tokens_in * inp)
+
+
+def cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+         cache_ttl: str | None = None) -> float | None:
+    """USD cost of one completion (`tokens_in` counts the cache reads `cached` and writes
+    `cache_write`, as both transports report them); None when the model has no input or output
+    price."""
     info = model_info(model)
     if info is None:
         return None
-    inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if inp is None or out is None:
+    out = info.get("output_cost_per_token")
+    charged = input_cost(model, tokens_in, cached, cache_write, cache_ttl)
+    if out is None or charged is None:
         return None
-    read = info.get("cache_read_input_token_cost")
     if tokens_in > _TIER:
-        inp = info.get("input_cost_per_token_above_200k_tokens", inp)
         out = info.get("output_cost_per_token_above_200k_tokens", out)
-        read = info.get("cache_read_input_token_cost_above_200k_tokens", read)
-    read = inp if read is None else read
-    uncached = max(tokens_in - cached, 0)
-    return float(uncached * inp + cached * read + tokens_out * out)
+    return float(charged[0] + tokens_out * out)
 
 
 def price_per_token(model: str) -> tuple[float, float] | None:
@@ -100,4 +145,4 @@ def context_window(model: str) -> int | None:
     return int(info.get("max_input_tokens") or info.get("max_tokens") or 0) or None
 
 
-__all__ = ["context_window", "cost", "model_info", "price_map", "price_map_path", "price_per_token"]
+__all__ = ["context_window", "cost", "input_cost", "input_prices", "model_info", "price_map", "price_map_path", "price_per_token"]

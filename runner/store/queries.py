@@ -74,6 +74,9 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
             func.coalesce(func.sum(c.tokens_out), 0),
             func.coalesce(func.sum(c.cached_tokens), 0),
             func.coalesce(func.sum(c.cost), 0.0),
+            func.coalesce(func.sum(c.cache_write_tokens), 0),
+            func.sum(c.input_cost),
+            func.sum(c.input_cost_uncached),
         )
         .group_by(c.run_id, c.status)
     )
@@ -81,14 +84,20 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
         stmt = stmt.where(col(c.run_id).in_([r.id for r in runs]))
     totals: dict[str, list[float]] = {}
     counts: dict[str, dict[str, int]] = {}
-    for run_id, status, n, turns, t_in, t_out, cached, cost in session.exec(stmt):
-        acc = totals.setdefault(run_id, [0, 0, 0, 0, 0, 0.0])
-        for i, v in enumerate((n, turns, t_in, t_out, cached, cost)):
+    priced: dict[str, list[float]] = {}
+    for run_id, status, n, turns, t_in, t_out, cached, cost, written, in_cost, in_uncached in session.exec(stmt):
+        acc = totals.setdefault(run_id, [0, 0, 0, 0, 0, 0.0, 0])
+        for i, v in enumerate((n, turns, t_in, t_out, cached, cost, written)):
             acc[i] += v
+        if in_cost is not None:
+            p = priced.setdefault(run_id, [0.0, 0.0])
+            p[0] += float(in_cost)
+            p[1] += float(in_uncached or 0.0)
         counts.setdefault(run_id, {})[status] = int(n)
     out = []
     for r in runs:
-        n, turns, t_in, t_out, cached, cost = totals.get(r.id, [0, 0, 0, 0, 0, 0.0])
+        n, turns, t_in, t_out, cached, cost, written = totals.get(r.id, [0, 0, 0, 0, 0, 0.0, 0])
+        in_cost, in_uncached = priced.get(r.id, (None, None))
         by_status = {s: 0 for s in CONVERSATION_STATUSES}
         by_status.update(counts.get(r.id, {}))  # type: ignore[arg-type]
         out.append(
@@ -107,6 +116,9 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
                 tokens_out=int(t_out),
                 cached_tokens=int(cached),
                 cost=float(cost),
+                cache_write_tokens=int(written),
+                input_cost=in_cost,
+                input_cost_uncached=in_uncached,
             )
         )
     return out

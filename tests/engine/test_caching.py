@@ -181,3 +181,21 @@ def test_replicates_are_never_served_from_a_response_cache(cli, fake_keys, fake_
     ids = [m["request_id"] for c in view.conversations(result.run_id) for m in view.messages(c["id"])
            if m["role"] == "assistant"]
     assert len(ids) == 6 and len(set(ids)) == 6  # six vendor requests, six replies
+
+
+def test_plan_says_when_a_shared_prefix_is_too_short_to_cache(cli, tmp_path, protocol):
+    path = tmp_path / "m.yaml"
+    path.write_text("models:\n  claude: {model: anthropic/claude-sonnet-4-5}\n  haiku: {model: anthropic/claude-haiku-4-5}\n"
+                    "  gpt: {model: openai/gpt-4.1}\n  gemma-local: {model: local/gemma-3-270m}\n", encoding="utf-8")
+    chars = len(" ".join(f"s{i}" for i in range(SYSTEM_WORDS))) + len(USER[0])
+    result = cli("plan", protocol, "-m", "claude", "-m", "haiku", "-m", "gpt", "--models", path)
+    assert result.exit_code == 0, result
+    text = " ".join(result.stdout.split())
+    assert "estimated at ~4 characters a token" in text
+    # ~1,4xx estimated tokens: enough for Sonnet 4.5 and GPT-4.1 (1,024), not for Haiku 4.5 (4,096)
+    assert f"haiku (anthropic/claude-haiku-4-5), condition default: ~{chars // 4:,} of 4,096 tokens" in text
+    assert "claude (anthropic" not in text.split("minimum cacheable length")[1]
+    assert "gpt (openai" not in text.split("minimum cacheable length")[1]
+    story = cli("plan", Path(__file__).parents[2] / "protocols" / "story-breaks.yaml", "-m", "claude", "--models", path)
+    assert story.exit_code == 0, story
+    assert "claude (anthropic/claude-sonnet-4-5), condition exercise: ~" in " ".join(story.stdout.split())

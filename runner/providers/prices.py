@@ -7,8 +7,9 @@ litellm costs seconds of CPU, so the file is located without importing it
 
 The arithmetic follows what `runner.engine.providers.cost_of` asks of
 `litellm.cost_per_token(model, prompt_tokens, completion_tokens, cache_read_input_tokens)`:
-uncached prompt tokens at the input price, cache reads at the cache-read price (the input
-price when the map has none), completion tokens at the output price, and the
+uncached prompt tokens at the input price, cache reads at the cache-read price and cache writes
+at the cache-write price for their TTL (the vendor's published multiplier of the input price when
+the map has none: `runner.providers.caching`), completion tokens at the output price, and the
 `_above_200k_tokens` tier when the prompt is longer than 200,000 tokens. The conformance
 suite checks the figures against litellm's own on the models it uses.
 """

@@ -9,8 +9,9 @@ stands in for Anthropic (`anthropic/claude-sonnet-4-5`, so the price map's real 
 with its cache accounting: a prefix is cached at each `cache_control` breakpoint once it
 reaches the model's minimum (1,024 tokens for Sonnet 4.5), reads and writes are reported as
 Anthropic reports them, the fake tokenizer counts words. Replies are `--reply-words` long
-(default 150: a sentence completion with a little about why; stories get 300), and the offer
-of a story break is accepted, so every branch of the protocol runs.
+(default 150: a sentence completion with a little about why; stories get 300), every reply
+different (replicates share the system prompt and the first user turn, as sampled ones do,
+not their histories), and the offer of a story break is accepted, so every branch runs.
 
 Two protocols, each run twice (`prompt_cache: true`, the default, and `prompt_cache: false`):
 - `protocols/story-breaks.yaml` as shipped: its system prompt is ~50 words, far under the
@@ -102,10 +103,11 @@ def run(fp: FakeProvider, protocol: Path, folder: Path, cache: bool, replicates:
 
 def rules(fp: FakeProvider, reply_words: int) -> None:
     story = " ".join(["Once", "upon", "a", "time"] + [f"word{i}" for i in range(296)])
-    fp.add_rule(match="break to write", reply="Yes, I'd like that. " + _filler(20))
-    fp.add_rule(match="write the story", reply=story)
-    fp.add_rule(match="short story", reply=story)
-    fp.add_rule(reply=_filler(reply_words))
+    # `{seq}` makes every reply differ, as sampled replicates' do: only the shared prefix is common
+    fp.add_rule(match="break to write", reply="Yes, I'd like that ({seq}). " + _filler(20))
+    fp.add_rule(match="write the story", reply="Story {seq}. " + story)
+    fp.add_rule(match="short story", reply="Story {seq}. " + story)
+    fp.add_rule(reply="Reply {seq}. " + _filler(reply_words))
 
 
 def main() -> None:

@@ -189,7 +189,9 @@ class Rule:
     match:      case-insensitive substring of the last user message (None: any).
     model:      exact model name or fnmatch pattern, e.g. ``"claude-*"`` (None: any).
     reply:      reply text (None: the default reply).  Placeholders
-                ``{model} {n} {hash} {last_user}`` are substituted.
+                ``{model} {n} {hash} {last_user}`` are substituted, and ``{seq}`` (the
+                server's response number: two identical requests get different replies, as
+                sampled replicates do).
     reasoning:  reasoning text, surfaced as OpenAI ``reasoning_content`` or an
                 Anthropic ``thinking`` block.
     tool_call:  ``{"name": ..., "arguments": {...}, "id": optional}``; used only
@@ -527,6 +529,7 @@ class State:
         last_user = _last_user_text(messages)
         tool_result = _last_tool_result(messages)
         rule = self._find_rule(model, last_user)
+        seq = next(self._resp_seq)
 
         def fill(template: str) -> str:
             return (
@@ -534,6 +537,7 @@ class State:
                 .replace("{n}", str(n))
                 .replace("{hash}", h)
                 .replace("{last_user}", last_user)
+                .replace("{seq}", str(seq))
                 .replace("{tool_result}", tool_result or "")
             )
 
@@ -565,7 +569,6 @@ class State:
             if rule.finish_reason:
                 finish = rule.finish_reason
 
-        seq = next(self._resp_seq)
         if api == "openai":
             rid = f"chatcmpl-fake{seq:06d}{h}"
         else:

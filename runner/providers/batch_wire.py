@@ -41,6 +41,10 @@ class BatchRequest:
     cacheable_system: bool = False
     cache_ttl: Literal["5m", "1h"] | None = None
     """Anthropic cache lifetime asked for (a batch sharing a long prefix uses ``1h``)."""
+    cache_key: str | None = None
+    """The conversation a turn belongs to (`ModelClient.chat`'s `cache_key`): the body builders
+    (`native._openai_body` / `_anthropic_body`, keyword `cache_key`) mark its moving prefix
+    (Anthropic) or send its `prompt_cache_key` (OpenAI); None for one-off calls."""
 
 
 @dataclass

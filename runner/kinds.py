@@ -93,3 +93,14 @@ __all__ = [
     "CallPurpose", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",
 ]
+
+
+CacheTTL = Literal["5m", "1h"]
+"""How long a vendor keeps a cached prompt prefix (Anthropic `cache_control.ttl`): five
+minutes (the default; a write costs 1.25× the input price) or one hour (a write costs 2×;
+what a batch sharing a long prefix asks for, since a batch can take longer than five minutes)."""
+
+CACHE_TTLS: tuple[CacheTTL, ...] = get_args(CacheTTL)
+
+
+__all__ += ["CACHE_TTLS", "CacheTTL"]

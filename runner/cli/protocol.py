@@ -100,6 +100,19 @@ def plan(
                       f"{entry['tokens_in']:,}", f"{entry['tokens_out']:,}", cost_text)
     out.print(table)
     out.print(Text(f"estimated worst-case cost: ${total:,.2f}" + (" (plus models without a known price)" if unknown else "")))
+    short = [c for c in p.cache_prefixes if not c["prefix_cacheable"]]
+    if short:
+        out.print(Text("prompt cache: these shared prefixes (system prompt + first user turn, estimated at ~4 "
+                       "characters a token) are shorter than the model's minimum cacheable length, so the vendor "
+                       "will cache nothing for them (replies' history can still cache later turns):",
+                       style="yellow"), soft_wrap=True)
+        for c in short:
+            out.print(Text(f"  {c['model']} ({c['litellm_model']}), condition {c['condition']}: "
+                           f"~{c['prefix_tokens_estimate']:,} of {c['min_cacheable_tokens']:,} tokens"), soft_wrap=True)
+    elif p.cache_prefixes:
+        out.print(Text(f"prompt cache: every shared prefix reaches its model's minimum cacheable length "
+                       f"(estimated at ~4 characters a token; {len(p.cache_prefixes)} model × condition pairs)"),
+                  soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -100,6 +100,9 @@ class Msg:
     cost: float = 0.0
     cached_tokens: int = 0
     finish_reason: str | None = None
+    cache_write_tokens: int = 0
+    input_cost: float | None = None
+    input_cost_uncached: float | None = None
     aside: str | None = None
     """A pair's check-in: the side it is addressed to (question) or came from (answer); only that
     side sees it, never its partner."""
@@ -123,7 +126,8 @@ def _from_row(row: MessageRow) -> Msg:
         role=row.role, speaker=row.speaker, content=row.content, tool_calls=calls, tool_call_id=tool_call_id,
         latency_ms=row.latency_ms, ttft_ms=row.ttft_ms, tokens_in=row.tokens_in or 0,
         tokens_out=row.tokens_out or 0, cost=row.cost or 0.0, cached_tokens=row.cached_tokens or 0,
-        finish_reason=row.finish_reason, aside=aside_of(row.step or ""),
+        finish_reason=row.finish_reason, cache_write_tokens=row.cache_write_tokens or 0,
+        input_cost=row.input_cost, input_cost_uncached=row.input_cost_uncached, aside=aside_of(row.step or ""),
     )
 
 
@@ -454,19 +458,24 @@ class Conversation:
                 self.turns += 1
                 msg = stored
             else:
-                reply = await self._call(model, alias, self.view(side), tools=tools)
+                # the conversation (each side of a pair sees its own history) names the prompt cache
+                cache_key = self.id if side == "model" else f"{self.id}:{side}"
+                reply = await self._call(model, alias, self.view(side), tools=tools, cache_key=cache_key)
                 msg = Msg("assistant", side, reply.content, tool_calls=reply.tool_calls or None,
                           latency_ms=reply.latency_ms, ttft_ms=reply.ttft_ms, tokens_in=reply.tokens_in,
                           tokens_out=reply.tokens_out, cost=reply.cost or 0.0,
                           cached_tokens=reply.cached_tokens or 0, finish_reason=reply.finish_reason,
-                          aside=aside_of(step))
+                          cache_write_tokens=reply.cache_write_tokens or 0, input_cost=reply.input_cost,
+                          input_cost_uncached=reply.input_cost_uncached, aside=aside_of(step))
                 self.context_tokens = reply.tokens_in + reply.tokens_out
                 record = RequestRecord.model_validate({
                     **reply.request, "context_window": self._window_size(), "empty": True if reply.empty else None,
                     "attempts": reply.attempts if reply.attempts > 1 else None})
                 row = self._row(msg, step, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
                                 cached_tokens=reply.cached_tokens or None, request_id=reply.request_id,
-                                request_json=record.dump(), **_sent(reply))
+                                request_json=record.dump(), cache_write_tokens=reply.cache_write_tokens or None,
+                                cache_ttl=reply.cache_ttl, input_cost=reply.input_cost,
+                                input_cost_uncached=reply.input_cost_uncached, **_sent(reply))
                 self.msgs.append(msg)
                 self.turns += 1
                 await self.flush(row)  # committed before the next request
@@ -504,13 +513,17 @@ class Conversation:
         await self.flush(*artifact_rows)
 
     async def _call(self, model: ModelAlias, alias: str, messages: list[dict[str, Any]],
-                    tools: list[dict[str, Any]] | None = None, purpose: CallPurpose = "turn") -> Reply:
-        """One call through the run's client (limits, retry, events, cost, audit live there)."""
+                    tools: list[dict[str, Any]] | None = None, purpose: CallPurpose = "turn",
+                    cache_key: str | None = None) -> Reply:
+        """One call through the run's client (limits, retry, events, cost, audit live there).
+        `cache_key` marks a turn of a growing conversation for the vendor's prompt cache (never a
+        response cache: every call is a new request)."""
         overrides = self.p.params.model_dump(exclude_none=True)
         if self.spec.seed is not None:
             overrides["seed"] = self.spec.seed
         return await self.client.chat(model, messages, alias=alias, owner=self.id, purpose=purpose,
-                                      overrides=overrides, tools=tools, cacheable_system=self.cacheable)
+                                      overrides=overrides, tools=tools, cacheable_system=self.cacheable,
+                                      cache_key=cache_key)
 
     # ------------------------------------------------------------ roles
 

@@ -49,27 +49,6 @@ def _client(model: ModelAlias, retries: int = 0, timeout: float | None = None) -
                                     timeout=timeout or max(model.timeout_s, 60.0))
 
 
-def _with_ttl(body: dict[str, Any], ttl: str) -> dict[str, Any]:
-    """Every ``cache_control`` of a body (top level, system, message and tool blocks) with `ttl`.
-    The blocks are the body builder's copies; the caller's messages are not changed."""
-    def mark(block: Any) -> None:
-        if isinstance(block, dict) and isinstance(block.get("cache_control"), dict):
-            block["cache_control"] = {**block["cache_control"], "ttl": ttl}
-
-    mark(body)
-    for block in body.get("system") or []:
-        mark(block)
-    for tool in body.get("tools") or []:
-        mark(tool)
-    for msg in body.get("messages") or []:
-        content = msg.get("content")
-        if isinstance(content, list):
-            msg["content"] = [dict(b) if isinstance(b, dict) else b for b in content]
-            for block in msg["content"]:
-                mark(block)
-    return body
-
-
 class AnthropicBatchAPI:
     """`BatchAPI` for Anthropic Message Batches."""
 
@@ -82,10 +61,9 @@ class AnthropicBatchAPI:
         unstreamed. Never carries a key."""
         model = request.model
         params = request_params(model, request.overrides)
-        sent = native.with_cache_control(request.messages, model) if request.cacheable_system else request.messages
-        body = native._anthropic_body(model, params, sent, request.tools, stream=False)
-        if request.cache_ttl == "1h":
-            body = _with_ttl(body, "1h")
+        body = native._anthropic_body(model, params, request.messages, request.tools, stream=False,
+                                      cacheable_system=request.cacheable_system, cache_key=request.cache_key,
+                                      cache_ttl=request.cache_ttl)
         return json.dumps({"custom_id": request.custom_id, "params": body}, ensure_ascii=False).encode()
 
     async def submit(self, model: ModelAlias, lines: list[bytes], *, label: str) -> str:

@@ -71,8 +71,9 @@ class OpenAIBatchAPI:
         native transport sends it, unstreamed. Never carries a key."""
         model = request.model
         params = request_params(model, request.overrides)
-        sent = native.with_cache_control(request.messages, model) if request.cacheable_system else request.messages
-        body = native._openai_body(model, params, sent, request.tools, stream=False)
+        body = native._openai_body(model, params, request.messages, request.tools, stream=False,
+                                   cacheable_system=request.cacheable_system, cache_key=request.cache_key,
+                                   cache_ttl=request.cache_ttl)
         return json.dumps({"custom_id": request.custom_id, "method": "POST", "url": ENDPOINT, "body": body},
                           ensure_ascii=False).encode()
 

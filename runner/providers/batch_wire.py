@@ -42,6 +42,10 @@ class BatchRequest:
     cacheable_system: bool = False
     cache_ttl: Literal["5m", "1h"] | None = None
     """Anthropic cache lifetime asked for (a batch sharing a long prefix uses ``1h``)."""
+    cache_key: str | None = None
+    """The conversation a turn belongs to (`ModelClient.chat`'s `cache_key`): the body builders
+    (`native._openai_body` / `_anthropic_body`, keyword `cache_key`) mark its moving prefix
+    (Anthropic) or send its `prompt_cache_key` (OpenAI); None for one-off calls."""
 
 
 @dataclass
@@ -128,11 +132,15 @@ class BatchAPI(Protocol):
 def request_audit(request: BatchRequest) -> dict[str, Any]:
     """What was sent for `request` (`Reply.request`), as the live transports report it: a batch
     result carries only its custom_id, so the collector fills each reply's `request` from this."""
+    from . import native
     from .base import audit, request_params
 
     model = request.model
     params = request_params(model, request.overrides)
-    return audit(model, params, request.messages, request.tools)
+    build = native._openai_body if native.wire_format(model) == "openai" else native._anthropic_body
+    body = build(model, params, request.messages, request.tools, False, cacheable_system=request.cacheable_system,
+                 cache_key=request.cache_key, cache_ttl=request.cache_ttl)
+    return audit(model, params, request.messages, request.tools, native.body_cache_audit(body))
 
 
 def reply_cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,

@@ -582,7 +582,8 @@ def _params(model: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 async def chat(model: Any, messages: list[dict[str, Any]], *, overrides: dict[str, Any] | None = None,
-               tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False) -> Any:
+               tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False,
+               cache_key: str | None = None, cache_ttl: str | None = None) -> Any:
     """One simulated completion as a `Reply`. ``latency`` (seconds, a model parameter:
     ``extra: {latency: 1.0}``) waits that long before answering, like a remote model would,
     so the simulator can stand in for a vendor in a scale benchmark; without it the reply is
@@ -614,7 +615,8 @@ async def chat(model: Any, messages: list[dict[str, Any]], *, overrides: dict[st
     )
 
 
-def cost(model: Any, tokens_in: int, tokens_out: int, cached: int = 0) -> float:
+def cost(model: Any, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+         cache_ttl: str | None = None) -> float:
     """Simulated replies cost nothing."""
     return 0.0
 

@@ -44,6 +44,21 @@ class RunSummary:
     """Cached prompt tokens summed over the conversations."""
     cost: float = 0.0
     """Cost in USD summed over the conversations."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the vendor's prompt cache, summed over the conversations."""
+    input_cost: float | None = None
+    """USD charged for the model replies' prompts (cache reads and writes at their prices), summed
+    over the conversations; None when no price was known."""
+    input_cost_uncached: float | None = None
+    """USD the same prompts cost with no cache: the baseline of `input_saving`."""
+
+    @property
+    def input_saving(self) -> float | None:
+        """Fraction of the uncached prompt cost the cache saved (negative when writes cost more
+        than reads saved); None without prices."""
+        if self.input_cost is None or not self.input_cost_uncached:
+            return None
+        return 1.0 - self.input_cost / self.input_cost_uncached
 
     @property
     def unfinished(self) -> int:
@@ -92,6 +107,12 @@ class RequestRecord(_Payload):
     """True when the model's reply was empty (no text, no tool call): its behaviour, recorded."""
     attempts: int | None = None
     """Requests made for this message (retries included), when more than one."""
+    cache_ttl: str | None = None
+    """The prompt-cache lifetime the request's Anthropic breakpoints asked for (``5m`` or ``1h``)."""
+    cache_breakpoints: int | None = None
+    """How many Anthropic `cache_control` breakpoints the request carried (at most 4)."""
+    prompt_cache_key: str | None = None
+    """The OpenAI `prompt_cache_key` sent (a hash of the conversation's id)."""
 
 
 class ToolCall(BaseModel):

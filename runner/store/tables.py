@@ -204,6 +204,13 @@ class ConversationRow(SQLModel, table=True):
     """Completion tokens summed over the conversation's requests."""
     cached_tokens: int = 0
     """Cached prompt tokens summed over the conversation's requests."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the vendor's prompt cache, summed over the conversation's requests."""
+    input_cost: float | None = None
+    """USD charged for the prompts of the conversation's model replies (cache reads and writes at
+    their prices); None when no price was known."""
+    input_cost_uncached: float | None = None
+    """USD the same prompts cost with no cache (every input token at the input price)."""
     cost: float = 0.0
     """Cost in USD summed over the conversation's requests."""
     started_at: datetime = Field(default_factory=utcnow)
@@ -247,7 +254,18 @@ class MessageRow(SQLModel, table=True):
     tokens_out: int | None = None
     """Completion tokens of the request that produced it."""
     cached_tokens: int | None = None
-    """Cached prompt tokens of the request that produced it."""
+    """Cached prompt tokens of the request that produced it (read from the vendor's prompt cache)."""
+    cache_write_tokens: int | None = None
+    """Prompt tokens the request wrote to the vendor's prompt cache (Anthropic
+    ``cache_creation_input_tokens``); counted in ``tokens_in``, like ``cached_tokens``."""
+    cache_ttl: str | None = None
+    """The cache lifetime the request's breakpoints asked for (`CacheTTL`: ``5m`` or ``1h``);
+    None when nothing was marked."""
+    input_cost: float | None = None
+    """USD charged for the request's prompt: uncached tokens at the input price, cache reads and
+    writes at theirs (part of ``cost``)."""
+    input_cost_uncached: float | None = None
+    """USD the same prompt costs with no cache (every input token at the input price)."""
     cost: float | None = None
     """Cost in USD of the request that produced it."""
     request_id: str | None = None

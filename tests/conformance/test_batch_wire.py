@@ -43,6 +43,7 @@ def alias(fp: FakeProvider, vendor: str, model: str | None = None) -> ModelAlias
 
 
 def rules(fp: FakeProvider) -> None:
+    fp.set_cache(min_tokens=1, openai_step=1)  # the test prompts are far below the vendors' minimums
     fp.add_rule(match="think", reasoning="Let me weigh that.", reply="Thought about it.")
     fp.add_rule(match="file", tool_call={"name": "write_file", "arguments": {"name": "notes.txt"}})
 
@@ -230,6 +231,7 @@ async def test_find_by_label_openai(fake_provider, fake_keys) -> None:
 @pytest.mark.parametrize("vendor", VENDORS)
 async def test_batch_costs(fake_provider, fake_keys, vendor: str) -> None:
     # the price map's batch prices, checked by hand against its entries
+    fake_provider.set_cache(min_tokens=1, openai_step=1)  # the test prompts are far below the vendors' minimums
     model = alias(fake_provider, vendor)
     reqs = requests(model)
     _, got = await run_batch(fake_provider, vendor, reqs)

@@ -5,6 +5,8 @@ Routes
 POST /v1/chat/completions, /chat/completions   OpenAI chat completions
 POST /v1/messages, /messages                   Anthropic messages
 POST /_control                                 {"action": ..., ...} or {"actions": [...]}
+                                               (reset, inject, add_rule, set_latency, clear_faults,
+                                               clear_rules, advance_clock {seconds}, set_cache {min_tokens, openai_step})
 POST /_control/reset | /_control/faults | /_control/rules | /_control/latency
 GET  /_control/requests?since=SEQ              request log (JSON list)
 GET  /_control/state                           rules, pending faults, latency
@@ -463,7 +465,11 @@ class _Handlers:
                 _abort(request, rec)
                 await _wait_for_cancel(request)
 
-        plan = state.plan(api, body)
+        try:
+            plan = state.plan(api, body)
+        except ValueError as exc:  # a request the vendor refuses (too many cache breakpoints)
+            rec.status, rec.outcome = 400, "error"
+            return _error_response(api, 400, Fault(kind="400", message=str(exc)), rid)
         rec.response_id, rec.reply, rec.usage = plan.response_id, plan.text, plan.usage_dict
         await self._sleep(plan.latency_s)
         if not stream:
@@ -576,6 +582,10 @@ class _Handlers:
             return self.state.add_rule(Rule.from_dict(a)).to_dict()
         if action == "set_latency":
             return asdict(self.state.set_latency(**a))
+        if action == "advance_clock":
+            return self.state.advance_clock(float(a.get("seconds", 0)))
+        if action == "set_cache":
+            return self.state.set_cache(**a)
         if action == "clear_faults":
             self.state.clear_faults()
             return None
@@ -810,6 +820,15 @@ class FakeProvider:
         return self.state.set_latency(
             latency_s=latency_s, ttft_s=ttft_s, chunk_delay_s=chunk_delay_s, n_chunks=n_chunks
         )
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the prompt-cache clock forward: cache entries expire as if `seconds` had passed."""
+        return self.state.advance_clock(seconds)
+
+    def set_cache(self, *, min_tokens: int | None = None, openai_step: int | None = None,
+                  use_default_min: bool = False) -> dict:
+        """Override the minimum cacheable length (every model) and OpenAI's prefix step, until `reset`."""
+        return self.state.set_cache(min_tokens=min_tokens, openai_step=openai_step, use_default_min=use_default_min)
 
     def clear_faults(self) -> None:
         self.state.clear_faults()

@@ -23,13 +23,13 @@ def echo(
     from sqlmodel import Session
 
     from ..analysis.echo_band import backfill, echo_summary
-    from ..analysis.tally import TallyError, load_conversations
+    from ..analysis.tally import TallyError, all_conversations
     from .common import console, open_store
 
     fmt = _format(format)
     with Session(open_store(db), expire_on_commit=False) as session:
         try:
-            convs = load_conversations(session, run_ids)
+            convs = all_conversations(session, run_ids)
         except TallyError as exc:
             fail(str(exc))
         done = backfill(session, [c.id for c in convs], force=force)
@@ -48,7 +48,7 @@ def echo(
                       "" if r.mean is None else f"{r.mean:.3f}", f"{r.measured} of {r.replies}")
     if fmt == "table":
         console(stderr=True).print(Text(f"{done.stored} of {done.replies} replies measured and stored now "
-                                        f"({done.conversations} finished conversations)"))
+                                        f"({done.conversations} conversations)"))
     emit(records, columns, fmt, table)
 
 

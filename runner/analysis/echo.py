@@ -24,8 +24,8 @@ never 0, so it does not pull a mean down. Bands (`band()`) cut the headline at f
 points so a tally `--by echo-band` means the same thing in every run.
 
 Stored with every model reply (`MessageRow.echo`, `echo_unigram`, `echo_bigrams`): the engine
-scores each reply as it is written (`EchoHistory`: each message is tokenised once; about 0.1 ms
-of CPU for an 800-token reply), imports score what they bring in, and `latitude echo RUN`
+scores each reply as it is written (`EchoHistory`: each message is tokenised once; about 0.3 ms
+of CPU for an 800-token reply on a loaded 2-core machine), imports score what they bring in, and `latitude echo RUN`
 backfills runs stored before the measure existed (`score_messages`).
 
 Pure functions; nothing here touches the store, and nothing imports scikit-learn.

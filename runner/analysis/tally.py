@@ -523,6 +523,9 @@ def _groups(session: Session, convs: Sequence[ConversationRow],
     out: dict[tuple[str, ...], list[ConversationRow]] = {}
     for c in convs:
         out.setdefault(tuple(_group_value(c, f, protocols, derived) for f in by), []).append(c)
+    if "echo-band" in by:  # bands in their order (low, mid, high, none), not in plan order
+        at, order = list(by).index("echo-band"), ("low", "mid", "high", "none")
+        out = dict(sorted(out.items(), key=lambda kv: order.index(kv[0][at]) if kv[0][at] in order else 9))
     return out
 
 

@@ -25,8 +25,8 @@ points so a tally `--by echo-band` means the same thing in every run.
 
 Stored with every model reply (`MessageRow.echo`, `echo_unigram`, `echo_bigrams`): the engine
 scores each reply as it is written (`EchoHistory`: each message is tokenised once; about 0.3 ms
-of CPU for an 800-token reply on a loaded 2-core machine), imports score what they bring in, and `latitude echo RUN`
-backfills runs stored before the measure existed (`score_messages`).
+of CPU for an 800-token reply on a loaded 2-core machine), imports score what they bring in,
+and `latitude echo RUN` backfills runs stored before the measure existed (`score_messages`).
 
 Pure functions; nothing here touches the store, and nothing imports scikit-learn.
 """
@@ -36,14 +36,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+
+from ..kinds import EchoBand
 
 __all__ = ["BANDS", "EchoBand", "EchoHistory", "EchoScore", "band", "content_tokens", "echo", "ngrams", "overlap",
            "echo_columns", "score_messages", "visible"]
 
-EchoBand = Literal["low", "mid", "high", "none"]
-"""A reply's echo band: ``low`` (< 0.10 of its content bigrams are the prompts'), ``mid``
-(0.10 to < 0.30), ``high`` (≥ 0.30), ``none`` (too short to have a bigram)."""
 
 BANDS: tuple[tuple[EchoBand, float], ...] = (("low", 0.10), ("mid", 0.30), ("high", float("inf")))
 """Upper bounds (exclusive) of each band on the headline echo."""

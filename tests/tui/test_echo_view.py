@@ -58,3 +58,19 @@ def test_echo_at_80x24(snap_compare, app_factory) -> None:
         await settle(pilot, lambda: pilot.app.screen.query_one(TelemetryPanel).display)
 
     assert snap_compare(app_factory(), terminal_size=(80, 24), run_before=before)
+
+
+@pytest.mark.asyncio
+async def test_the_tallies_screen_breaks_down_by_echo_band(app_factory) -> None:
+    from tests.tui.test_tallies import open_tallies, table
+
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tallies(pilot)
+        await pilot.press("b", "b", "b", "b")
+        await settle(pilot, lambda: screen.loaded and screen.by == "echo-band")
+        rows = table(screen)
+    assert rows and {r[1] for r in rows} <= {"low", "mid", "high", "none"}
+    # the consensus units are the first three conversations (ana and ben coded them): mean echo 0.10 (mid:
+    # the bound belongs to mid), 0.00 and 0.00 (low), as the conversations list shows
+    assert {r[1] for r in rows} == {"low", "mid"}

@@ -6,6 +6,7 @@ them look like insight". This module measures that, cheaply and transparently:
 - A text's **content tokens** are its lower-cased word tokens (Unicode letters and digits,
   apostrophes kept inside words) that are not English stop words (scikit-learn's list) and are
   at least two characters long.
+- A reply is its text as sent back (not its reasoning, not its tool calls' arguments).
 - A reply's **echo at n** is the share of its content n-grams (over the sequence of content
   tokens) that also occur among the content n-grams of the prompts it answered. Counted over
   occurrences, so a phrase the reply repeats five times counts five times.

@@ -56,6 +56,11 @@ OnEmpty = Literal["end", "continue"]
 """What follows an empty model reply: end the conversation (``empty_reply``), or go on
 with the next step as if the model had said nothing."""
 
+EchoBand = Literal["low", "mid", "high", "none"]
+"""A reply's (or a conversation's mean) echo band: ``low`` (< 0.10 of its content bigrams are the
+prompts'), ``mid`` (0.10 to < 0.30), ``high`` (>= 0.30), ``none`` (too short to have a bigram);
+see `runner.analysis.echo`."""
+
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 CONVERSATION_STATUSES: tuple[ConversationStatus, ...] = get_args(ConversationStatus)
 ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
@@ -89,8 +94,9 @@ def is_stop_reason(value: str) -> bool:
 
 
 __all__ = [
-    "BATCH_PRICE_BASES", "BatchPriceBasis", "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
-    "CallPurpose", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
+    "BATCH_PRICE_BASES", "BatchPriceBasis", "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE",
+    "RUN_STATUSES", "STOP_REASONS", "CallPurpose", "ConversationStatus", "EchoBand", "ErrorKind", "OnEmpty",
+    "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",
 ]
 

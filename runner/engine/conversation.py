@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis.echo import EchoHistory, EchoScore
 from ..comparisons import variables as _comparison_variables
 from ..kinds import CallPurpose
 from ..plan import ConversationSpec
@@ -166,6 +167,9 @@ class Conversation:
         self.last_reply_idx = -1
         self.stopping = StopFlow(self, stored_stops)
         self.system = self._system_text()
+        self.echo = EchoHistory()
+        """Every message so far, for scoring each new reply's echo of its prompts (`MessageRow.echo`)."""
+        self._echo_fed = 0
 
     # ------------------------------------------------------------ variables
 
@@ -471,11 +475,13 @@ class Conversation:
                 record = RequestRecord.model_validate({
                     **reply.request, "context_window": self._window_size(), "empty": True if reply.empty else None,
                     "attempts": reply.attempts if reply.attempts > 1 else None})
+                scored = self._echo_of(side, reply.content)
                 row = self._row(msg, step, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
                                 cached_tokens=reply.cached_tokens or None, request_id=reply.request_id,
                                 request_json=record.dump(), cache_write_tokens=reply.cache_write_tokens or None,
                                 cache_ttl=reply.cache_ttl, input_cost=reply.input_cost,
-                                input_cost_uncached=reply.input_cost_uncached, **_sent(reply))
+                                input_cost_uncached=reply.input_cost_uncached, echo=scored.echo,
+                                echo_unigram=scored.echo_words, echo_bigrams=scored.bigrams, **_sent(reply))
                 self.msgs.append(msg)
                 self.turns += 1
                 await self.flush(row)  # committed before the next request
@@ -489,6 +495,14 @@ class Conversation:
             self.stopping.on_scripted_reply(side)
             await self.stopping.on_reply(msg.content, self.last_reply_idx)
             return msg.content
+
+    def _echo_of(self, side: str, content: str) -> EchoScore:
+        """Score a new reply (before it is appended) against the messages it read (`analysis.echo`)."""
+        for m in self.msgs[self._echo_fed:]:
+            self.echo.add(m.role, m.speaker, m.content)
+        scored = self.echo.reply(side, content)
+        self._echo_fed = len(self.msgs) + 1  # the reply itself, about to be appended, is in the history
+        return scored
 
     async def _run_tools(self, msg: Msg, step: str) -> None:
         limits = self.p.tools.artifact

@@ -113,6 +113,9 @@ class ConversationSummary:
     snippet: str | None = None
     """When the list is searched: an excerpt of the first message holding a searched term
     (plain text, ``…`` where cut; highlight with `SearchQuery.highlighter`)."""
+    echo: float | None = None
+    """Mean echo of the model replies (`MessageRow.echo`, over the replies where it is stored and defined);
+    None when none is (short replies, or a run stored before the measure: `latitude echo RUN`)."""
 
     @property
     def key(self) -> PageKey:
@@ -287,6 +290,7 @@ class StoreReader:
             raw = [by_id[i] for i in ids if i in by_id]
             offers = self._offer_counts(s, ids)
             tags = self._tag_codes(s, ids)
+            echoes = self._mean_echo(s, ids)
             query = search.parse(flt.search)
             snips = search.snippets(s.connection(), query, ids) if query is not None else {}
         rows = [
@@ -294,7 +298,7 @@ class StoreReader:
                 id=r[0], seq=r[1], model=r[2] if not r[3] else f"{r[2]} ↔ {r[3]}", vendor=r[4], condition=r[5],
                 replicate=r[6], kind=r[7], status=r[8], turns=r[9], stop_reason=r[10], cost=float(r[11] or 0.0),
                 simulated=bool(r[12]), offers=offers.get(r[0], {}), tags=tuple(sorted(tags.get(r[0], ()))),
-                snippet=snips.get(r[0]),
+                snippet=snips.get(r[0]), echo=echoes.get(r[0]),
             )
             for r in raw
         ]
@@ -313,6 +317,16 @@ class StoreReader:
         for cid, outcome, n in s.execute(stmt):
             out.setdefault(cid, {})[outcome] = int(n)
         return out
+
+    @staticmethod
+    def _mean_echo(s: Session, ids: Sequence[str]) -> dict[str, float]:
+        if not ids:
+            return {}
+        m = MessageRow
+        stmt = (select(m.conversation_id, func.avg(m.echo))
+                .where(col(m.conversation_id).in_(ids), m.role == "assistant", col(m.echo).is_not(None))
+                .group_by(m.conversation_id))
+        return {cid: float(v) for cid, v in s.execute(stmt) if v is not None}
 
     @staticmethod
     def _tag_codes(s: Session, ids: Sequence[str]) -> dict[str, set[str]]:

@@ -272,6 +272,16 @@ class MessageRow(SQLModel, table=True):
     """Provider's request/response id."""
     request_json: str | None = Field(default=None, sa_type=Text)
     """The request as JSON text: resolved model, parameters, sha256 of the message list."""
+    echo: float | None = None
+    """Model replies: the share of the reply's content bigrams that occur in the prompts it read
+    (`runner.analysis.echo`); None when the reply has no bigram (under two content words) or was
+    not measured yet (then `echo_bigrams` is None too). Always None for other messages."""
+    echo_unigram: float | None = None
+    """Model replies: the share of the reply's content words that occur in the prompts it read;
+    None when it has no content word or was not measured yet."""
+    echo_bigrams: int | None = None
+    """Model replies: how many content bigrams the reply has (what `echo` is out of; 0 for a short
+    reply); None means not measured yet (a run stored before the measure: `latitude echo RUN`)."""
     started_at: datetime = Field(default_factory=utcnow)
     """When the request was sent (UTC); for scripted messages, when it was composed."""
     created_at: datetime = Field(default_factory=utcnow)

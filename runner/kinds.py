@@ -53,11 +53,36 @@ OnEmpty = Literal["end", "continue"]
 """What follows an empty model reply: end the conversation (``empty_reply``), or go on
 with the next step as if the model had said nothing."""
 
+HypothesisDirection = Literal["greater", "less", "differs"]
+"""What a registered hypothesis predicts of its first group against its second (or of its
+first option against its second): a larger value (``greater``), a smaller one (``less``), or
+any difference (``differs``: a two-sided test)."""
+
+PlannedTest = Literal["fisher", "two-proportion", "bradley-terry"]
+"""The test a hypothesis registers: Fisher's exact test on a code's share between two groups
+(``fisher``), the two-proportion z test on the same 2x2 table (``two-proportion``: Pearson's
+chi-square without continuity correction, one-sided when a direction is given), or a
+Bradley-Terry utility difference between two options (``bradley-terry``: within the run, or
+between two groups)."""
+
+DeviationKind = Literal[
+    "prompt_changed", "file_changed", "replicates_changed", "model_added", "model_removed", "model_swapped",
+    "sampling_changed", "condition_added", "condition_removed", "condition_changed", "protocol_changed",
+]
+"""How a run departs from the registration it names: a prompt text changed (a step, the
+system prompt, an experimenter's or judge's instructions), an included file's text changed,
+a different replicate count, a model alias added, removed, or pointing at another model
+string, sampling parameters of an alias changed (temperature, seed, max_tokens...), a
+condition added, removed or its variables changed, or any other protocol field changed."""
+
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 CONVERSATION_STATUSES: tuple[ConversationStatus, ...] = get_args(ConversationStatus)
 ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 STOP_REASONS: tuple[StopReason, ...] = get_args(StopReason)
 CALL_PURPOSES: tuple[CallPurpose, ...] = get_args(CallPurpose)
+HYPOTHESIS_DIRECTIONS: tuple[HypothesisDirection, ...] = get_args(HypothesisDirection)
+PLANNED_TESTS: tuple[PlannedTest, ...] = get_args(PlannedTest)
+DEVIATION_KINDS: tuple[DeviationKind, ...] = get_args(DeviationKind)
 
 RETRYABLE: frozenset[ErrorKind] = frozenset(
     {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut"})
@@ -75,7 +100,9 @@ def is_stop_reason(value: str) -> bool:
 
 
 __all__ = [
-    "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
-    "CallPurpose", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
+    "CALL_PURPOSES", "CONVERSATION_STATUSES", "DEVIATION_KINDS", "ERROR_KINDS", "HYPOTHESIS_DIRECTIONS",
+    "PLANNED_TESTS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
+    "CallPurpose", "ConversationStatus", "DeviationKind", "ErrorKind", "HypothesisDirection",
+    "PlannedTest", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",
 ]

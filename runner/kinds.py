@@ -67,12 +67,13 @@ between two groups)."""
 
 DeviationKind = Literal[
     "prompt_changed", "file_changed", "replicates_changed", "model_added", "model_removed", "model_swapped",
-    "sampling_changed", "condition_added", "condition_removed", "condition_changed", "protocol_changed",
+    "sampling_changed", "model_changed", "condition_added", "condition_removed", "condition_changed", "protocol_changed",
 ]
 """How a run departs from the registration it names: a prompt text changed (a step, the
 system prompt, an experimenter's or judge's instructions), an included file's text changed,
 a different replicate count, a model alias added, removed, or pointing at another model
-string, sampling parameters of an alias changed (temperature, seed, max_tokens...), a
+string, sampling parameters of an alias changed (temperature, seed, max_tokens...), another setting of an
+alias changed (its endpoint, transport, limits: ``model_changed``), a
 condition added, removed or its variables changed, or any other protocol field changed."""
 
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)

@@ -10,6 +10,7 @@ from . import export, imports, inspect, protocol, run, stops
 from . import analysis
 from . import tui
 from . import prefs as prefs_cli
+from . import rigour as rigour_cli
 
 app = typer.Typer(
     name="latitude",
@@ -27,6 +28,7 @@ stops.register(app)
 analysis.register(app)
 tui.register(app)
 prefs_cli.register(app)
+rigour_cli.register(app)
 app.add_typer(export.app, name="export")
 
 

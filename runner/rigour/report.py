@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..store.records import HypothesesRecord, RegisteredHypothesis, RegisteredProtocol
+from ..store.records import HypothesesRecord, RegisteredCodebook, RegisteredHypothesis, RegisteredProtocol
 from .registration import Deviation, run_deviations
 
 __all__ = ["ExploratoryRow", "GroupResult", "HypothesisResult", "ReportError", "RigourReport", "build_report",
@@ -246,8 +246,33 @@ def _registered_counts(registered: RegisteredProtocol) -> dict[str, dict[str, in
 # ----------------------------------------------------------------------------- hypotheses
 
 
+def _codebook_warnings(session: Any, used: Sequence[str], registered: RegisteredCodebook) -> list[str]:
+    """A warning for each codebook version the tags counted come from whose content is not the registered one."""
+    import hashlib
+
+    from sqlmodel import select
+
+    from ..analysis import codebook as cb
+    from ..store.tables import CodebookRow
+
+    if registered.sha256 is None:
+        return []
+    out = []
+    for label in used:
+        name, _, version = label.rpartition(" v")
+        row = session.exec(select(CodebookRow).where(CodebookRow.name == name)
+                           .where(CodebookRow.version == int(version or 0))).first() if version.isdigit() else None
+        if row is None:
+            continue
+        sha = hashlib.sha256(cb.to_yaml(cb.as_model(session, row)).encode()).hexdigest()
+        if sha != registered.sha256:
+            out.append(f"coded with codebook {label}, whose content differs from the registered codebook "
+                       f"{registered.name} (sha256 {registered.sha256[:16]}, not {sha[:16]})")
+    return out
+
+
 def _code_result(session: Any, run_id: str, h: RegisteredHypothesis, planned: dict[str, dict[str, int]] | None,
-                 ) -> HypothesisResult:
+                 book: RegisteredCodebook) -> HypothesisResult:
     from ..analysis.tally import TallyError, code_tally
 
     assert h.code is not None and h.groups is not None
@@ -266,7 +291,7 @@ def _code_result(session: Any, run_id: str, h: RegisteredHypothesis, planned: di
             groups.append(GroupResult(level, 0, 0, 0, 0, reg, float("nan"), float("nan"), float("nan")))
         else:
             groups.append(GroupResult(level, r.count, r.n, r.finished, r.planned, reg, r.proportion, r.low, r.high))
-    warnings = list(tally.provenance.warnings)
+    warnings = _codebook_warnings(session, tally.provenance.codebooks, book) + list(tally.provenance.warnings)
     empty = [g.label for g in groups if g.n == 0]
     if empty:
         return HypothesisResult(h, False, f"no coded conversations in {', '.join(empty)} (by {by})", groups,
@@ -408,7 +433,8 @@ def build_report(url: str, run_id: str) -> RigourReport:
                 for key in (model, condition, "all"):
                     done, total = conversations.get(key, (0, 0))
                     conversations[key] = (done + (n if status == "done" else 0), total + n)
-            results = [(_code_result(session, run_id, h, planned) if h.code is not None
+            book = RegisteredCodebook.model_validate_json(reg.codebook_json)
+            results = [(_code_result(session, run_id, h, planned, book) if h.code is not None
                         else _preference_result(session, run_id, h, planned, conversations)) for h in hyps]
             exploratory, coder, warnings = _exploratory(session, run_id, hyps)
             found = run_deviations(session, run_id)

@@ -69,6 +69,8 @@ class GroupResult:
     """Lower bound of the 95% interval (Wilson for a share; Wald for a utility difference)."""
     high: float
     """Upper bound."""
+    direct: int = 0
+    """Preferences: comparisons of a with b themselves, answered with one of them (what `count` is out of)."""
 
 
 @dataclass(frozen=True)
@@ -306,18 +308,20 @@ def _code_result(session: Any, run_id: str, h: RegisteredHypothesis, planned: di
                             _supported(h.direction, observed, p, h.alpha), coder, method, warnings)
 
 
-def _bt_gap(records: Sequence[Any], options: Sequence[str], a: str, b: str) -> tuple[float, float, int, int, int]:
-    """(utility of a minus b, its standard error, choices of a over b, comparisons fitted, asked)."""
+def _bt_gap(records: Sequence[Any], options: Sequence[str], a: str, b: str) -> tuple[float, float, int, int, int, int]:
+    """(utility of a minus b, its standard error, choices of a over b, comparisons of a with b answered with one of
+    them, comparisons fitted, asked)."""
     from ..analysis.prefs import bradley_terry
 
     data = [(r.option_a, r.option_b, r.chosen == r.option_a) for r in records
             if r.chosen is not None and r.chosen in (r.option_a, r.option_b)]
     utilities = {u.option: u for u in bradley_terry(data, list(options), anchor=b)}
-    wins = sum(1 for r in records if {r.option_a, r.option_b} == {a, b} and r.chosen == a)
+    direct = [r for r in records if {r.option_a, r.option_b} == {a, b} and r.chosen in (a, b)]
+    wins = sum(1 for r in direct if r.chosen == a)
     u = utilities.get(a)
     if u is None or not data:
-        return float("nan"), float("nan"), wins, len(data), len(records)
-    return u.value, u.se, wins, len(data), len(records)
+        return float("nan"), float("nan"), wins, len(direct), len(data), len(records)
+    return u.value, u.se, wins, len(direct), len(data), len(records)
 
 
 def _preference_result(session: Any, run_id: str, h: RegisteredHypothesis,
@@ -344,12 +348,12 @@ def _preference_result(session: Any, run_id: str, h: RegisteredHypothesis,
     groups = []
     fits = []
     for label, rs in levels:
-        gap, se, wins, fitted, asked = _bt_gap(rs, ids, a, b)
+        gap, se, wins, direct, fitted, asked = _bt_gap(rs, ids, a, b)
         fits.append((gap, se))
         by = h.groups["by"] if h.groups else "all"
         done, total = conversations.get(label, conversations.get("all", (0, 0)))
         groups.append(GroupResult(label, wins, fitted, asked, total, (planned or {}).get(by, {}).get(label, 0),
-                                  gap, gap - Z95 * se, gap + Z95 * se))
+                                  gap, gap - Z95 * se, gap + Z95 * se, direct))
     if any(math.isnan(g) or math.isnan(s) or s == 0 for g, s in fits):
         return HypothesisResult(h, False, "no comparison to fit in " + ", ".join(
             g.label for g, (gap, s) in zip(groups, fits) if math.isnan(gap) or math.isnan(s) or s == 0), groups,
@@ -537,7 +541,8 @@ def _md_hypothesis(r: HypothesisResult) -> list[str]:
         out += ["| group | fitted of asked of planned | registered plan | a chosen over b | utility a − b | 95% Wald |",
                 "|---|---:|---:|---:|---:|---|"]
         for g in r.groups:
-            out.append(f"| {_cell(g.label)} | {g.n} of {g.finished} of {g.planned} | {g.registered} | {g.count} | "
+            out.append(f"| {_cell(g.label)} | {g.n} of {g.finished} of {g.planned} | {g.registered} | "
+                       f"{g.count} of {g.direct} | "
                        f"{_f(g.value)} | [{_f(g.low)}, {_f(g.high)}] |")
     out.append("")
     if not r.computed:

@@ -81,6 +81,7 @@ def test_no_secret_reaches_the_record(study: Study, monkeypatch: pytest.MonkeyPa
         f"    extra: {{api_key: {inline}, top_k: 5}}\n")
     study.edit("study.yaml", "models: [sim-maker, sim-functional]", "models: [maker, sim-functional]")
     study.edit("prompts/system.md", "There is no task", f"There is no task (key {secret})")  # pasted by mistake
+    study.edit("study.yaml", "description: Unstructured", "description: (token tok-unrelated-7e6d5c4b3a) Unstructured")
     study.edit("hypotheses.yaml", "compare: [sim-maker, sim-functional]", "compare: [maker, sim-functional]")
     reg = study.register("--models", str(study.root / "models.yaml"))
     (protocol_json,), = study.rows("select protocol_json from registrations where id = ?", reg)
@@ -88,6 +89,8 @@ def test_no_secret_reaches_the_record(study: Study, monkeypatch: pytest.MonkeyPa
     assert protocol.models["maker"]["api_key_env"] == "MAKER_KEY"  # the variable's name is kept
     assert protocol.models["maker"]["extra"] == {"api_key": "<redacted>", "top_k": 5}
     assert "<redacted:MAKER_KEY>" in next(iter(protocol.plan["snapshot"]["files"].values()))
+    assert "<redacted:SOME_OTHER_TOKEN>" in protocol.plan["snapshot"]["protocol"]["description"]
+    assert "<redacted:SOME_OTHER_TOKEN>" in protocol.protocol_text
     for path in study.root.glob("t.db*"):
         data = path.read_bytes()
         assert secret.encode() not in data and inline.encode() not in data

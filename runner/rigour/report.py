@@ -302,7 +302,6 @@ def _code_result(session: Any, run_id: str, h: RegisteredHypothesis, planned: di
     stat, p, method = _shares_test(h.test, h.direction, g1.count, g1.n, g2.count, g2.n)
     low, high = _newcombe(g1.count, g1.n, g2.count, g2.n)
     observed = _direction(g1.value, g2.value)
-    method += "; shares with 95% Wilson intervals; their difference with Newcombe's 95% hybrid score interval"
     reason = "" if not math.isnan(p) else method.rsplit(": ", 1)[-1]
     return HypothesisResult(h, not math.isnan(p), reason, groups, g1.value - g2.value, low, high, stat, p, observed,
                             _supported(h.direction, observed, p, h.alpha), coder, method, warnings)
@@ -458,6 +457,9 @@ def build_report(url: str, run_id: str) -> RigourReport:
                 coverage={"finished": done, "planned": total, "registered": registered_total},
                 hypotheses=results, deviations=found, exploratory=exploratory, exploratory_coder=coder,
                 methods=sorted({r.method for r in results if r.method}) + [
+                    "code hypotheses: each share with its 95% Wilson interval; the difference of shares with Newcombe's "
+                    "95% hybrid score interval (statsmodels confint_proportions_2indep); units are conversations coded "
+                    "by the coder named, out of those finished, out of those planned",
                     "exploratory: every other code's share by each registered grouping field (95% Wilson), with the "
                     "tally's test between groups (chi-square, or Fisher's exact test when an expected count is below 5) "
                     "and Benjamini-Hochberg adjustment across codes; not registered, so not confirmatory"],

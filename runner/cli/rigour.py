@@ -106,6 +106,28 @@ def register_cmd(
     out.print(_text(f"run it with: latitude run {protocol} --registration {row.id}"), soft_wrap=True)
 
 
+REGISTRATION_COLUMNS = ["id", "name", "created_at", "sha256", "protocol", "hypotheses", "runs"]
+"""Fields of `latitude registrations --format json|tsv`, in order."""
+
+
+def registrations(db: DbOption = None, format: FormatOption = None) -> None:
+    """The registrations in the store, newest first, with the runs that follow each."""
+    from rich.table import Table
+
+    from ..rigour import registration as reg
+
+    fmt = _format(format)
+    records = [{"id": r.id, "name": r.name, "created_at": r.created_at.isoformat(timespec="seconds"),
+                "sha256": r.sha256, "protocol": f"{s.protocol} v{s.version}", "hypotheses": ", ".join(s.hypotheses),
+                "runs": ", ".join(s.runs)} for r, s in reg.summaries(db_url(db))]
+    table = Table(title="registrations")
+    for c in REGISTRATION_COLUMNS:
+        table.add_column(c)
+    for r in records:
+        table.add_row(*(_text(r[c] if c != "sha256" or fmt != "table" else r[c][:16]) for c in REGISTRATION_COLUMNS))
+    emit(records, REGISTRATION_COLUMNS, fmt, table)
+
+
 def deviations(
     run_id: Annotated[str, typer.Argument(help="The run (see `latitude runs`).")],
     db: DbOption = None,
@@ -170,5 +192,6 @@ def report(
 
 def register(app: typer.Typer) -> None:
     app.command("register")(register_cmd)
+    app.command()(registrations)
     app.command()(deviations)
     app.command()(report)

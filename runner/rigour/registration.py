@@ -258,6 +258,47 @@ def list_registrations(url: str) -> list[Any]:
 
 
 @dataclass(frozen=True)
+class RegistrationSummary:
+    """What `latitude registrations` lists beside a registration's row."""
+
+    protocol: str
+    """The protocol's name."""
+    version: str
+    """Its version."""
+    hypotheses: list[str]
+    """The hypothesis ids."""
+    runs: list[str]
+    """The runs that follow it, oldest first."""
+
+
+def summaries(url: str) -> list[tuple[Any, RegistrationSummary]]:
+    """Every registration (newest first) with its protocol, hypotheses and the runs that follow it."""
+    from sqlmodel import Session, col, select
+
+    from ..store.db import open as open_store
+    from ..store.tables import RunRow
+
+    rows = list_registrations(url)
+    engine = open_store(url)
+    try:
+        with Session(engine) as session:
+            following: dict[str, list[str]] = {}
+            for run_id, reg_id in session.exec(select(RunRow.id, RunRow.registration_id)
+                                               .where(col(RunRow.registration_id).is_not(None))
+                                               .order_by(col(RunRow.started_at))):
+                following.setdefault(reg_id, []).append(run_id)
+    finally:
+        engine.dispose()
+    out = []
+    for r in rows:
+        plan = RegisteredProtocol.model_validate_json(r.protocol_json).plan
+        hyps = HypothesesRecord.model_validate_json(r.hypotheses_json).hypotheses
+        out.append((r, RegistrationSummary(str(plan.get("protocol", "")), str(plan.get("version", "")),
+                                           [h.id for h in hyps], following.get(r.id, []))))
+    return out
+
+
+@dataclass(frozen=True)
 class Deviation:
     """One difference between a registration and a run."""
 
@@ -520,4 +561,4 @@ def stored_run_deviations(url: str, run_id: str) -> tuple[Any, list[Deviation]]:
     return (get(url, registration_id) if registration_id else None), found
 
 
-__all__ += ["check_stored_run", "prepare", "stored_run_deviations"]
+__all__ += ["RegistrationSummary", "check_stored_run", "prepare", "stored_run_deviations", "summaries"]

@@ -173,6 +173,9 @@ def test_every_deviation_is_listed_stored_and_printed_before_the_run(study: Stud
     assert study.rows("select distinct run_id, registration_id from deviations") == [(run, reg)]
     for kind, path in kinds:
         assert f"{kind}  {path}" in out
+    (listed_reg,) = json.loads(study.latitude("registrations", "--format", "json").output)
+    assert listed_reg["id"] == reg and listed_reg["runs"] == run and listed_reg["hypotheses"] == "H1, H2"
+    assert listed_reg["sha256"] == study.rows("select sha256 from registrations")[0][0]
     # the run went ahead: deviations are recorded, not blocked
     assert study.rows("select count(*) from conversations where status = 'done'") == [(2 * 2 * 3,)]
     listed = json.loads(study.latitude("deviations", run, "--format", "json").output)

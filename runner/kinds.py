@@ -58,6 +58,10 @@ HypothesisDirection = Literal["greater", "less", "differs"]
 first option against its second): a larger value (``greater``), a smaller one (``less``), or
 any difference (``differs``: a two-sided test)."""
 
+HypothesisGroupField = Literal["model", "condition", "vendor", "litellm_model", "replicate"]
+"""A grouping field a registered hypothesis compares two levels of (the `latitude tally --by` fields
+that vary within one run): model aliases, conditions, vendors, litellm model strings, replicate numbers."""
+
 PlannedTest = Literal["fisher", "two-proportion", "bradley-terry"]
 """The test a hypothesis registers: Fisher's exact test on a code's share between two groups
 (``fisher``), the two-proportion z test on the same 2x2 table (``two-proportion``: Pearson's
@@ -82,6 +86,7 @@ ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 STOP_REASONS: tuple[StopReason, ...] = get_args(StopReason)
 CALL_PURPOSES: tuple[CallPurpose, ...] = get_args(CallPurpose)
 HYPOTHESIS_DIRECTIONS: tuple[HypothesisDirection, ...] = get_args(HypothesisDirection)
+HYPOTHESIS_GROUP_FIELDS: tuple[HypothesisGroupField, ...] = get_args(HypothesisGroupField)
 PLANNED_TESTS: tuple[PlannedTest, ...] = get_args(PlannedTest)
 DEVIATION_KINDS: tuple[DeviationKind, ...] = get_args(DeviationKind)
 
@@ -102,8 +107,8 @@ def is_stop_reason(value: str) -> bool:
 
 __all__ = [
     "CALL_PURPOSES", "CONVERSATION_STATUSES", "DEVIATION_KINDS", "ERROR_KINDS", "HYPOTHESIS_DIRECTIONS",
-    "PLANNED_TESTS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
+    "HYPOTHESIS_GROUP_FIELDS", "PLANNED_TESTS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
     "CallPurpose", "ConversationStatus", "DeviationKind", "ErrorKind", "HypothesisDirection",
-    "PlannedTest", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
+    "HypothesisGroupField", "PlannedTest", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",
 ]

@@ -94,10 +94,13 @@ def _check_registration(url: str, registration_id: str, plan: Any, strict: bool)
     return found
 
 
-def _record(url: str, run_id: str, registration_id: str, found: list[Any]) -> None:
+def _deviation_rows(registration_id: str | None, found: list[Any]) -> Any:
+    """For `prepare_start`/`prepare_rerun`: the deviations, written in the new run's own transaction."""
+    if registration_id is None:
+        return None
     from ..rigour import registration as reg
 
-    reg.record_deviations(url, run_id, registration_id, found)
+    return lambda run_id: reg.deviation_rows(run_id, registration_id, found)
 
 
 def run(
@@ -134,9 +137,7 @@ def run(
         found = _check_registration(url, registration, runs.simulated(plan) if dry_run else plan, strict)
         options["registration"] = registration
     prepared = _prepared(lambda: runs.prepare_start(plan, url, options, concurrency=concurrency,
-                                                    dry_run=dry_run))
-    if registration:
-        _record(url, prepared.run_id, registration, found)
+                                                    dry_run=dry_run, also=_deviation_rows(registration, found)))
     _announce(prepared.run_id)
     raise typer.Exit(_drive(prepared))
 
@@ -196,9 +197,8 @@ def rerun(
         if strict and found:
             fail(f"refusing to start (--strict): a rerun of {run_id} deviates from registration {registered.id} in "
                  f"{len(found)} way(s); nothing was written")
-    prepared = _prepared(lambda: runs.prepare_rerun(url, run_id, concurrency=concurrency))
-    if registered is not None:
-        _record(url, prepared.run_id, registered.id, found)
+    prepared = _prepared(lambda: runs.prepare_rerun(
+        url, run_id, concurrency=concurrency, also=_deviation_rows(registered.id if registered else None, found)))
     _announce(prepared.run_id, f"re-running {run_id} as {prepared.run_id}: {prepared.conversations} conversations")
     raise typer.Exit(_drive(prepared))
 

@@ -27,18 +27,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..kinds import HypothesisDirection, PlannedTest
+from ..kinds import HypothesisDirection, HypothesisGroupField, PlannedTest
 from ..protocol.load import Problem, ProtocolError, _Doc, _field_names, _locate, _problems_from, _vocabulary, read_yaml
 
 __all__ = ["CODE_TESTS", "GroupsCompared", "Hypothesis", "HypothesesFile", "OptionPair", "check_against",
            "load_hypotheses"]
-
-HypothesisGroupField = Literal["model", "condition", "vendor", "litellm_model", "replicate"]
-"""A grouping field a hypothesis may compare levels of (those of `latitude tally --by` that vary within a run)."""
 
 CODE_TESTS: tuple[PlannedTest, ...] = ("fisher", "two-proportion")
 """Tests of a code's share between two groups."""

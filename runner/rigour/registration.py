@@ -318,6 +318,16 @@ class Deviation:
                 "diff": self.diff}
 
 
+def deviation_rows(run_id: str, registration_id: str, found: Sequence[Deviation]) -> list[Any]:
+    """The `DeviationRow`s of a run, to be written in the run's own transaction
+    (`runner.engine.runs.prepare_start(..., also=...)`), so a registered run never exists without them."""
+    from ..store.tables import DeviationRow
+
+    return [DeviationRow(run_id=run_id, registration_id=registration_id, path=d.path, kind=d.kind,
+                         registered=None if d.registered is None else json.dumps(d.registered),
+                         actual=None if d.actual is None else json.dumps(d.actual), diff=d.diff) for d in found]
+
+
 def record_deviations(url: str, run_id: str, registration_id: str, found: Sequence[Deviation]) -> None:
     """Store the deviations of a run (one transaction), replacing any stored for it before."""
     from sqlmodel import Session, delete
@@ -329,10 +339,7 @@ def record_deviations(url: str, run_id: str, registration_id: str, found: Sequen
     try:
         with Session(engine) as session:
             session.exec(delete(DeviationRow).where(DeviationRow.run_id == run_id))  # type: ignore[arg-type]
-            session.add_all([DeviationRow(run_id=run_id, registration_id=registration_id, path=d.path, kind=d.kind,
-                                          registered=None if d.registered is None else json.dumps(d.registered),
-                                          actual=None if d.actual is None else json.dumps(d.actual), diff=d.diff)
-                             for d in found])
+            session.add_all(deviation_rows(run_id, registration_id, found))
             session.commit()
     finally:
         engine.dispose()
@@ -561,4 +568,4 @@ def stored_run_deviations(url: str, run_id: str) -> tuple[Any, list[Deviation]]:
     return (get(url, registration_id) if registration_id else None), found
 
 
-__all__ += ["RegistrationSummary", "check_stored_run", "prepare", "stored_run_deviations", "summaries"]
+__all__ += ["deviation_rows", "RegistrationSummary", "check_stored_run", "prepare", "stored_run_deviations", "summaries"]

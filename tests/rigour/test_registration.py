@@ -240,3 +240,24 @@ def test_resume_keeps_the_registration_and_shows_its_deviations(study: Study) ->
     assert "replicates_changed  replicates: 6 -> 1" in result.output
     assert study.rows("select registration_id, status from runs") == [(reg, "done")]
     assert study.rows("select count(*) from deviations") == [(1,)]
+
+
+def test_deviations_are_written_in_the_runs_own_transaction(study: Study) -> None:
+    """A run that names a registration never exists without its deviations: when they cannot be written
+    (here: they name a registration the store lacks, a foreign-key failure), the run is not written either."""
+    from sqlalchemy.exc import IntegrityError
+
+    from runner.engine import runs
+    from runner.plan import make_plan
+    from runner.protocol import load
+    from runner.rigour.registration import Deviation, deviation_rows
+
+    study.register()
+    plan = make_plan(load(study.protocol))
+    found = [Deviation("replicates", "replicates_changed", 6, 5)]
+    with pytest.raises(IntegrityError):
+        runs.prepare_start(plan, f"sqlite:///{study.db}", {}, concurrency=1,
+                           also=lambda run_id: deviation_rows(run_id, "missing", found))
+    assert study.rows("select count(*) from runs") == [(0,)]
+    assert study.rows("select count(*) from conversations") == [(0,)]
+    assert study.rows("select count(*) from deviations") == [(0,)]

@@ -51,6 +51,11 @@ def test_register_freezes_protocol_files_models_hypotheses_codebook_and_analysis
         "latitude code RUN --judge sim-judge --codebook codebook.yaml", "latitude report RUN"]
     sha, body = stored_hash(study, reg)
     assert sha == hashlib.sha256(body).hexdigest()
+    again = json.loads(study.latitude("register", str(study.protocol), "--hypotheses", str(study.hypotheses),
+                                      "--codebook", str(study.codebook), "--analysis", str(study.analysis),
+                                      "--format", "json").output)
+    assert again["sha256"] == sha and again["id"] != reg and again["conversations"] == 24
+    assert again["hypotheses"] == ["H1", "H2"] and again["codebook"] == "free-time (3 codes)"
 
 
 def test_same_inputs_same_hash_from_anywhere_and_one_character_changes_it(study: Study, tmp_path: Path) -> None:

@@ -106,9 +106,10 @@ def is_stop_reason(value: str) -> bool:
 
 
 __all__ = [
-    "CALL_PURPOSES", "CONVERSATION_STATUSES", "DEVIATION_KINDS", "ERROR_KINDS", "HYPOTHESIS_DIRECTIONS",
-    "HYPOTHESIS_GROUP_FIELDS", "PLANNED_TESTS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
-    "CallPurpose", "ConversationStatus", "DeviationKind", "ErrorKind", "HypothesisDirection",
-    "HypothesisGroupField", "PlannedTest", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
+    "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
+    "CallPurpose", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",
 ]
+
+__all__ += ["DEVIATION_KINDS", "HYPOTHESIS_DIRECTIONS", "HYPOTHESIS_GROUP_FIELDS", "PLANNED_TESTS", "DeviationKind",
+            "HypothesisDirection", "HypothesisGroupField", "PlannedTest"]

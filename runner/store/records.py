@@ -163,22 +163,6 @@ class PlanRecord(_Payload):
     """Protocol text and prompt files as they were when the run started."""
 
 
-class ModelRecord(_Payload):
-    """One value of `RunRow.models_json` (keyed by alias): the alias as configured, key variable
-    names only, never values."""
-
-    model: str
-    """The model string."""
-
-
-class SuggestionPayload(_Payload):
-    """`SuggestionRow.payload_json`: what the review queue shows for a suggestion."""
-
-
-class MethodRecord(_Payload):
-    """`SuggestionRunRow.method_json`: how a theme suggestion run was made (embedder, k, seed...)."""
-
-
 class RegisteredProtocol(_Payload):
     """`RegistrationRow.protocol_json`: the protocol as a run would snapshot it, so a registration and a
     run compare field by field (`RunRow.plan_json` holds `plan`, `RunRow.models_json` holds `models`)."""
@@ -256,5 +240,21 @@ class RegisteredAnalysis(_Payload):
 
 __all__ += ["HypothesesRecord", "RegisteredAnalysis", "RegisteredCodebook", "RegisteredHypothesis",
             "RegisteredProtocol"]
+class ModelRecord(_Payload):
+    """One value of `RunRow.models_json` (keyed by alias): the alias as configured, key variable
+    names only, never values."""
+
+    model: str
+    """The model string."""
+
+
+class SuggestionPayload(_Payload):
+    """`SuggestionRow.payload_json`: what the review queue shows for a suggestion."""
+
+
+class MethodRecord(_Payload):
+    """`SuggestionRunRow.method_json`: how a theme suggestion run was made (embedder, k, seed...)."""
+
+
 __all__ += ["ConversationParams", "MethodRecord", "ModelRecord", "PlanRecord", "RequestRecord", "RunOptions",
             "SuggestionPayload", "ToolCall"]

@@ -66,6 +66,9 @@ SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "seed", "reason
 DIFF_LINES = 12
 """Most lines of a deviation's diff."""
 
+_NOT_PROMPTS = frozenset({"name", "description", "version", "extends", "on_empty"})
+"""Top-level protocol fields whose text is never sent to a model: a change is ``protocol_changed``."""
+
 
 class RegistrationError(Exception):
     """A registration that cannot be found or used."""
@@ -408,9 +411,10 @@ def _compare_protocol(reg: dict[str, Any], act: dict[str, Any]) -> list[Deviatio
             if old == new:
                 continue
             both_text = isinstance(old, str) and isinstance(new, str)
+            top = path.removeprefix("protocol.").split(".", 1)[0].split("[", 1)[0]
             if prefix != "protocol":
                 kind: DeviationKind = "condition_changed"
-            elif both_text:
+            elif both_text and top not in _NOT_PROMPTS:
                 kind = "prompt_changed"
             else:
                 kind = "protocol_changed"

@@ -194,11 +194,17 @@ def test_a_swapped_model_and_a_changed_condition(study: Study) -> None:
     reg = study.register()
     (study.root / "models.yaml").write_text("models:\n  sim-maker:\n    model: sim/functional\n")
     study.edit("study.yaml", "{greeting: \"It is good to see you.\"}", "{greeting: \"Good to see you.\"}")
+    study.edit("study.yaml", "max_turns: 6", "max_turns: 8")
+    study.edit("study.yaml", "description: Unstructured time,", "description: Free time,")
     study.run(reg, "--models", str(study.root / "models.yaml"))
     rows = study.rows("select kind, path, registered, actual from deviations order by id")
-    assert rows == [("model_swapped", "models.sim-maker.model", '"sim/maker"', '"sim/functional"'),
-                    ("condition_changed", "protocol.conditions.warm.vars.greeting", '"It is good to see you."',
-                     '"Good to see you."')]
+    assert rows[0] == ("model_swapped", "models.sim-maker.model", '"sim/maker"', '"sim/functional"')
+    assert sorted(rows[1:]) == sorted([
+        ("condition_changed", "protocol.conditions.warm.vars.greeting", '"It is good to see you."', '"Good to see you."'),
+        ("protocol_changed", "protocol.max_turns", "6", "8"),
+        ("protocol_changed", "protocol.description",
+         json.dumps("Unstructured time, then an offer to make something; does the model build a visualiser?"),
+         json.dumps("Free time, then an offer to make something; does the model build a visualiser?"))])
 
 
 def test_strict_refuses_a_deviating_run_and_writes_nothing(study: Study) -> None:

@@ -146,7 +146,7 @@ def build(loaded: Any, plan: Any, hypotheses: Any, *, codebook: Any = None, code
     hyps = HypothesesRecord(path=str(hypotheses.path.resolve()), sha256=hypotheses.sha256, hypotheses=[
         RegisteredHypothesis(id=h.id, code=h.code, preference=h.preference.model_dump() if h.preference else None,
                              groups=h.groups.model_dump() if h.groups else None, direction=h.direction, test=h.test,
-                             alpha=parsed.alpha_of(h), coder=h.coder, statement=h.statement)
+                             alpha=parsed.alpha_of(h), coder=h.coder, statement=redact(h.statement, secrets))
         for h in parsed.hypotheses])
     book = RegisteredCodebook()
     if codebook is not None:
@@ -156,7 +156,7 @@ def build(loaded: Any, plan: Any, hypotheses: Any, *, codebook: Any = None, code
         book = RegisteredCodebook(name=codebook.name, sha256=hashlib.sha256(text.encode()).hexdigest(), yaml=text,
                                   codes=[c.name for c in codebook.codes], stored_version=codebook_version)
     planned = RegisteredAnalysis(path=str(analysis.resolve()) if analysis else None,
-                                 commands=analysis_commands(analysis) if analysis else [])
+                                 commands=redact(analysis_commands(analysis), secrets) if analysis else [])
     return Record(name or loaded.protocol.name, protocol, hyps, book, planned)
 
 

@@ -88,6 +88,7 @@ def test_no_secret_reaches_the_record(study: Study, monkeypatch: pytest.MonkeyPa
     study.edit("prompts/system.md", "There is no task", f"There is no task (key {secret})")  # pasted by mistake
     study.edit("study.yaml", "description: Unstructured", "description: (token tok-unrelated-7e6d5c4b3a) Unstructured")
     study.edit("hypotheses.yaml", "compare: [sim-maker, sim-functional]", "compare: [maker, sim-functional]")
+    study.analysis.write_text(f"OPENAI_API_KEY={secret} latitude report RUN\n")
     reg = study.register("--models", str(study.root / "models.yaml"))
     (protocol_json,), = study.rows("select protocol_json from registrations where id = ?", reg)
     protocol = RegisteredProtocol.model_validate_json(protocol_json)
@@ -96,6 +97,9 @@ def test_no_secret_reaches_the_record(study: Study, monkeypatch: pytest.MonkeyPa
     assert "<redacted:MAKER_KEY>" in next(iter(protocol.plan["snapshot"]["files"].values()))
     assert "<redacted:SOME_OTHER_TOKEN>" in protocol.plan["snapshot"]["protocol"]["description"]
     assert "<redacted:SOME_OTHER_TOKEN>" in protocol.protocol_text
+    (analysis_json,), = study.rows("select analysis_json from registrations where id = ?", reg)
+    assert RegisteredAnalysis.model_validate_json(analysis_json).commands == [
+        "OPENAI_API_KEY=<redacted:MAKER_KEY> latitude report RUN"]
     for path in study.root.glob("t.db*"):
         data = path.read_bytes()
         assert secret.encode() not in data and inline.encode() not in data

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from ..store.records import HypothesesRecord, RegisteredCodebook, RegisteredHypothesis, RegisteredProtocol
 from .registration import Deviation, run_deviations
 
-__all__ = ["ExploratoryRow", "GroupResult", "HypothesisResult", "ReportError", "RigourReport", "build_report",
+__all__ = ["ExploratoryRow", "ExploratoryUtility", "GroupResult", "HypothesisResult", "ReportError", "RigourReport", "build_report",
            "render", "to_json"]
 
 ReportFormat = Literal["md", "json"]
@@ -129,8 +129,32 @@ class ExploratoryRow:
     p: float
     p_adjusted: float
     """Benjamini-Hochberg across the codes of the tally."""
+    coder: str = ""
+    """Whose codes: the coder of the registered hypotheses' tallies, or ``builtin`` (offers, stop phrase)."""
     exploratory: bool = True
     """Always True: not registered, not confirmatory."""
+
+
+@dataclass(frozen=True)
+class ExploratoryUtility:
+    """One option's Bradley-Terry utility in one group, from an analysis nobody registered (preference runs)."""
+
+    option: str
+    by: str
+    group: str
+    utility: float
+    """Relative to the opt-out option when the protocol has one, else to the mean of the options."""
+    low: float
+    """95% Wald interval."""
+    high: float
+    wins: int
+    """Comparisons this option won."""
+    n: int
+    """Comparisons it took part in, answered with one of the two shown."""
+    anchor: str
+    """What the utility is relative to (an option id, or ``mean``)."""
+    exploratory: bool = True
+    """Always True."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +175,8 @@ class RigourReport:
     exploratory: list[ExploratoryRow]
     exploratory_coder: str
     """Whose codes the exploratory tallies count."""
+    utilities: list[ExploratoryUtility]
+    """Preference runs: every option's utility per group (exploratory); empty otherwise."""
     methods: list[str]
     warnings: list[str]
     generated_at: str
@@ -381,23 +407,54 @@ def _exploratory(session: Any, run_id: str, hyps: Sequence[RegisteredHypothesis]
     rows: list[ExploratoryRow] = []
     used = ""
     warnings: list[str] = []
-    for by in fields:
-        try:
-            tally = code_tally(session, [run_id], by=(by,), coder=coder)
-        except TallyError as exc:
-            warnings.append(f"exploratory tallies by {by}: {exc}")
-            continue
-        used = ", ".join(tally.provenance.coders) + f" ({tally.provenance.coder_rule})"
-        tests = {t.code: t for t in tally.tests}
-        for r in tally.rows:
-            if (r.code, by) in registered:
+    for who in (coder, "builtin"):
+        for by in fields:
+            try:
+                tally = code_tally(session, [run_id], by=(by,), coder=who)
+            except TallyError as exc:
+                if who != "builtin":
+                    warnings.append(f"exploratory tallies by {by}: {exc}")
                 continue
-            t = tests.get(r.code)
-            rows.append(ExploratoryRow(r.code, by, r.group.get(by, ""), r.n, r.count, r.finished, r.planned,
-                                       r.proportion, r.low, r.high, t.test if t else "none",
-                                       t.p if t else float("nan"), t.p_adjusted if t else float("nan")))
-        warnings += [w for w in tally.provenance.warnings if w not in warnings]
+            rule = tally.provenance.coder_rule
+            if who == "builtin" and used.endswith("(builtin)"):
+                break  # the main tallies were the built-in codes already
+            label = ", ".join(tally.provenance.coders) + f" ({rule})"
+            used = used or label
+            tests = {t.code: t for t in tally.tests}
+            for r in tally.rows:
+                if (r.code, by) in registered:
+                    continue
+                t = tests.get(r.code)
+                rows.append(ExploratoryRow(r.code, by, r.group.get(by, ""), r.n, r.count, r.finished, r.planned,
+                                           r.proportion, r.low, r.high, t.test if t else "none",
+                                           t.p if t else float("nan"), t.p_adjusted if t else float("nan"),
+                                           "builtin" if rule == "builtin" else label))
+            warnings += [w for w in tally.provenance.warnings if w not in warnings]
     return rows, used, warnings
+
+
+def _utilities(session: Any, run_id: str, hyps: Sequence[RegisteredHypothesis]) -> list[ExploratoryUtility]:
+    """Every option's Bradley-Terry utility per group of each registered preference field (model by default)."""
+    from ..analysis.prefs import bradley_terry, load_choices
+
+    records, options = load_choices(session, [run_id])
+    if not records:
+        return []
+    ids = list(options) or sorted({o for r in records for o in (r.option_a, r.option_b)})
+    anchor = next((o for o, meta in options.items() if meta.get("opt_out")), None)
+    fields = list(dict.fromkeys(h.groups["by"] for h in hyps if h.preference is not None and h.groups)) or ["model"]
+    out = []
+    for by in fields:
+        groups: dict[str, list[Any]] = {}
+        for r in records:
+            groups.setdefault(r.model if by == "model" else r.condition, []).append(r)
+        for label, rs in groups.items():
+            data = [(r.option_a, r.option_b, r.chosen == r.option_a) for r in rs
+                    if r.chosen is not None and r.chosen in (r.option_a, r.option_b)]
+            for u in bradley_terry(data, ids, anchor):
+                out.append(ExploratoryUtility(u.option, by, label, u.value, u.low, u.high, u.wins, u.n,
+                                              anchor or "mean"))
+    return out
 
 
 # ----------------------------------------------------------------------------- the report
@@ -440,6 +497,7 @@ def build_report(url: str, run_id: str) -> RigourReport:
             results = [(_code_result(session, run_id, h, planned, book) if h.code is not None
                         else _preference_result(session, run_id, h, planned, conversations)) for h in hyps]
             exploratory, coder, warnings = _exploratory(session, run_id, hyps)
+            utilities = _utilities(session, run_id, hyps)
             found = run_deviations(session, run_id)
             done, total = conversations.get("all", (0, 0))
             registered_total = (planned or {}).get("all", {}).get("all", int(registered.plan.get("conversations") or 0))
@@ -456,13 +514,17 @@ def build_report(url: str, run_id: str) -> RigourReport:
                 simulated=bool(run.simulated),
                 coverage={"finished": done, "planned": total, "registered": registered_total},
                 hypotheses=results, deviations=found, exploratory=exploratory, exploratory_coder=coder,
+                utilities=utilities,
                 methods=sorted({r.method for r in results if r.method}) + [
                     "code hypotheses: each share with its 95% Wilson interval; the difference of shares with Newcombe's "
                     "95% hybrid score interval (statsmodels confint_proportions_2indep); units are conversations coded "
                     "by the coder named, out of those finished, out of those planned",
                     "exploratory: every other code's share by each registered grouping field (95% Wilson), with the "
                     "tally's test between groups (chi-square, or Fisher's exact test when an expected count is below 5) "
-                    "and Benjamini-Hochberg adjustment across codes; not registered, so not confirmatory"],
+                    "and Benjamini-Hochberg adjustment across codes, for the registered coder's codes and the built-in "
+                    "codes (offers, stop phrase) alike; not registered, so not confirmatory"] + ([
+                    "exploratory preferences: every option's Bradley-Terry utility per group (choix, MAP with a tiny "
+                    "ridge), relative to the opt-out option or to the mean, with 95% Wald intervals"] if utilities else []),
                 warnings=warnings, generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
     finally:
         engine.dispose()
@@ -498,7 +560,8 @@ def to_json(report: RigourReport) -> dict[str, Any]:
         "protocol": report.protocol, "simulated": report.simulated, "coverage": report.coverage,
         "registered": [result(r) for r in report.hypotheses],
         "deviations": [d.as_dict() for d in report.deviations],
-        "exploratory": {"coder": report.exploratory_coder, "rows": [asdict(e) for e in report.exploratory]},
+        "exploratory": {"coder": report.exploratory_coder, "rows": [asdict(e) for e in report.exploratory],
+                        "utilities": [asdict(u) for u in report.utilities]},
         "methods": report.methods, "warnings": report.warnings, "generated_at": report.generated_at,
     })
 
@@ -588,16 +651,31 @@ def to_markdown(report: RigourReport) -> str:
     out += ["## Exploratory (not registered)", "",
             "Every result below was *not* registered: it may suggest a hypothesis for the next registered study, "
             "and confirms none. Coded by: " + (report.exploratory_coder or "–") + ".", ""]
-    if report.exploratory:
+    coded = [e for e in report.exploratory if e.coder != "builtin"]
+    builtin = [e for e in report.exploratory if e.coder == "builtin"]
+    for title, rows in (("", coded), ("Built-in codes (derived from the store: offers, stop phrase; coder builtin):", builtin)):
+        if not rows:
+            continue
+        if title:
+            out += [title, ""]
         out += ["| code | by | group | coded of finished of planned | present | share | 95% Wilson | test | p | p (BH) |",
                 "|---|---|---|---:|---:|---:|---|---|---:|---:|"]
-        for e in report.exploratory:
+        for e in rows:
             out.append(f"| {_cell(e.code)} | {e.by} | {_cell(e.group)} | {e.n} of {e.finished} of {e.planned} | "
                        f"{e.count} | {_f(e.share)} | [{_f(e.low)}, {_f(e.high)}] | {e.test} | {_p(e.p)} | "
                        f"{_p(e.p_adjusted)} |")
-    else:
-        out.append("No other codes were tallied.")
-    out += ["", "## Methods", ""] + [f"- {m}" for m in report.methods]
+        out.append("")
+    if report.utilities:
+        out += [f"Preferences: every option's Bradley-Terry utility per group (relative to "
+                f"{report.utilities[0].anchor}; 95% Wald intervals):", "",
+                "| option | by | group | utility | 95% Wald | won of compared |", "|---|---|---|---:|---|---:|"]
+        for u in report.utilities:
+            out.append(f"| {_cell(u.option)} | {u.by} | {_cell(u.group)} | {_f(u.utility)} | "
+                       f"[{_f(u.low)}, {_f(u.high)}] | {u.wins} of {u.n} |")
+        out.append("")
+    if not report.exploratory and not report.utilities:
+        out += ["No other analysis to show.", ""]
+    out += ["## Methods", ""] + [f"- {m}" for m in report.methods]
     return "\n".join(out) + "\n"
 
 

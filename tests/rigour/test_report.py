@@ -86,6 +86,13 @@ def test_report_gives_registered_tests_then_deviations_then_exploratory(coded: t
     counts = shares(study, run, "gratitude", "model")
     for r in (r for r in rows if (r["code"], r["by"]) == ("gratitude", "model")):
         assert (r["count"], r["n"]) == counts[r["group"]]
+    judged = [r for r in rows if r["coder"] != "builtin"]
+    assert judged and all(r["coder"] == "judge:sim/judge@free-timev1 (judge)" for r in judged)
+    stops = [r for r in rows if r["coder"] == "builtin" and r["code"] == "stop:stop_phrase"]
+    assert {(r["by"], r["group"]) for r in stops} == {("model", "sim-maker"), ("model", "sim-functional"),
+                                                       ("condition", "plain"), ("condition", "warm")}
+    assert all(r["n"] == 12 and r["count"] == 0 for r in stops)  # no stop phrase in this protocol
+    assert doc["exploratory"]["utilities"] == []
 
     md = study.latitude("report", run).output
     order = [md.index(s) for s in ("## Registered hypotheses", "### H1", "### H2",
@@ -170,5 +177,11 @@ def test_a_preference_hypothesis_is_a_bradley_terry_difference(tmp_path: Path, s
         assert p1["statistic"] == pytest.approx(p1["estimate"] / se)
         assert p1["p"] == pytest.approx(math.erfc(abs(p1["statistic"]) / math.sqrt(2)))
         assert p1["supported"] is (p1["p"] < 0.05)
+    utilities = doc["exploratory"]["utilities"]
+    assert sorted(u["option"] for u in utilities) == ["chat", "poem", "sort"]
+    assert all(u["exploratory"] and u["group"] == "sim-chooser" and u["anchor"] == "mean" for u in utilities)
+    assert sum(u["wins"] for u in utilities) == g["n"] and all(u["n"] == 16 for u in utilities)
+    assert sum(u["utility"] for u in utilities) == pytest.approx(0.0, abs=1e-9)  # relative to the mean
     md = study.latitude("report", run).output
     assert f"| all | {g['n']} of {g['finished']} of 24 | 24 | {g['count']} of 8 |" in md
+    assert "Preferences: every option's Bradley-Terry utility per group" in md

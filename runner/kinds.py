@@ -61,11 +61,42 @@ EchoBand = Literal["low", "mid", "high", "none"]
 prompts'), ``mid`` (0.10 to < 0.30), ``high`` (>= 0.30), ``none`` (too short to have a bigram);
 see `runner.analysis.echo`."""
 
+HypothesisDirection = Literal["greater", "less", "differs"]
+"""What a registered hypothesis predicts of its first group against its second (or of its
+first option against its second): a larger value (``greater``), a smaller one (``less``), or
+any difference (``differs``: a two-sided test)."""
+
+HypothesisGroupField = Literal["model", "condition", "vendor", "litellm_model", "replicate"]
+"""A grouping field a registered hypothesis compares two levels of (the `latitude tally --by` fields
+that vary within one run): model aliases, conditions, vendors, litellm model strings, replicate numbers."""
+
+PlannedTest = Literal["fisher", "two-proportion", "bradley-terry"]
+"""The test a hypothesis registers: Fisher's exact test on a code's share between two groups
+(``fisher``), the two-proportion z test on the same 2x2 table (``two-proportion``: Pearson's
+chi-square without continuity correction, one-sided when a direction is given), or a
+Bradley-Terry utility difference between two options (``bradley-terry``: within the run, or
+between two groups)."""
+
+DeviationKind = Literal[
+    "prompt_changed", "file_changed", "replicates_changed", "model_added", "model_removed", "model_swapped",
+    "sampling_changed", "model_changed", "condition_added", "condition_removed", "condition_changed", "protocol_changed",
+]
+"""How a run departs from the registration it names: a prompt text changed (a step, the
+system prompt, an experimenter's or judge's instructions), an included file's text changed,
+a different replicate count, a model alias added, removed, or pointing at another model
+string, sampling parameters of an alias changed (temperature, seed, max_tokens...), another setting of an
+alias changed (its endpoint, transport, limits: ``model_changed``), a
+condition added, removed or its variables changed, or any other protocol field changed."""
+
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 CONVERSATION_STATUSES: tuple[ConversationStatus, ...] = get_args(ConversationStatus)
 ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 STOP_REASONS: tuple[StopReason, ...] = get_args(StopReason)
 CALL_PURPOSES: tuple[CallPurpose, ...] = get_args(CallPurpose)
+HYPOTHESIS_DIRECTIONS: tuple[HypothesisDirection, ...] = get_args(HypothesisDirection)
+HYPOTHESIS_GROUP_FIELDS: tuple[HypothesisGroupField, ...] = get_args(HypothesisGroupField)
+PLANNED_TESTS: tuple[PlannedTest, ...] = get_args(PlannedTest)
+DEVIATION_KINDS: tuple[DeviationKind, ...] = get_args(DeviationKind)
 
 RETRYABLE: frozenset[ErrorKind] = frozenset(
     {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut", "batch_expired",
@@ -110,3 +141,5 @@ CACHE_TTLS: tuple[CacheTTL, ...] = get_args(CacheTTL)
 
 
 __all__ += ["CACHE_TTLS", "CacheTTL"]
+__all__ += ["DEVIATION_KINDS", "HYPOTHESIS_DIRECTIONS", "HYPOTHESIS_GROUP_FIELDS", "PLANNED_TESTS", "DeviationKind",
+            "HypothesisDirection", "HypothesisGroupField", "PlannedTest"]

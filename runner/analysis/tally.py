@@ -42,6 +42,7 @@ from ..store.tables import (
     ConversationRow,
     MessageRow,
     OfferRow,
+    RegistrationRow,
     RunRow,
     TagRow,
 )
@@ -118,7 +119,8 @@ class Provenance:
     run_ids: tuple[str, ...]
     """The runs tallied."""
     protocols: tuple[dict[str, str], ...]
-    """Per run: run_id, protocol name, version and sha256 of the protocol text."""
+    """Per run: run_id, protocol name, version and sha256 of the protocol text; for a run that follows a
+    registration, its id (``registration``) and hash (``registration_sha256``)."""
     codebooks: tuple[str, ...]
     """Codebook versions of the tags counted, as ``name vN`` (empty for built-in codes)."""
     coders: tuple[str, ...]
@@ -168,13 +170,21 @@ def _version() -> str:
         return "dev"
 
 
+def _registration_of(session: Session, run: RunRow) -> dict[str, str]:
+    """``registration`` (id) and ``registration_sha256`` of the registration a run follows; empty when none."""
+    if run.registration_id is None:
+        return {}
+    row = session.get(RegistrationRow, run.registration_id)
+    return {"registration": run.registration_id, "registration_sha256": row.sha256 if row is not None else ""}
+
+
 def _provenance(session: Session, run_ids: Sequence[str], *, codebook_ids: Iterable[int | None] = (),
                 coders: Iterable[str] = (), coder_rule: str = "", n: int = 0, by: Sequence[str] = (),
                 methods: Sequence[str] = (), scope: Sequence[ConversationRow] = (),
                 warnings: Sequence[str] = ()) -> Provenance:
     runs = [session.get(RunRow, r) for r in run_ids]
     protocols = tuple({"run_id": r.id, "protocol": r.protocol_name, "version": r.protocol_version,
-                       "sha256": r.protocol_hash} for r in runs if r is not None)
+                       "sha256": r.protocol_hash, **_registration_of(session, r)} for r in runs if r is not None)
     books = []
     for cid in sorted({c for c in codebook_ids if c is not None}):
         row = session.get(CodebookRow, cid)

@@ -11,6 +11,7 @@ from . import analysis
 from . import tui
 from . import echo as echo_cli
 from . import prefs as prefs_cli
+from . import rigour as rigour_cli
 
 app = typer.Typer(
     name="latitude",
@@ -29,6 +30,7 @@ analysis.register(app)
 tui.register(app)
 prefs_cli.register(app)
 echo_cli.register(app)
+rigour_cli.register(app)
 app.add_typer(export.app, name="export")
 
 

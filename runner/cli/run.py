@@ -80,11 +80,46 @@ def _cache_summary(url: str, run_id: str) -> None:
 
 def _prepared(make: Any) -> Any:
     from ..engine.runs import RunError
+    from ..rigour.registration import RegistrationError
 
     try:
         return make()
-    except RunError as exc:
+    except (RunError, RegistrationError) as exc:
         fail(str(exc))
+
+
+RegistrationOption = Annotated[str | None, typer.Option(
+    "--registration", help="The registration this run follows (`latitude register`): every deviation from it is "
+                           "listed, stored and printed before the run starts.")]
+StrictOption = Annotated[bool, typer.Option(
+    "--strict", help="Refuse to start when the run deviates from its registration in any way.")]
+
+
+def _check_registration(url: str, registration_id: str, plan: Any, strict: bool) -> list[Any]:
+    """The deviations of `plan` from a registration, printed; exits when `--strict` finds any."""
+    from ..rigour import registration as reg
+
+    try:
+        row = reg.get(url, registration_id)
+    except reg.RegistrationError as exc:
+        fail(str(exc))
+    found = reg.deviations(row, plan)
+    from .rigour import show_deviations
+
+    show_deviations(row, found)
+    if strict and found:
+        fail(f"refusing to start (--strict): the run deviates from registration {registration_id} in "
+             f"{len(found)} way(s); nothing was written")
+    return found
+
+
+def _deviation_rows(registration_id: str | None, found: list[Any]) -> Any:
+    """For `prepare_start`/`prepare_rerun`: the deviations, written in the new run's own transaction."""
+    if registration_id is None:
+        return None
+    from ..rigour import registration as reg
+
+    return lambda run_id: reg.deviation_rows(run_id, registration_id, found)
 
 
 def run(
@@ -96,6 +131,8 @@ def run(
     db: DbOption = None,
     models_file: ModelsOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Replace every model with the simulator: check the flow, spend nothing.")] = False,
+    registration: RegistrationOption = None,
+    strict: StrictOption = False,
 ) -> None:
     """Run a protocol: every model × condition × replicate, concurrently, every turn committed as it completes."""
     from ..engine import runs
@@ -113,8 +150,13 @@ def run(
         fail(str(exc))
     options = {"models": model, "conditions": condition, "replicates": replicates, "concurrency": concurrency,
                "dry_run": dry_run, "models_file": str(models_file) if models_file else None}
-    prepared = _prepared(lambda: runs.prepare_start(plan, db_url(db), options, concurrency=concurrency,
-                                                    dry_run=dry_run))
+    url = db_url(db)
+    found: list[Any] = []
+    if registration:
+        found = _check_registration(url, registration, runs.simulated(plan) if dry_run else plan, strict)
+        options["registration"] = registration
+    prepared = _prepared(lambda: runs.prepare_start(plan, url, options, concurrency=concurrency,
+                                                    dry_run=dry_run, also=_deviation_rows(registration, found)))
     _announce(prepared.run_id)
     raise typer.Exit(_drive(prepared))
 
@@ -143,6 +185,12 @@ def resume(
     chosen = run_id
     prepared = _prepared(lambda: runs.prepare_resume(url, chosen, concurrency=concurrency,
                                                      retry_errors=retry_errors))
+    if prepared.options.get("registration"):  # the run keeps its registration; its deviations were recorded at start
+        from ..rigour import registration as reg
+        from .rigour import show_deviations
+
+        row, found = reg.stored_run_deviations(url, prepared.run_id)
+        show_deviations(row, found)
     _announce(prepared.run_id, (lead + "\n" if lead else "")
               + f"resuming run {prepared.run_id}: {prepared.conversations} unfinished conversations")
     raise typer.Exit(_drive(prepared))
@@ -152,11 +200,24 @@ def rerun(
     run_id: Annotated[str, typer.Argument(help="The run to repeat.")],
     concurrency: Annotated[int | None, typer.Option(help="Most conversations in flight at once.", min=1)] = None,
     db: DbOption = None,
+    strict: StrictOption = False,
 ) -> None:
-    """Run a stored run again as a new run, from its snapshot: same protocol text, prompt files, models, options."""
+    """Run a stored run again as a new run, from its snapshot: same protocol text, prompt files, models, options.
+    A run that follows a registration is re-run following it: its deviations are listed and stored again."""
     from ..engine import runs
+    from ..rigour import registration as reg
 
-    prepared = _prepared(lambda: runs.prepare_rerun(db_url(db), run_id, concurrency=concurrency))
+    url = db_url(db)
+    registered, found = _prepared(lambda: reg.check_stored_run(url, run_id))
+    if registered is not None:
+        from .rigour import show_deviations
+
+        show_deviations(registered, found)
+        if strict and found:
+            fail(f"refusing to start (--strict): a rerun of {run_id} deviates from registration {registered.id} in "
+                 f"{len(found)} way(s); nothing was written")
+    prepared = _prepared(lambda: runs.prepare_rerun(
+        url, run_id, concurrency=concurrency, also=_deviation_rows(registered.id if registered else None, found)))
     _announce(prepared.run_id, f"re-running {run_id} as {prepared.run_id}: {prepared.conversations} conversations")
     raise typer.Exit(_drive(prepared))
 

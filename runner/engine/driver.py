@@ -146,6 +146,7 @@ def run_row(plan: Plan, run_id: str, options: dict[str, Any], models_json: str, 
         plan_json=json.dumps(plan.summary(), default=str), models_json=models_json,
         options_json=json.dumps(options, default=str), latitude_version=versions[0], litellm_version=versions[1],
         status="running", simulated=all(s.model.simulated for s in plan.specs),
+        registration_id=options.get("registration"),
     )
 
 
@@ -164,9 +165,10 @@ async def start(plan: Plan, writer: Any, run_id: str, options: dict[str, Any], m
 
 
 def start_sync(plan: Plan, url: str, run_id: str, options: dict[str, Any], models_json: str,
-               versions: tuple[str, str]) -> list[Target]:
+               versions: tuple[str, str], also: Callable[[str], list[Any]] | None = None) -> list[Target]:
     """`start`, committed in one transaction before any event loop runs: the run exists (and can
-    be resumed) as soon as its id is known."""
+    be resumed) as soon as its id is known. `also(run_id)` gives further rows written in the same
+    transaction (a registered run's deviations: the run never exists without them)."""
     from sqlmodel import Session
 
     from ..store.db import open as open_store
@@ -184,6 +186,8 @@ def start_sync(plan: Plan, url: str, run_id: str, options: dict[str, Any], model
             session.add(run)
             session.flush()  # the run before its conversations (no ORM relationship orders them)
             session.add_all(rows)
+            if also is not None:
+                session.add_all(also(run_id))
             session.commit()
     finally:
         engine.dispose()

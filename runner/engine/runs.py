@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from ..plan import Plan
 from ..protocol.models_file import ModelAlias
@@ -165,8 +165,9 @@ def read_sources(plan: Plan, url: str) -> dict[str, Any]:
 
 
 def prepare_start(plan: Plan, url: str, options: dict[str, Any], *, concurrency: int,
-                  dry_run: bool = False) -> Prepared:
-    """A new run of `plan` (the simulator standing in for every model when `dry_run`)."""
+                  dry_run: bool = False, also: Callable[[str], list[Any]] | None = None) -> Prepared:
+    """A new run of `plan` (the simulator standing in for every model when `dry_run`). `also(run_id)`:
+    further rows written in the run's own transaction (its deviations from a registration)."""
     from ..store.db import open as open_store
 
     open_store(url).dispose()
@@ -174,14 +175,14 @@ def prepare_start(plan: Plan, url: str, options: dict[str, Any], *, concurrency:
         plan = simulated(plan)
     prepared = Prepared(url=url, run_id=new_id(), plan=plan, kind="start", concurrency=concurrency,
                         sources=read_sources(plan, url), options=options, models_json=models_json(plan))
-    return _created(prepared)
+    return _created(prepared, also)
 
 
-def _created(prepared: Prepared) -> Prepared:
+def _created(prepared: Prepared, also: Callable[[str], list[Any]] | None = None) -> Prepared:
     """Write a new run and its pending conversations (one transaction): from here on the run
     can be resumed by its id, even if the process is killed before the first model call."""
     prepared.targets = start_sync(prepared.plan, prepared.url, prepared.run_id, prepared.options,
-                                  prepared.models_json, versions())
+                                  prepared.models_json, versions(), also)
     return prepared
 
 
@@ -259,7 +260,8 @@ def prepare_resume(url: str, run_id: str, *, concurrency: int | None = None,
                     sources=read_sources(plan, url), options=options, targets=targets)
 
 
-def prepare_rerun(url: str, run_id: str, *, concurrency: int | None = None) -> Prepared:
+def prepare_rerun(url: str, run_id: str, *, concurrency: int | None = None,
+                  also: Callable[[str], list[Any]] | None = None) -> Prepared:
     """A stored run again, as a new run, from its snapshot: same protocol text, prompt files, models, options."""
     from sqlmodel import Session
 
@@ -279,7 +281,7 @@ def prepare_rerun(url: str, run_id: str, *, concurrency: int | None = None) -> P
     options = {**options, "rerun_of": run_id}
     return _created(Prepared(url=url, run_id=new_id(), plan=plan, kind="rerun",
                              concurrency=concurrency or options.get("concurrency") or 16,
-                             sources=read_sources(plan, url), options=options, models_json=stored_models))
+                             sources=read_sources(plan, url), options=options, models_json=stored_models), also)
 
 
 # ----------------------------------------------------------------------------- driving

@@ -63,7 +63,8 @@ class ProvenanceModel(BaseModel):
     run_ids: list[str]
     """The runs tallied."""
     protocols: list[dict[str, str]]
-    """Per run: run_id, protocol, version, sha256 of the protocol text."""
+    """Per run: run_id, protocol, version, sha256 of the protocol text; with ``registration`` and
+    ``registration_sha256`` when the run follows a registration (`latitude register`)."""
     codebooks: list[str]
     """Codebook versions of the tags counted (``name vN``)."""
     coders: list[str]
@@ -308,6 +309,8 @@ def _fmt(value: Any, digits: int | None = None) -> str:
 
 def _provenance_lines(p: Provenance) -> list[tuple[str, str]]:
     protocols = "; ".join(f"{x['run_id']}: {x['protocol']} v{x['version']} sha256:{x['sha256'][:16]}"
+                          + (f" registration {x['registration']} sha256:{x.get('registration_sha256', '')}"
+                             if x.get("registration") else " (not registered: exploratory)")
                           for x in p.protocols)
     lines = [("runs", ", ".join(p.run_ids)), ("protocols", protocols),
              ("codebooks", ", ".join(p.codebooks) or "none (built-in codes)" if p.coder_rule == "builtin"

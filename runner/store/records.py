@@ -173,6 +173,8 @@ class RunOptions(_Payload):
     """The models file named, if any."""
     rerun_of: str | None = None
     """The run this one repeats."""
+    registration: str | None = None
+    """The registration the run follows (`latitude run --registration`); a rerun keeps it."""
 
 
 class PlanRecord(_Payload):
@@ -182,6 +184,83 @@ class PlanRecord(_Payload):
     """Protocol text and prompt files as they were when the run started."""
 
 
+class RegisteredProtocol(_Payload):
+    """`RegistrationRow.protocol_json`: the protocol as a run would snapshot it, so a registration and a
+    run compare field by field (`RunRow.plan_json` holds `plan`, `RunRow.models_json` holds `models`)."""
+
+    plan: dict[str, Any]
+    """The plan's summary as a run stores it (`Plan.summary()`): models, conditions, replicates, and the
+    ``snapshot`` (protocol and every included file's text)."""
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The aliases the plan uses, as configured: key variable names only, never values."""
+    models_file: str | None = None
+    """The models file named at registration, if any (its path; the aliases it defines are in `models`)."""
+    protocol_path: str = ""
+    """The protocol file registered."""
+    protocol_text: str = ""
+    """The protocol file's text (with its `extends` base)."""
+
+
+class RegisteredHypothesis(_Payload):
+    """One hypothesis as registered (`runner.rigour.hypotheses.Hypothesis`)."""
+
+    id: str
+    """Stable id (``H1``)."""
+    code: str | None = None
+    """The codebook code it is about (a share of conversations), or None for a preference."""
+    preference: dict[str, str] | None = None
+    """The option pair it is about (``{"a": ..., "b": ...}``), or None for a code."""
+    groups: dict[str, Any] | None = None
+    """``{"by": field, "compare": [first, second]}``: the groups compared (None: the whole run)."""
+    direction: str
+    """`HypothesisDirection`: what the first is predicted to be against the second."""
+    test: str
+    """`PlannedTest`."""
+    alpha: float
+    """Significance level at which it is judged supported."""
+    coder: str | None = None
+    """Whose codes count (as `latitude tally --coder`); None: the tally's default rule."""
+    statement: str = ""
+    """The hypothesis in words."""
+
+
+class HypothesesRecord(_Payload):
+    """`RegistrationRow.hypotheses_json`: the hypotheses file as validated."""
+
+    path: str = ""
+    """The file registered."""
+    sha256: str = ""
+    """sha256 of the file's text."""
+    hypotheses: list[RegisteredHypothesis] = Field(default_factory=list)
+    """In file order."""
+
+
+class RegisteredCodebook(_Payload):
+    """`RegistrationRow.codebook_json`: the codebook registered (empty when none was)."""
+
+    name: str | None = None
+    """The codebook's name."""
+    sha256: str | None = None
+    """sha256 of its canonical YAML (`runner.analysis.codebook.to_yaml`)."""
+    yaml: str | None = None
+    """The codebook as canonical YAML."""
+    codes: list[str] = Field(default_factory=list)
+    """Its code names, in order."""
+    stored_version: int | None = None
+    """The stored codebook version with this exact content, when there is one."""
+
+
+class RegisteredAnalysis(_Payload):
+    """`RegistrationRow.analysis_json`: the analysis planned before any data."""
+
+    path: str | None = None
+    """The file registered, if any."""
+    commands: list[str] = Field(default_factory=list)
+    """The planned commands, one per entry (comments and blank lines dropped)."""
+
+
+__all__ += ["HypothesesRecord", "RegisteredAnalysis", "RegisteredCodebook", "RegisteredHypothesis",
+            "RegisteredProtocol"]
 class ModelRecord(_Payload):
     """One value of `RunRow.models_json` (keyed by alias): the alias as configured, key variable
     names only, never values."""

@@ -23,6 +23,9 @@ __all__ = [
     "CaptureRow",
     "CodeRow",
     "CodebookRow",
+    "DeviationKind",
+    "DeviationRow",
+    "RegistrationRow",
     "ReviewedRow",
     "SuggestionKind",
     "SuggestionRow",
@@ -80,6 +83,7 @@ def utcnow() -> datetime:
 
 from runner.kinds import (  # noqa: E402 - the shared value sets, re-exported here
     ConversationStatus,
+    DeviationKind,
     ErrorKind,
     RunStatus,
     StopReason,
@@ -118,6 +122,32 @@ ROLES: tuple[Role, ...] = get_args(Role)
 OFFER_OUTCOMES: tuple[OfferOutcome, ...] = get_args(OfferOutcome)
 
 
+class RegistrationRow(SQLModel, table=True):
+    """A pre-registration (`latitude register`): a protocol with its files and models, the hypotheses,
+    the codebook and the planned analysis, frozen and hashed before any run follows it. Never updated."""
+
+    __tablename__ = "registrations"
+
+    id: str = Field(primary_key=True)
+    """``uuid4().hex[:12]``; what ``latitude run --registration`` names."""
+    name: str
+    """A label for people (the protocol's name unless ``--name`` gave one)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was registered (UTC); part of the record, outside the hash."""
+    sha256: str = Field(index=True)
+    """sha256 (hex) over the canonical serialisation of the four JSON payloads below
+    (`runner.rigour.registration.canonical`): the same inputs always give the same hash."""
+    protocol_json: str = Field(sa_type=Text)
+    """The protocol as a run would snapshot it, with every included file and the models it uses, secrets
+    excluded (`runner.store.records.RegisteredProtocol`)."""
+    hypotheses_json: str = Field(sa_type=Text)
+    """The hypotheses as validated (`runner.store.records.HypothesesRecord`)."""
+    codebook_json: str = Field(sa_type=Text)
+    """The codebook registered with its content hash, or an empty record (`runner.store.records.RegisteredCodebook`)."""
+    analysis_json: str = Field(sa_type=Text)
+    """The planned analysis commands (`runner.store.records.RegisteredAnalysis`)."""
+
+
 class RunRow(SQLModel, table=True):
     """One invocation of ``latitude run``: a protocol applied to a plan of conversations."""
 
@@ -153,6 +183,34 @@ class RunRow(SQLModel, table=True):
     """Where the run stands (`RunStatus`)."""
     simulated: bool = False
     """True when every model of the run is a ``sim/…`` model."""
+    registration_id: str | None = Field(default=None, foreign_key="registrations.id", index=True)
+    """The registration the run follows (``latitude run --registration``); its deviations are in
+    ``deviations``. None for an unregistered (exploratory) run."""
+
+
+class DeviationRow(SQLModel, table=True):
+    """One way a run departs from the registration it follows, recorded before its first model call."""
+
+    __tablename__ = "deviations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    run_id: str = Field(foreign_key="runs.id", ondelete="CASCADE", index=True)
+    """The run that deviates."""
+    registration_id: str = Field(foreign_key="registrations.id")
+    """The registration it departs from."""
+    path: str
+    """Dotted field path of what differs (``protocol.steps[0].say``, ``replicates``, ``models.sim-maker``)."""
+    registered: str | None = Field(default=None, sa_type=Text)
+    """The registered value as JSON text; None when the run adds something the registration lacks."""
+    actual: str | None = Field(default=None, sa_type=Text)
+    """The run's value as JSON text; None when the run drops something registered."""
+    kind: DeviationKind = Field(sa_type=AutoString)
+    """What kind of departure (`DeviationKind`)."""
+    diff: str = Field(default="", sa_type=Text)
+    """For changed text: a short unified diff, registered → actual; empty otherwise."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was recorded (UTC)."""
 
 
 class ConversationRow(SQLModel, table=True):
@@ -670,7 +728,7 @@ class ReviewedRow(SQLModel, table=True):
 
 
 TABLES: tuple[type[SQLModel], ...] = (
-    RunRow, ConversationRow, MessageRow, OfferRow, StopDetectionRow, StopCandidateRow, ArtifactRow, CaptureRow,
+    RegistrationRow, RunRow, DeviationRow, ConversationRow, MessageRow, OfferRow, StopDetectionRow, StopCandidateRow, ArtifactRow, CaptureRow,
     CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow, ChoiceRow, ReviewedRow,
 )
 """Every table class, parents before children (the order inserts must follow)."""

@@ -159,31 +159,16 @@ def _item(model: ModelAlias, line: str, latency: float) -> ItemResult:
 
 
 def _reply(model: ModelAlias, msg: dict[str, Any], latency: float) -> tuple[Reply, Any]:
-    """A message → `Reply` (as `native._read_body` reads a live one) at the batch price."""
-    text, thought, calls = [], [], []
-    for block in msg.get("content") or []:
-        bt = block.get("type")
-        if bt == "text":
-            text.append(block.get("text") or "")
-        elif bt == "thinking":
-            thought.append(block.get("thinking") or "")
-        elif bt == "tool_use":
-            calls.append({"id": block.get("id"), "type": "function",
-                          "function": {"name": block.get("name") or "", "arguments": json.dumps(block.get("input") or {})}})
-    stop = msg.get("stop_reason")
-    if not stop:
-        raise StreamCut(f"batch reply from {model.model} has no stop reason")
-    u = msg.get("usage") or {}
-    read = int(u.get("cache_read_input_tokens") or 0)
-    write = int(u.get("cache_creation_input_tokens") or 0)
-    split = u.get("cache_creation") or {}
+    """A message → `Reply` (read as the live transport reads one: `native.parse_body`) at the batch price."""
+    content, reasoning, calls, finish, (tokens_in, tokens_out, read, write), _, body_id = native.parse_body(
+        "anthropic", msg, model, "batch reply")
+    split = (msg.get("usage") or {}).get("cache_creation") or {}
     write_1h = int(split.get("ephemeral_1h_input_tokens") or 0) if isinstance(split, dict) else 0
-    tokens_in = int(u.get("input_tokens") or 0) + read + write
-    tokens_out = int(u.get("output_tokens") or 0)
     cost, basis = reply_cost(model, tokens_in, tokens_out, read, max(write - write_1h, 0), write_1h)
-    return Reply(content="".join(text), reasoning="".join(thought) or None, tool_calls=calls,
-                 finish_reason=native._ANTHROPIC_FINISH.get(stop, "stop"), tokens_in=tokens_in, tokens_out=tokens_out,
-                 cached_tokens=read, cost=cost, latency_ms=latency, ttft_ms=None, request_id=msg.get("id")), basis
+    return Reply(content=content, reasoning=reasoning or None, tool_calls=calls, finish_reason=finish,
+                 tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=read, cost=cost, latency_ms=latency,
+                 ttft_ms=None, request_id=body_id, cache_write_tokens=write,
+                 cache_ttl=("1h" if write_1h else "5m") if write else None), basis
 
 
 API = AnthropicBatchAPI()

@@ -231,27 +231,14 @@ def _item(model: ModelAlias, line: str, latency: float) -> ItemResult:
 
 
 def _reply(model: ModelAlias, body: dict[str, Any], request_id: str | None, latency: float) -> tuple[Reply, Any]:
-    """A chat completion body → `Reply` (as `native._read_body` reads a live one) at the batch price."""
-    choices = body.get("choices") or []
-    if not choices:
-        raise MalformedReply(f"batch reply from {model.model} has no choices")
-    msg = choices[0].get("message") or {}
-    finish = choices[0].get("finish_reason")
-    if not finish:
-        raise StreamCut(f"batch reply from {model.model} has no finish reason")
-    calls = [{"id": c.get("id"), "type": "function",
-              "function": {"name": (c.get("function") or {}).get("name") or "",
-                           "arguments": (c.get("function") or {}).get("arguments") or ""}}
-             for c in msg.get("tool_calls") or []]
-    usage = body.get("usage") or {}
-    tokens_in = int(usage.get("prompt_tokens") or 0)
-    tokens_out = int(usage.get("completion_tokens") or 0)
-    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    """A chat completion body → `Reply` (read as the live transport reads one: `native.parse_body`) at the
+    batch price."""
+    content, reasoning, calls, finish, (tokens_in, tokens_out, cached, _), _, body_id = native.parse_body(
+        "openai", body, model, "batch reply")
     cost, basis = reply_cost(model, tokens_in, tokens_out, cached)
-    reasoning = msg.get("reasoning_content") or msg.get("reasoning") or None
-    return Reply(content=msg.get("content") or "", reasoning=reasoning, tool_calls=calls, finish_reason=finish,
+    return Reply(content=content, reasoning=reasoning or None, tool_calls=calls, finish_reason=finish,
                  tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=cached, cost=cost, latency_ms=latency,
-                 ttft_ms=None, request_id=request_id or body.get("id")), basis
+                 ttft_ms=None, request_id=request_id or body_id), basis
 
 
 API = OpenAIBatchAPI()

@@ -445,17 +445,23 @@ def _anthropic_usage(u: dict[str, Any]) -> tuple[int, int, int, int]:
 
 
 def _read_body(ep: _Endpoint, raw: bytes, model: ModelAlias) -> _Parsed:
-    obj = _loads(ep, raw, model)
+    return parse_body(ep.wire, _loads(ep, raw, model), model)
+
+
+def parse_body(wire: WireFormat, obj: Any, model: ModelAlias, what: str = "reply") -> _Parsed:
+    """An unstreamed reply body (a chat completion, or an Anthropic message) as the stored fields:
+    (content, reasoning, tool calls, finish reason, usage, ttft, id). The live transport and the
+    batch results (`batch_openai`, `batch_anthropic`) read bodies here, so both store the same."""
     if not isinstance(obj, dict):
-        raise MalformedReply(f"reply from {model.model} is not a JSON object")
-    if ep.wire == "openai":
+        raise MalformedReply(f"{what} from {model.model} is not a JSON object")
+    if wire == "openai":
         choices = obj.get("choices") or []
         if not choices:
-            raise MalformedReply(f"reply from {model.model} has no choices")
+            raise MalformedReply(f"{what} from {model.model} has no choices")
         msg = choices[0].get("message") or {}
         finish = choices[0].get("finish_reason")
         if not finish:
-            raise StreamCut(f"reply from {model.model} has no finish reason")
+            raise StreamCut(f"{what} from {model.model} has no finish reason")
         calls = [{"id": c.get("id"), "type": "function",
                   "function": {"name": (c.get("function") or {}).get("name") or "",
                                "arguments": (c.get("function") or {}).get("arguments") or ""}}
@@ -474,7 +480,7 @@ def _read_body(ep: _Endpoint, raw: bytes, model: ModelAlias) -> _Parsed:
                           "function": {"name": block.get("name") or "", "arguments": json.dumps(block.get("input") or {})}})
     stop = obj.get("stop_reason")
     if not stop:
-        raise StreamCut(f"reply from {model.model} has no stop reason")
+        raise StreamCut(f"{what} from {model.model} has no stop reason")
     return ("".join(text), "".join(thought), calls, _ANTHROPIC_FINISH.get(stop, "stop"),
             _anthropic_usage(obj.get("usage") or {}), None, obj.get("id"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from . import export, imports, inspect, protocol, run, stops
+from . import export, fork, imports, inspect, protocol, run, stops
 from . import analysis
 from . import tui
 from . import prefs as prefs_cli
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 protocol.register(app)
 run.register(app)
+fork.register(app)
 inspect.register(app)
 imports.register(app)
 stops.register(app)

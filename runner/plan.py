@@ -67,6 +67,9 @@ class Plan:
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
     preferences: dict[str, Any] | None = None
     """Preference protocols: options, pairs, comparisons per round, rounds, and the worst-case totals."""
+    forks: dict[str, Any] | None = None
+    """A protocol's `fork:`: where, how many continuations per conversation, and how many in all
+    (included in the worst case: each continuation counted as a whole conversation)."""
 
     @property
     def protocol(self) -> schema.Protocol:
@@ -88,6 +91,7 @@ class Plan:
             "calls_per_conversation": self.calls_per_conversation,
             "per_model": self.per_model,
             "preferences": self.preferences,
+            "forks": self.forks,
             "snapshot": self.loaded.snapshot(),
         }
 
@@ -161,7 +165,23 @@ def make_plan(
     _estimate_tokens(plan)
     if protocol.preferences is not None:
         _preferences_worst_case(plan, aliases)
+    if protocol.fork is not None:
+        _forks_worst_case(plan, protocol.fork)
     return plan
+
+
+def _forks_worst_case(plan: Plan, fork: schema.Fork) -> None:
+    """Every conversation reaches the fork point and spawns `samples` continuations; each is counted
+    as a whole conversation (the worst case: the shared prefix is never called, so it is less)."""
+    times = 1 + fork.samples
+    for entry in plan.per_model.values():
+        for key in ("conversations", "calls", "tokens_in", "tokens_out"):
+            entry[key] *= times
+    plan.tokens_in *= times
+    plan.tokens_out *= times
+    at = f"step `{fork.at}`" if isinstance(fork.at, str) else f"message #{fork.at}"
+    plan.forks = {"at": fork.at, "where": at, "samples": fork.samples, "conversations": len(plan.specs) * fork.samples,
+                  "seed": fork.seed}
 
 
 def _preferences_worst_case(plan: Plan, aliases: dict[str, ModelAlias]) -> None:

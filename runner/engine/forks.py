@@ -36,7 +36,7 @@ from ..protocol.models_file import ModelAlias, resolve_model
 from .runs import Prepared, RunError, prepare_resume, stored_plan
 
 __all__ = ["ForkError", "ForkRequest", "default_seed", "fork_point", "fork_specs", "planned_point",
-           "prepare_fork", "resolve_conversation", "spawn_planned"]
+           "prepare_fork", "resolve_conversation", "spawn_planned", "with_forks"]
 
 
 class ForkError(RunError):
@@ -109,7 +109,9 @@ def resolve_conversation(session: Any, ref: str) -> Any:
 def _base_specs(plan: Plan, rows: list[Any]) -> dict[int, ConversationSpec]:
     from .choose import specs_for_stored
 
-    by_seq = {s.seq: s for s in plan.specs}
+    by_seq: dict[int, ConversationSpec] = {}
+    for s in plan.specs:  # the planned one first: a resumed plan lists its forks after it, with the same seq
+        by_seq.setdefault(s.seq, s)
     by_seq.update({k: v for k, v in specs_for_stored(plan, rows).items() if k not in by_seq})
     return by_seq
 
@@ -239,8 +241,18 @@ def prepare_fork(url: str, request: ForkRequest, *, models: dict[str, ModelAlias
         engine.dispose()
     prepared = prepare_resume(url, run_id, concurrency=concurrency)
     prepared.kind = "fork"
-    prepared.plan = replace(prepared.plan, specs=[t.spec for t in prepared.targets])  # what this run drives
     return prepared
+
+
+def with_forks(plan: Plan, options: dict[str, Any], session: Any, run_id: str) -> Plan:
+    """The plan of a stored run with its stored forks in it (what a resume's progress counts): a
+    fork run's plan is its forks alone; a run with planned forks, its own conversations and theirs."""
+    from ..store import queries
+
+    forks = list(fork_specs(plan, queries.run_conversations(session, run_id)).values())
+    if options.get("fork"):
+        return replace(plan, specs=forks)
+    return replace(plan, specs=plan.specs + forks) if forks else plan
 
 
 # ----------------------------------------------------------------------------- planned forks

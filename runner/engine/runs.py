@@ -257,6 +257,9 @@ def prepare_resume(url: str, run_id: str, *, concurrency: int | None = None,
                        shared=conv.fork_at or 0)
                 for conv in unfinished if conv.id in forked or (conv.parent_id is None and conv.seq in by_seq)
             ]
+            from .forks import with_forks
+
+            plan = with_forks(plan, options, session, run_id)  # the run's whole design: its forks counted too
     finally:
         engine.dispose()
     return Prepared(url=url, run_id=run_id, plan=plan, kind="resume",

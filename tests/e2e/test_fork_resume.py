@@ -130,6 +130,7 @@ def test_a_fork_run_killed_resumes_without_calling_again(remote, cli, store, tmp
     resumed = cli("resume", fork_run, db=db)
     assert resumed.exit_code == 0, resumed
     assert f"resuming run {fork_run}: {SAMPLES} unfinished conversations" in resumed.stdout
+    assert f"fake-gpt\t{SAMPLES}\t{SAMPLES}\t" in resumed.stdout  # progress out of the fork run's own six
     assert store.run(fork_run)["status"] == "done"
     forks = store.conversations(fork_run)
     assert sorted(c["fork_seq"] for c in forks) == list(range(SAMPLES))

@@ -106,6 +106,13 @@ def test_seed_option_and_another_model_continue_the_same_history(
         assert msgs[5]["content"].startswith("[") and "claude" in msgs[5]["content"]  # the other model's words
     # the fork run resolves its alias from its own snapshot: the run can be resumed without the file
     assert "fake-claude" in json.loads(store.run(result.run_id)["models_json"])
+    # the export says where each fork comes from
+    out = tmp_db_url.removeprefix("sqlite:///") + ".jsonl"
+    exported = cli("export", "transcripts", result.run_id, "--format", "jsonl", "--out", out)
+    assert exported.exit_code == 0, exported
+    lines = [json.loads(line) for line in Path(out).read_text().splitlines()]
+    assert sorted((x["fork"]["parent"], x["fork"]["at"], x["fork"]["seq"]) for x in lines) \
+        == [(parent["id"], 5, 0), (parent["id"], 5, 1)]
 
 
 def test_a_fork_of_a_fork_keeps_both_prefixes(cli, store, models_file, fake_provider, tmp_db_url, protocol_file):

@@ -172,3 +172,39 @@ def test_a_planned_fork_spawns_continuations_in_the_same_run(cli, store, models_
     for conv in forks:
         assert [m["content"] for m in store.messages(conv["id"])[:3]] == [m["content"] for m in parent_msgs[:3]]
 
+
+
+def test_what_the_prefix_carried_is_copied_and_never_judged_again(cli, store, models_file, fake_provider, tmp_db_url):
+    from tests.engine.conftest import TEST_PROTOCOLS
+
+    fake_provider.add_rule(model="claude-fake", reply='decline\n"I would rather not"')
+    fake_provider.add_rule(model="fake-gpt", match="story?", reply="I would rather not, but thank you.")
+    run = cli("run", TEST_PROTOCOLS / "offer-judge.yaml", "-m", "fake-gpt", "--models", models_file)
+    assert run.exit_code == 0, run
+    (parent,) = store.conversations(run.run_id)
+    (offer,) = store.offers(parent["id"])
+    before = len(fake_provider.requests)
+
+    result = _fork(cli, tmp_db_url, parent["id"], "--at", 3, "-n", 2)
+    assert result.exit_code == 0, result
+    assert [r.model for r in fake_provider.requests[before:]] == ["fake-gpt", "fake-gpt"]  # no judge call
+    keep = ("step", "label", "offer_message_idx", "reply_message_idx", "classification", "method", "evidence",
+            "created_at")
+    for conv in store.conversations(result.run_id):
+        (copied,) = store.offers(conv["id"])
+        assert {k: copied[k] for k in keep} == {k: offer[k] for k in keep}
+        assert [m["content"] for m in store.messages(conv["id"]) if m["role"] == "user"] == [
+            "Would you like to write a story?", "declined-branch"]  # the branch the copied verdict chose
+
+
+def test_simulated_continuations_differ_by_seed_and_only_new_turns_are_called(cli, store, protocol_file, tmp_db_url):
+    run = cli("run", protocol_file("forked", PROTOCOL), "-m", "sim-maker")
+    assert run.exit_code == 0, run
+    (parent,) = store.conversations(run.run_id)
+    result = _fork(cli, tmp_db_url, parent["id"], "--at", 3, "-n", 4)
+    assert result.exit_code == 0, result
+    assert "sim-maker\t4\t4\t12\t" in result.stdout  # 4 done of 4; 12 calls: #3, #5, #7 of each, none for #1
+    forks = store.conversations(result.run_id)
+    replies = [store.messages(c["id"])[3]["content"] for c in forks]
+    assert len(set(replies)) > 1  # the seeds draw different continuations from the same moment
+    assert len({_seed(c) for c in forks}) == 4

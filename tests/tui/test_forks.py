@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from runner.store.db import make_engine
-from runner.store.tables import ConversationRow, MessageRow, RunRow
+from runner.store.tables import ConversationRow, MessageRow, RunRow, TagRow
 from tests.tui.conftest import SIZE, settle, to_transcript
 from tui.screens.compare import CompareScreen
 from tui.screens.forks import ForksScreen
@@ -49,6 +49,12 @@ def forked(store):  # type: ignore[no-untyped-def]
                 s.add(MessageRow(**{**m.model_dump(), "id": None, "conversation_id": cid}))
             s.add(MessageRow(conversation_id=cid, idx=AT, role="assistant", speaker="model", step="steps[0]",
                              content=REPLIES[k], started_at=run.started_at, created_at=run.started_at))
+            # ana coded the continuations: two of the three draw
+            s.add(TagRow(conversation_id=cid, message_idx=None, code="visualiser" if k == 0 else "humour",
+                         codebook_id=store.codebook_id, coder="ana", present=True, source="human"))
+            if k == 2:
+                s.add(TagRow(conversation_id=cid, message_idx=None, code="visualiser", codebook_id=store.codebook_id,
+                             coder="ana", present=True, source="human"))
         s.commit()
     engine.dispose()
     return parent, ids
@@ -108,6 +114,28 @@ async def test_a_conversation_without_forks_says_how_to_make_them(app_factory, f
         assert isinstance(app.screen, TranscriptScreen)
         await settle(pilot, lambda: app.status_log)
         assert any(f"latitude fork {store.conversations[1]} --at N" in text for _, text in app.status_log), app.status_log
+
+
+async def test_tallies_break_down_by_fork_point(app_factory, forked) -> None:
+    from tui.screens.runs import RunsScreen
+    from tui.screens.tallies import TalliesScreen
+
+    parent, _ = forked
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded)
+        assert app.screen.runs[-1].id == "forkrun00001"
+        await pilot.press("end", "t")  # the fork run's tallies
+        await settle(pilot, lambda: isinstance(app.screen, TalliesScreen) and app.screen.loaded)
+        screen = app.screen
+        while screen.by != "fork":
+            await pilot.press("b")
+            await settle(pilot, lambda: screen.loaded)
+        await settle(pilot, lambda: screen.loaded and screen.by == "fork")
+        t = screen.query_one("#tallies")
+        rows = [[str(c) for c in t.get_row(k)] for k in t.rows]
+        visual = next(r for r in rows if r[0] == "visualiser")
+        assert visual[1] == f"{parent} #{AT}" and visual[2:4] == ["3", "2"]  # 2 of the 3 continuations
 
 
 def test_forks_snapshot_80x24(snap_compare, app_factory, forked) -> None:

@@ -65,3 +65,19 @@ def test_cli_tally_by_fork_prints_n_of_n(session, store_url, cli) -> None:  # ty
     rows = [r for r in json.loads(result.stdout)["rows"] if r["code"] == "visual" and r["fork"] == f"{p.id} #3"]
     assert [(r["count"], r["n"], r["finished"], r["planned"]) for r in rows] == [(4, 5, 5, 5)]
     assert 0 < rows[0]["ci_low"] < 0.8 < rows[0]["ci_high"] <= 1
+
+
+def test_stops_by_fork_point(session) -> None:  # type: ignore[no-untyped-def]
+    from runner.analysis.tally import stop_tally
+
+    book = add_codebook(session, "acts", ["visual"])
+    parent = Conv("a", replies=["one", "two", "three"])
+    forks = [Conv("a", replies=["one", "two", "three"], stop_turn=2 if k < 2 else None) for k in range(4)]
+    run = add_run(session, [parent, *forks])
+    for k, c in enumerate(forks):
+        session.get(ConversationRow, c.id).sqlmodel_update({"parent_id": parent.id, "fork_at": 3, "fork_seq": k})
+    session.commit()
+    tag(session, parent, "visual", "ana", codebook=book)
+    rows = {r.group["fork"]: r for r in stop_tally(session, [run], by=["fork"]).rows}
+    assert (rows[f"{parent.id} #3"].stopped, rows[f"{parent.id} #3"].n) == (2, 4)
+    assert (rows[NOT_A_FORK].stopped, rows[NOT_A_FORK].n) == (0, 1)

@@ -76,6 +76,10 @@ def test_a_fork_replays_the_prefix_exactly_and_calls_only_from_the_fork_point(
         new = [m for m in msgs[3:] if m["role"] == "assistant"]
         assert conv["tokens_out"] == sum(m["tokens_out"] for m in new) > 0
 
+    shown = cli("show", forks[1]["id"])
+    assert shown.exit_code == 0, shown
+    assert f"fork (sample 2) of {parent['id']} at #3: messages #0..#2 are the parent's" in shown.stdout
+
     sent = fake_provider.requests[before:]
     assert len(sent) == 3 * 3  # replies #3, #5 and #7 of each fork; nothing for #1
     lengths = sorted(len(h) for h in _histories(sent))

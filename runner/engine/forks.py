@@ -36,7 +36,7 @@ from ..protocol.models_file import ModelAlias, resolve_model
 from .runs import Prepared, RunError, prepare_resume, stored_plan
 
 __all__ = ["ForkError", "ForkRequest", "default_seed", "fork_point", "fork_specs", "planned_point",
-           "prepare_fork", "resolve_conversation", "spawn_planned", "with_forks"]
+           "prepare_fork", "prepare_refork", "resolve_conversation", "spawn_planned", "with_forks"]
 
 
 class ForkError(RunError):
@@ -182,8 +182,25 @@ def _add(session: Any, rows: list[Any]) -> None:
     session.add_all([r for r in rows if not isinstance(r, ConversationRow)])
 
 
+def prepare_refork(url: str, run: Any, concurrency: int | None = None) -> Prepared:
+    """`latitude rerun` of a fork run: the same fork again (same parent, point, samples, alias,
+    condition and seeds) as a new fork run, its options naming the run it repeats."""
+    from ..store.records import RunOptions
+
+    options = RunOptions.model_validate_json(run.options_json)
+    record = options.fork
+    assert record is not None
+    stored = {k: ModelAlias.model_validate(v) for k, v in json.loads(run.models_json or "{}").items()}
+    request = ForkRequest(record.parent, record.at, record.samples, model=record.model, condition=record.condition,
+                          seed=record.seed)
+    prepared = prepare_fork(url, request, models=stored, concurrency=concurrency or options.concurrency,
+                            rerun_of=run.id)
+    prepared.kind = "rerun"
+    return prepared
+
+
 def prepare_fork(url: str, request: ForkRequest, *, models: dict[str, ModelAlias] | None = None,
-                 concurrency: int | None = None) -> Prepared:
+                 concurrency: int | None = None, rerun_of: str | None = None) -> Prepared:
     """Write a fork run (the parent run's snapshot, a `ForkRecord` in its options) and its pending
     forks with their copied prefixes, in one transaction; then prepare it like a resume."""
     from sqlmodel import Session
@@ -221,6 +238,9 @@ def prepare_fork(url: str, request: ForkRequest, *, models: dict[str, ModelAlias
             elif request.model and models and alias in models:
                 stored_models[alias] = models[alias].model_dump(exclude_none=True)
             run_options = {**options, "fork": record.model_dump(exclude_none=True)}
+            run_options.pop("rerun_of", None)
+            if rerun_of is not None:
+                run_options["rerun_of"] = rerun_of
             RunOptions.model_validate(run_options)
             run_id = new_id()
             fork_run = RunRow(

@@ -284,6 +284,10 @@ def prepare_rerun(url: str, run_id: str, *, concurrency: int | None = None) -> P
             stored_models = row.models_json
     finally:
         engine.dispose()
+    if options.get("fork"):  # a fork run: the same fork again (same parent, point and seeds)
+        from .forks import prepare_refork
+
+        return prepare_refork(url, row, concurrency)
     options = {**options, "rerun_of": run_id}
     return _created(Prepared(url=url, run_id=new_id(), plan=plan, kind="rerun",
                              concurrency=concurrency or options.get("concurrency") or 16,

@@ -110,6 +110,17 @@ def test_seed_option_and_another_model_continue_the_same_history(
         assert msgs[5]["content"].startswith("[") and "claude" in msgs[5]["content"]  # the other model's words
     # the fork run resolves its alias from its own snapshot: the run can be resumed without the file
     assert "fake-claude" in json.loads(store.run(result.run_id)["models_json"])
+    # rerun: the same fork again, as a new fork run (same parent, point, alias and seeds), no file needed
+    before = len(fake_provider.requests)
+    again = cli("rerun", result.run_id, "--db", tmp_db_url)
+    assert again.exit_code == 0, again
+    assert again.run_id != result.run_id
+    options = json.loads(store.run(again.run_id)["options_json"])
+    assert (options["rerun_of"], options["fork"]["parent"], options["fork"]["seed"]) == (result.run_id, parent["id"], 40)
+    redone = sorted(store.conversations(again.run_id), key=lambda c: c["fork_seq"])
+    assert [(c["model_alias"], c["parent_id"], c["fork_at"], _seed(c)) for c in redone] == [
+        ("fake-claude", parent["id"], 5, 40), ("fake-claude", parent["id"], 5, 41)]
+    assert len(fake_provider.requests) - before == 2 * 2
     # the export says where each fork comes from
     out = tmp_db_url.removeprefix("sqlite:///") + ".jsonl"
     exported = cli("export", "transcripts", result.run_id, "--format", "jsonl", "--out", out)

@@ -143,43 +143,52 @@ def fork_specs(plan: Plan, rows: list[Any]) -> dict[str, ConversationSpec]:
     return out
 
 
-def _copy(row: Any, conversation_id: str) -> Any:
-    data = {k: v for k, v in row.model_dump().items() if k not in ("id", "conversation_id")}
-    return type(row)(**data, conversation_id=conversation_id)
-
-
-def _fork_rows(session: Any, parent: Any, spec: ConversationSpec, run_id: str, at: int, k: int) -> list[Any]:
-    """The new conversation (pending) and the copies of the parent's prefix: messages ``#0..#at-1``
-    and what they carry (offers answered, stop candidates, choices, captures, artifacts)."""
+def _prefix(session: Any, parent: Any, at: int) -> list[Any]:
+    """What a fork of `parent` at ``#at`` copies, read once: messages ``#0..#at-1`` and what they
+    carry (offers answered, stop candidates of the engine's own detection, choices, captures, artifacts)."""
     from sqlmodel import select
 
     from ..store import queries
     from ..store.tables import ArtifactRow, CaptureRow, ChoiceRow
+
+    out: list[Any] = [m for m in queries.conversation_messages(session, parent.id) if m.idx < at]
+    out += [o for o in queries.conversation_offers(session, parent.id)
+            if o.offer_message_idx < at and (o.reply_message_idx is None or o.reply_message_idx < at)]
+    out += [c for c in queries.conversation_stop_candidates(session, parent.id, detection=1)
+            if c.message_idx < at and (c.confirm_message_idx is None or c.confirm_message_idx < at)]
+    for table in (ChoiceRow, CaptureRow, ArtifactRow):
+        out += [r for r in session.exec(select(table).where(table.conversation_id == parent.id)) if r.message_idx < at]
+    return out
+
+
+def _fork_rows(parent: Any, prefix: list[Any], spec: ConversationSpec, run_id: str, at: int, k: int) -> list[Any]:
+    """The new conversation (pending) and its copies of the parent's `prefix` (as `(table, values)`)."""
+    from ..store.tables import MessageRow
     from .driver import conversation_row
 
     conv = conversation_row(run_id, spec)
     conv.parent_id, conv.fork_at, conv.fork_seq = parent.id, at, k
-    messages = [m for m in queries.conversation_messages(session, parent.id) if m.idx < at]
-    conv.turns = sum(m.role == "assistant" for m in messages)
-    out: list[Any] = [conv, *(_copy(m, conv.id) for m in messages)]
-    out += [_copy(o, conv.id) for o in queries.conversation_offers(session, parent.id)
-            if o.offer_message_idx < at and (o.reply_message_idx is None or o.reply_message_idx < at)]
-    out += [_copy(s, conv.id) for s in queries.conversation_stop_candidates(session, parent.id, detection=1)
-            if s.message_idx < at and (s.confirm_message_idx is None or s.confirm_message_idx < at)]
-    for table in (ChoiceRow, CaptureRow, ArtifactRow):
-        out += [_copy(r, conv.id) for r in session.exec(select(table).where(table.conversation_id == parent.id))
-                if r.message_idx < at]
-    return out
+    conv.turns = sum(isinstance(r, MessageRow) and r.role == "assistant" for r in prefix)
+    copies = [(type(r), {**{c: v for c, v in r.model_dump().items() if c != "id"}, "conversation_id": conv.id})
+              for r in prefix]
+    return [conv, *copies]
 
 
 def _add(session: Any, rows: list[Any]) -> None:
-    """Conversations first (their copies refer to them), then the rest."""
+    """The conversations first (their copies refer to them), then the copies, one bulk insert per table."""
+    from sqlalchemy import insert
+
     from ..store.tables import ConversationRow
 
-    convs = [r for r in rows if isinstance(r, ConversationRow)]
-    session.add_all(convs)
+    session.add_all([r for r in rows if isinstance(r, ConversationRow)])
     session.flush()
-    session.add_all([r for r in rows if not isinstance(r, ConversationRow)])
+    by_table: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        if isinstance(r, tuple):
+            by_table.setdefault(r[0], []).append(r[1])
+    connection = session.connection()
+    for table, values in by_table.items():  # Core executemany: one statement per table, not one per row
+        connection.execute(insert(table.__table__), values)
 
 
 def prepare_refork(url: str, run: Any, concurrency: int | None = None) -> Prepared:
@@ -251,8 +260,9 @@ def prepare_fork(url: str, request: ForkRequest, *, models: dict[str, ModelAlias
                 litellm_version=run.litellm_version, status="running",
                 simulated=all(s.model.simulated for s in specs))
             rows: list[Any] = []
+            prefix = _prefix(session, parent, request.at)
             for k, spec in enumerate(specs):
-                rows += _fork_rows(session, parent, spec, run_id, request.at, k)
+                rows += _fork_rows(parent, prefix, spec, run_id, request.at, k)
             session.add(fork_run)
             session.flush()
             _add(session, rows)
@@ -346,9 +356,10 @@ async def spawn_planned(ctx: Any, prepared: Prepared, max_in_flight: int) -> Cou
                 continue
             seed0 = fork.seed if fork.seed is not None else default_seed(stored_seed(parent))
             rows: list[Any] = []
+            prefix = _prefix(session, parent, at)
             for k in range(fork.samples):
                 spec = replace(base[parent.seq], seed=seed0 + k)
-                rows += _fork_rows(session, parent, spec, prepared.run_id, at, k)
+                rows += _fork_rows(parent, prefix, spec, prepared.run_id, at, k)
             _add(session, rows)  # committed by the writer with the rest: every parent's forks, or none
             made += [r.id for r in rows if isinstance(r, ConversationRow)]
         return made

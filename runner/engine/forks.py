@@ -33,7 +33,7 @@ from typing import Any
 from ..plan import ConversationSpec, Plan
 from ..protocol import schema
 from ..protocol.models_file import ModelAlias, resolve_model
-from .runs import Prepared, RunError, prepare_resume, stored_plan
+from .runs import Prepared, RunError, prepare_resume, stored_plan, versions
 
 __all__ = ["ForkError", "ForkRequest", "default_seed", "fork_point", "fork_specs", "planned_point",
            "prepare_fork", "prepare_refork", "resolve_conversation", "spawn_planned", "with_forks"]
@@ -256,8 +256,8 @@ def prepare_fork(url: str, request: ForkRequest, *, models: dict[str, ModelAlias
                 id=run_id, protocol_name=run.protocol_name, protocol_version=run.protocol_version,
                 protocol_path=run.protocol_path, protocol_text=run.protocol_text, protocol_hash=run.protocol_hash,
                 plan_json=run.plan_json, models_json=json.dumps(stored_models, default=str),
-                options_json=json.dumps(run_options, default=str), latitude_version=run.latitude_version,
-                litellm_version=run.litellm_version, status="running",
+                options_json=json.dumps(run_options, default=str), latitude_version=versions()[0],
+                litellm_version=versions()[1], status="running",
                 simulated=all(s.model.simulated for s in specs))
             rows: list[Any] = []
             prefix = _prefix(session, parent, request.at)

@@ -333,6 +333,7 @@ async def spawn_planned(ctx: Any, prepared: Prepared, max_in_flight: int) -> Cou
     from ..store.tables import ConversationRow
     from .choose import stored_choices
     from .driver import Target, run_targets
+    from .events import RunStarted
 
     protocol = prepared.plan.protocol
     fork = protocol.fork
@@ -367,6 +368,13 @@ async def spawn_planned(ctx: Any, prepared: Prepared, max_in_flight: int) -> Cou
     made = await ctx.writer.call(make)
     if not made:
         return Counter()
+
+    def progress(session: Any) -> RunStarted:
+        rows = queries.run_conversations(session, prepared.run_id)
+        return RunStarted(prepared.run_id, dict(Counter(r.model_alias for r in rows)),
+                          dict(Counter(r.model_alias for r in rows if r.status in ("done", "error"))))
+
+    ctx.emit(await ctx.writer.call(progress))  # the run grew: progress is out of its forks too
 
     def load(session: Any) -> list[Target]:
         rows = [session.get(ConversationRow, i) for i in made]

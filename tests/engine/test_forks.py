@@ -176,7 +176,10 @@ def test_a_bad_fork_point_is_refused_with_the_reason(cli, store, models_file, fa
 
 def test_a_planned_fork_spawns_continuations_in_the_same_run(cli, store, models_file, fake_provider, protocol_file):
     text = PROTOCOL + "fork:\n  at: second\n  samples: 3\n  seed: 100\n"
-    run_id = _run(cli, protocol_file, models_file, text)
+    result = cli("run", protocol_file("forked", text), "-m", "fake-gpt", "--models", models_file)
+    assert result.exit_code == 0, result
+    assert "fake-gpt\t4\t4\t13\t" in result.stdout  # 4 done of 4 (the parent and its 3 forks); 13 calls
+    run_id = result.run_id
     convs = store.conversations(run_id)
     (parent,) = [c for c in convs if c["parent_id"] is None]
     forks = sorted((c for c in convs if c["parent_id"] is not None), key=lambda c: c["fork_seq"])

@@ -71,6 +71,9 @@ class Plan:
     """Per model alias × condition: the shared prefix (system prompt + first user turn) estimated
     at ~4 characters a token, the model's minimum cacheable length, and whether the prefix reaches
     it (`prefix_cacheable`). Vendors without prompt caching are left out."""
+    forks: dict[str, Any] | None = None
+    """A protocol's `fork:`: where, how many continuations per conversation, and how many in all
+    (included in the worst case: each continuation counted as a whole conversation)."""
 
     @property
     def protocol(self) -> schema.Protocol:
@@ -92,6 +95,7 @@ class Plan:
             "calls_per_conversation": self.calls_per_conversation,
             "per_model": self.per_model,
             "preferences": self.preferences,
+            "forks": self.forks,
             "snapshot": self.loaded.snapshot(),
         }
 
@@ -166,7 +170,23 @@ def make_plan(
     plan.cache_prefixes = cache_prefixes(protocol, {s.model_alias: s.model for s in specs}, wanted)
     if protocol.preferences is not None:
         _preferences_worst_case(plan, aliases)
+    if protocol.fork is not None:
+        _forks_worst_case(plan, protocol.fork)
     return plan
+
+
+def _forks_worst_case(plan: Plan, fork: schema.Fork) -> None:
+    """Every conversation reaches the fork point and spawns `samples` continuations; each is counted
+    as a whole conversation (the worst case: the shared prefix is never called, so it is less)."""
+    times = 1 + fork.samples
+    for entry in plan.per_model.values():
+        for key in ("conversations", "calls", "tokens_in", "tokens_out"):
+            entry[key] *= times
+    plan.tokens_in *= times
+    plan.tokens_out *= times
+    at = f"step `{fork.at}`" if isinstance(fork.at, str) else f"message #{fork.at}"
+    plan.forks = {"at": fork.at, "where": at, "samples": fork.samples, "conversations": len(plan.specs) * fork.samples,
+                  "seed": fork.seed}
 
 
 def _preferences_worst_case(plan: Plan, aliases: dict[str, ModelAlias]) -> None:

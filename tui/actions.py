@@ -67,6 +67,7 @@ SCOPES: dict[str, str] = {
     "review": "Review queue",
     "tallies": "Tallies",
     "compare": "Compare",
+    "forks": "Forks",
     "preferences": "Preferences",
     "modal": "Dialogs",
     "span": "Span selection",
@@ -181,6 +182,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Show or hide per-turn latency, time to first token, tokens, cost and context fill.", show=False),
     ActionSpec("transcript.compare", "c", "compare", "Compare", "view: Compare with another model",
                "This conversation side by side with the same condition and replicate of another model."),
+    ActionSpec("transcript.forks", "f", "forks", "Forks", "view: Forks of this point",
+               "List the continuations sampled from the same point as this fork, or the forks made of this "
+               "conversation, with each one's reply at the fork point."),
     ActionSpec("transcript.back", "escape", "back", "Back", "view: Back to conversations",
                "Go back to the conversations list (at this conversation).", rank=1),
     # -- codebook
@@ -236,6 +240,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("compare.replicate", "r", "other('replicate', 1)", "Other replicate",
                "compare: Next replicate on the right", "Show the next replicate of the right-hand model."),
     ActionSpec("compare.swap", "w", "swap", "Swap", "compare: Swap sides", "Swap the two transcripts."),
+    ActionSpec("compare.fork", "f", "other('fork', 1)", "Other fork", "compare: Next fork on the right",
+               "Show the next continuation of the same fork point on the right."),
+    # -- forks
+    ActionSpec("forks.open", "enter", "open", "Open", "view: Transcript of fork",
+               "Open the highlighted fork's transcript.", rank=2),
+    ActionSpec("forks.compare", "c", "compare", "Compare", "view: Compare forks side by side",
+               "The highlighted fork side by side with the next one of the same point (f there: the next)."),
+    ActionSpec("forks.back", "escape", "back", "Back", "view: Back", "Close the list of forks.", rank=1),
     ActionSpec("compare.back", "escape", "back", "Back", "view: Back", "Close the comparison.", rank=1),
     # -- dialogs (pickers, forms, confirmations)
     ActionSpec("modal.cancel", "escape", "cancel", "Cancel", "dialog: Cancel", "Close the dialog without a change.", rank=1,

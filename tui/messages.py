@@ -13,11 +13,12 @@ from typing import Any
 
 from textual.message import Message
 
-from runner.store.reader import ConversationPage, ConversationRecord, Facets, SuggestionRecord
+from runner.store.reader import ConversationPage, ConversationRecord, Facets, ForkSummary, SuggestionRecord
 from runner.store.records import RunSummary
 from runner.store.tables import CodebookRow, CodeRow, TagRow
 
 __all__ = [
+    "ForksLoaded",
     "CodebookChanged",
     "CodebookLoaded",
     "ConversationLoaded",
@@ -131,6 +132,13 @@ class TalliesLoaded(Message, bubble=False):
     rows: list[Any]
     coders: list[str]
     error: str | None = None
+
+
+@dataclass
+class ForksLoaded(Message, bubble=False):
+    """The forks of one point, for the forks screen."""
+
+    forks: list[ForkSummary]
 
 
 @dataclass

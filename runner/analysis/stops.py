@@ -204,6 +204,10 @@ def _value(c: ConversationRow, f: str, runs: dict[str, RunRow]) -> str:
         return c.run_id
     if f == "protocol":
         return runs[c.run_id].protocol_name if c.run_id in runs else ""
+    if f == "fork":
+        from .tally import fork_point_label
+
+        return fork_point_label(c)
     return str(getattr(c, f))
 
 

@@ -52,6 +52,8 @@ from .echo_band import EchoTrend
 
 __all__ = [
     "GROUP_FIELDS",
+    "NOT_A_FORK",
+    "fork_point_label",
     "AgreementReport",
     "AgreementRow",
     "COVERAGE_TOLERANCE",
@@ -83,10 +85,16 @@ __all__ = [
     "to_jsonable",
 ]
 
-GroupField = Literal["model", "condition", "vendor", "protocol", "run", "litellm_model", "replicate", "echo-band"]
+GroupField = Literal["model", "condition", "vendor", "protocol", "run", "litellm_model", "replicate", "echo-band",
+                     "fork"]
 """A conversation attribute to group by: the model alias, the protocol condition, the vendor,
 the protocol name, the run id, the litellm model string, the replicate number, the echo band
-(`echo_band`: the band of the mean echo of the conversation's replies)."""
+(`echo_band`: the band of the mean echo of the conversation's replies), or the fork point
+(``<parent id> #<N>``: the continuations sampled from one message of one conversation; a
+conversation that is not a fork falls in ``not a fork``, the parent itself included)."""
+
+NOT_A_FORK = "not a fork"
+"""The `fork` group of a conversation that continues no other."""
 
 GROUP_FIELDS: tuple[GroupField, ...] = get_args(GroupField)
 
@@ -496,7 +504,14 @@ def _group_value(conv: ConversationRow, fieldname: str, protocols: dict[str, str
         return protocols.get(conv.run_id, "")
     if fieldname == "run":
         return conv.run_id
+    if fieldname == "fork":
+        return fork_point_label(conv)
     return str(getattr(conv, fieldname))
+
+
+def fork_point_label(conv: ConversationRow) -> str:
+    """``<parent id> #<N>``: the fork point a conversation continues from (`NOT_A_FORK` if none)."""
+    return f"{conv.parent_id} #{conv.fork_at}" if conv.parent_id is not None else NOT_A_FORK
 
 
 def _check_by(by: Sequence[str]) -> tuple[str, ...]:

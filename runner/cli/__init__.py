@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from . import export, imports, inspect, protocol, run, stops
+from . import export, fork, imports, inspect, protocol, run, stops
 from . import analysis
 from . import tui
 from . import echo as echo_cli
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 protocol.register(app)
 run.register(app)
+fork.register(app)
 inspect.register(app)
 imports.register(app)
 stops.register(app)

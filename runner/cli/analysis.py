@@ -19,7 +19,7 @@ codebook_app = typer.Typer(help="Codebooks: YAML in and out of the store (versio
 
 RunsArg = Annotated[list[str], typer.Argument(help="Run id(s) (see `latitude runs`).")]
 ByOption = Annotated[str, typer.Option("--by", help="Group by: model, condition, vendor, protocol, run, "
-                                                    "litellm_model, replicate, echo-band (comma-separated).")]
+                                                    "litellm_model, replicate, echo-band, fork (the fork point: continuations of one moment) (comma-separated).")]
 CoderOption = Annotated[str | None, typer.Option(
     "--coder", help="Whose codes: a person's name, `judge` (the one judge; name it when several) or a full judge:… coder, `consensus` "
                     "(majority of people), `builtin`. Default: consensus of 2+ people, else the one person, "

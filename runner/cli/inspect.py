@@ -151,6 +151,9 @@ def show(
     if conv.simulated:
         head.append("  [SIMULATED]", style="bold magenta")
     out.print(head)
+    if conv.parent_id is not None:
+        out.print(Text(f"fork (sample {(conv.fork_seq or 0) + 1}) of {conv.parent_id} at #{conv.fork_at}: messages "
+                       f"#0..#{(conv.fork_at or 0) - 1} are the parent's, replayed, never sent again", style="magenta"))
     if conv.status == "error" or (conv.stop_reason or "").startswith("error"):
         out.print(Text(f"error: {literal(conv.stop_detail or '(no error text was stored)')}", style="bold red"))
     for m in messages:

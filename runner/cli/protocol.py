@@ -95,6 +95,11 @@ def plan(
                        f"replicate per round{adaptive}; {pr['comparisons']:,} comparisons in all, one conversation each; "
                        f"mode {pr['mode']}, seed {pr['seed']}"
                        + (f"; {pr['judge_calls']:,} judge calls" if pr["judge_calls"] else "")), soft_wrap=True)
+    if p.forks:
+        fk = p.forks
+        out.print(Text(f"forks: {fk['samples']} continuations of each conversation from its model reply at {fk['where']} "
+                       f"(the history before it replayed, never sent): up to {fk['conversations']:,} more conversations, "
+                       "counted whole in the worst case below"), soft_wrap=True)
     table = Table("model", "litellm model", "conversations", "calls (max)", "tokens in (max)", "tokens out (max)",
                   "cost (max)", title="Worst case: every offer takes its longest branch, nobody stops early")
     total = 0.0

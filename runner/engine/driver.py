@@ -44,6 +44,9 @@ class Target:
     """Stop candidates already recorded (a resume reuses a judge's verdicts instead of asking again)."""
     choices: list[Any] = field(default_factory=list)
     """Stored `ChoiceRow`s (resume: a stored choice is never classified again)."""
+    shared: int = 0
+    """A fork: messages ``#0..#shared-1`` are copies of its parent's (replayed, never sent); their
+    tokens and cost were the parent's and are not counted again in this conversation's totals."""
 
 
 def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
@@ -114,7 +117,7 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
             await conv.flush()
         except Exception:
             pass
-    msgs = conv.msgs
+    msgs = conv.msgs[target.shared:]
     await ctx.writer.update(
         ConversationRow, conv.id, status=status, stop_reason=reason, stop_detail=detail, stop_message_idx=idx,
         turns=conv.turns,

@@ -28,8 +28,9 @@ from .retry import RetryPolicy
 __all__ = ["Outcome", "Prepared", "RunError", "cancel", "drive", "latest_unfinished", "prepare_resume",
            "prepare_rerun", "prepare_start", "read_sources", "simulated", "stored_plan", "versions"]
 
-StartKind = Literal["start", "resume", "rerun"]
-"""How a session of the engine begins: a new run, the unfinished part of a stored one, or a stored run again."""
+StartKind = Literal["start", "resume", "rerun", "fork"]
+"""How a session of the engine begins: a new run, the unfinished part of a stored one, a stored run again,
+or a new fork run (`runner.engine.forks`: continuations of a stored conversation, driven like a resume)."""
 
 SIM_SUFFIX = "~sim"
 """Appended to every alias of a dry run (the models replaced by the simulator)."""
@@ -247,12 +248,19 @@ def prepare_resume(url: str, run_id: str, *, concurrency: int | None = None,
             unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
             # later adaptive rounds are not in the plan: rebuilt from each conversation's stored comparison
             by_seq.update({k: v for k, v in specs_for_stored(plan, unfinished).items() if k not in by_seq})
+            from .forks import fork_specs
+
+            forked = fork_specs(plan, unfinished)  # a fork: its parent's spec with its own alias, condition, seed
             targets = [
-                Target(by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
+                Target(forked.get(conv.id) or by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
                        queries.conversation_offers(session, conv.id),
-                       queries.conversation_stop_candidates(session, conv.id), stored_choices(session, conv.id))
-                for conv in unfinished if conv.seq in by_seq
+                       queries.conversation_stop_candidates(session, conv.id), stored_choices(session, conv.id),
+                       shared=conv.fork_at or 0)
+                for conv in unfinished if conv.id in forked or (conv.parent_id is None and conv.seq in by_seq)
             ]
+            from .forks import with_forks
+
+            plan = with_forks(plan, options, session, run_id)  # the run's whole design: its forks counted too
     finally:
         engine.dispose()
     return Prepared(url=url, run_id=run_id, plan=plan, kind="resume",
@@ -278,6 +286,10 @@ def prepare_rerun(url: str, run_id: str, *, concurrency: int | None = None,
             stored_models = row.models_json
     finally:
         engine.dispose()
+    if options.get("fork"):  # a fork run: the same fork again (same parent, point and seeds)
+        from .forks import prepare_refork
+
+        return prepare_refork(url, row, concurrency)
     options = {**options, "rerun_of": run_id}
     return _created(Prepared(url=url, run_id=new_id(), plan=plan, kind="rerun",
                              concurrency=concurrency or options.get("concurrency") or 16,
@@ -312,6 +324,9 @@ async def execute(prepared: Prepared, writer: Any, emit: Emit, retry: RetryPolic
     from .choose import run_all
 
     statuses = await run_all(ctx, prepared.plan, targets, prepared.concurrency)  # adaptive runs: round by round
+    from .forks import spawn_planned
+
+    statuses.update(await spawn_planned(ctx, prepared, prepared.concurrency))  # a protocol's `fork:`
     await writer.update(RunRow, prepared.run_id, status="done", ended_at=utcnow())
     return statuses
 

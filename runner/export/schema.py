@@ -115,6 +115,17 @@ class Usage(BaseModel):
     cost: float
 
 
+class ExportFork(BaseModel):
+    """Where a fork comes from (``latitude fork`` or a protocol's `fork:`)."""
+
+    parent: str
+    """The conversation it continues."""
+    at: int
+    """The fork point: the parent's message ``idx`` sampled again; messages before it are the parent's."""
+    seq: int
+    """Its sample index among the forks of that point (0-based)."""
+
+
 class ExportConversation(BaseModel):
     """One line of `latitude export transcripts --format jsonl`."""
 
@@ -145,3 +156,5 @@ class ExportConversation(BaseModel):
     """Pairwise choices asked in the conversation (preference protocols)."""
     stops: list[ExportStopCandidate] = []
     """Stop candidates of the latest detection, in message order (empty when no stop rule looked)."""
+    fork: ExportFork | None = None
+    """Set on a fork: its parent, fork point and sample index (None: not a fork)."""

@@ -13,6 +13,7 @@ from .schema import (
     ExportArtifact,
     ExportChoice,
     ExportConversation,
+    ExportFork,
     ExportMessage,
     ExportOffer,
     ExportStopCandidate,
@@ -44,6 +45,8 @@ def to_export(session: Session, run: RunRow, conv: ConversationRow) -> ExportCon
         model=conv.model_alias, litellm_model=conv.litellm_model, vendor=conv.vendor, simulated=conv.simulated,
         condition=conv.condition, replicate=conv.replicate, status=conv.status, stop_reason=conv.stop_reason,
         stop_detail=conv.stop_detail, turns=conv.turns,
+        fork=ExportFork(parent=conv.parent_id, at=conv.fork_at or 0, seq=conv.fork_seq or 0)
+        if conv.parent_id is not None else None,
         error=(conv.stop_detail or "(no error text was stored)") if failed(conv) else None,
         usage=Usage(tokens_in=conv.tokens_in, tokens_out=conv.tokens_out, cached_tokens=conv.cached_tokens,
                     cost=conv.cost),

@@ -615,6 +615,15 @@ def _check_references(protocol: schema.Protocol, doc: _Doc, aliases: dict[str, M
         close = difflib.get_close_matches(protocol.stop.announced_by, sorted(ids), n=1)
         hint = f"did you mean `{close[0]}`?" if close else "give the announcing step an `id:`"
         problems.append(_problem(doc, ("stop", "announced_by"), f"no step has id `{protocol.stop.announced_by}`", hint))
+    fork = protocol.fork
+    if fork is not None and isinstance(fork.at, str):
+        if protocol.pair is not None:
+            problems.append(_problem(doc, ("fork", "at"), "a pair protocol has no steps to name",
+                                     "fork at a message number instead (`at: 3`)"))
+        elif fork.at not in ids:
+            close = difflib.get_close_matches(fork.at, sorted(ids), n=1)
+            hint = f"did you mean `{close[0]}`?" if close else "give the step an `id:`, or fork at a message number"
+            problems.append(_problem(doc, ("fork", "at"), f"no step has id `{fork.at}`", hint))
     return problems
 
 

@@ -818,6 +818,21 @@ class Preferences(BaseModel):
         return DEFAULT_REVEALED_QUESTION if (mode or self.mode) == "revealed" else DEFAULT_QUESTION
 
 
+class Fork(BaseModel):
+    """A planned fork: once a conversation has passed `at`, `samples` continuations are spawned
+    from there, each its own conversation (same run) that names its parent and fork point. The
+    shared prefix is copied from the parent, never sent again."""
+
+    model_config = _STRICT
+    at: Name | Annotated[int, Field(ge=1)]
+    """Where: a step `id` (the model's first reply to that step is sampled again), or a message
+    number `#N` as the transcript shows it (it must be a model reply)."""
+    samples: Annotated[int, Field(ge=1, le=1000)]
+    """Continuations spawned per conversation that reaches the point."""
+    seed: int | None = None
+    """Base seed of the continuations (sample k gets `seed + k`); default: the parent's seed + 1."""
+
+
 class Protocol(BaseModel):
     """A whole experiment: who talks, what is said, when it stops, across which variants."""
 
@@ -849,6 +864,8 @@ class Protocol(BaseModel):
     params: Params = Params()
     preferences: Preferences | None = None
     """Pairwise preference elicitation over an option set (one conversation per comparison)."""
+    fork: Fork | None = None
+    """Planned forks: N continuations from one point of every conversation (see `Fork`)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -901,6 +918,8 @@ class Protocol(BaseModel):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"step ids must be unique: {', '.join(dupes)} repeated")
+        if self.fork is not None and self.preferences is not None:
+            raise ValueError("`fork` and `preferences` do not combine (a comparison is one question, not a point to fork)")
         return self
 
 
@@ -932,6 +951,7 @@ __all__ = [
     "CheckIn",
     "ChoiceAnswer",
     "ChoiceClassifier",
+    "Fork",
     "ChoiceMode",
     "Choose",
     "ChooseSpec",

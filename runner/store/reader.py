@@ -38,6 +38,8 @@ from runner.store.tables import (
 )
 
 __all__ = [
+    "ForkFamily",
+    "ForkSummary",
     "ConversationFilter",
     "ConversationPage",
     "ConversationRecord",
@@ -147,6 +149,34 @@ class Facets:
 
 
 @dataclass(frozen=True, slots=True)
+class ForkFamily:
+    """Where a conversation stands among forks (the transcript header: "fork 2 of 5 of abc at #3",
+    "5 forks at #3")."""
+
+    parent_id: str | None = None
+    """The conversation this one continues (None: not a fork)."""
+    fork_at: int | None = None
+    """This fork's point: the parent's message ``#N`` it samples again."""
+    position: int | None = None
+    """0-based place among the forks of the same parent and point (by `fork_seq`)."""
+    siblings: int = 0
+    """Forks of the same parent and point, this one included (0: not a fork)."""
+    children: dict[int, int] = field(default_factory=dict)
+    """Fork point ``#N`` → forks made of this conversation from there."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForkSummary:
+    """One continuation in a list of the forks of one point."""
+
+    conversation: ConversationRow
+    seed: int | None
+    """The seed its requests were sent with."""
+    reply: str
+    """Its reply at the fork point (the first message it did not share), literally as stored."""
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationRecord:
     """Everything the transcript screen shows about one conversation."""
 
@@ -161,6 +191,8 @@ class ConversationRecord:
     stops: list[StopCandidateRow] = field(default_factory=list)
     """Stop candidates of the conversation's latest detection (the run's own, or the newest re-detection),
     in message order: used, rejected (quoted, negated, ...) and ambiguous alike."""
+    forks: ForkFamily = field(default_factory=ForkFamily)
+    """Its parent and siblings if it is a fork, and the forks made of it."""
 
     def tags_of(self, coder: str) -> list[TagRow]:
         return [t for t in self.tags if t.coder == coder]
@@ -429,7 +461,7 @@ class StoreReader:
             )
 
     def counterpart(
-        self, conversation_id: str, vary: Literal["model", "replicate"] = "model", step: Literal[1, -1] = 1
+        self, conversation_id: str, vary: Literal["model", "replicate", "fork"] = "model", step: Literal[1, -1] = 1
     ) -> str | None:
         """A conversation to compare with: same run, condition and kind, and either the same replicate
         with another model (``vary="model"``) or the same model with another replicate; the next one
@@ -442,6 +474,17 @@ class StoreReader:
             stmt = select(c.id, c.seq).where(
                 c.run_id == me.run_id, c.condition == me.condition, c.kind == me.kind, c.id != me.id
             )
+            if vary == "fork":  # another continuation of the same point (any run, model or condition)
+                if me.parent_id is None:
+                    return None
+                stmt = select(c.id, c.fork_seq).where(c.parent_id == me.parent_id, c.fork_at == me.fork_at,
+                                                      c.id != me.id)
+                rows = sorted((k or 0, cid) for cid, k in s.execute(stmt.limit(10_000)))
+                mine = (me.fork_seq or 0, me.id)
+                if not rows:
+                    return None
+                later = [r for r in rows if r > mine] if step > 0 else [r for r in rows if r < mine]
+                return (later or rows)[0 if step > 0 else -1][1]
             if vary == "model":
                 stmt = stmt.where(c.replicate == me.replicate, c.model_alias != me.model_alias)
             else:
@@ -482,7 +525,36 @@ class StoreReader:
                 captures=captures,
                 tags=self._tags(s, conversation_id),
                 stops=stops,
+                forks=self._family(s, conv),
             )
+
+    # ---------------------------------------------------------- forks
+
+    @staticmethod
+    def _family(s: Session, conv: ConversationRow) -> ForkFamily:
+        c = ConversationRow
+        children = {int(at): int(n) for at, n in s.execute(
+            select(c.fork_at, func.count()).where(c.parent_id == conv.id).group_by(c.fork_at))}
+        if conv.parent_id is None:
+            return ForkFamily(children=children)
+        seqs = [int(k or 0) for (k,) in s.execute(select(c.fork_seq).where(
+            c.parent_id == conv.parent_id, c.fork_at == conv.fork_at).order_by(col(c.fork_seq), col(c.id)))]
+        mine = conv.fork_seq or 0
+        return ForkFamily(parent_id=conv.parent_id, fork_at=conv.fork_at,
+                          position=seqs.index(mine) if mine in seqs else None, siblings=len(seqs), children=children)
+
+    def forks_at(self, parent_id: str, at: int) -> list[ForkSummary]:
+        """The forks of `parent_id` from its message ``#at``, in sample order, each with its reply there."""
+        from runner.store.records import ConversationParams
+
+        c = ConversationRow
+        with self.session() as s:
+            rows = list(s.execute(select(c).where(c.parent_id == parent_id, c.fork_at == at)
+                                  .order_by(col(c.fork_seq), col(c.id)).limit(10_000)).scalars())
+            replies = dict(s.execute(select(MessageRow.conversation_id, MessageRow.content).where(
+                col(MessageRow.conversation_id).in_([r.id for r in rows]), MessageRow.idx == at)).all()) if rows else {}
+        return [ForkSummary(r, ConversationParams.model_validate_json(r.params_json or "{}").sampling.get("seed"),
+                            replies.get(r.id, "")) for r in rows]
 
     @staticmethod
     def _tags(s: Session, conversation_id: str, coder: str | None = None) -> list[TagRow]:

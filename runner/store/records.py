@@ -156,6 +156,25 @@ class ConversationParams(_Payload):
     adaptive rounds rebuild the conversation from it)."""
 
 
+class ForkRecord(_Payload):
+    """`RunOptions.fork`: what ``latitude fork`` was asked (a fork run's conversations continue it)."""
+
+    parent: str
+    """The conversation forked."""
+    parent_run: str
+    """The run of that conversation."""
+    at: int
+    """The fork point: ``idx`` of the parent's model reply sampled again (``#N`` in the transcript)."""
+    samples: int
+    """Continuations made."""
+    seed: int
+    """Base seed: sample k is sent ``seed + k``."""
+    model: str | None = None
+    """``--model``: the alias that continues (None: the parent's)."""
+    condition: str | None = None
+    """``--condition``: the condition of the continuation (None: the parent's)."""
+
+
 class RunOptions(_Payload):
     """`RunRow.options_json`: the options a run was started with (what `rerun` repeats)."""
 
@@ -175,6 +194,8 @@ class RunOptions(_Payload):
     """The run this one repeats."""
     registration: str | None = None
     """The registration the run follows (`latitude run --registration`); a rerun keeps it."""
+    fork: ForkRecord | None = None
+    """A fork run (``latitude fork``): the conversation and point its conversations continue."""
 
 
 class PlanRecord(_Payload):

@@ -217,7 +217,8 @@ class ConversationRow(SQLModel, table=True):
     """One conversation of a run: one model (or pair) under one condition and replicate."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_run_id_seq", "run_id", "seq"),)
+    __table_args__ = (Index("ix_conversations_run_id_seq", "run_id", "seq"),
+                      Index("ix_conversations_parent_id_fork_at", "parent_id", "fork_at"))
 
     id: str = Field(primary_key=True)
     """``uuid4().hex[:12]``."""
@@ -275,6 +276,14 @@ class ConversationRow(SQLModel, table=True):
     """When the conversation started (UTC); for a ``pending`` row, when it was planned."""
     ended_at: datetime | None = None
     """When the conversation reached ``done``/``error``/``cancelled`` (UTC)."""
+    parent_id: str | None = Field(default=None, foreign_key="conversations.id", ondelete="SET NULL")
+    """A fork's parent: the conversation whose stored history it continues (None: not a fork)."""
+    fork_at: int | None = None
+    """A fork's point: the ``idx`` of the parent's model reply it samples again (the ``#N`` the
+    transcript shows). Messages ``0..fork_at-1`` are copies of the parent's, never sent again."""
+    fork_seq: int | None = None
+    """A fork's sample index among the forks of the same parent and point (0-based; its seed is
+    the fork's base seed plus this)."""
 
 
 class MessageRow(SQLModel, table=True):

@@ -14,7 +14,7 @@ from runner.store.reader import ConversationRecord
 from tui.actions import bindings
 from tui.messages import PairLoaded
 from tui.screens.base import BaseScreen
-from tui.screens.transcript import turn_context
+from tui.screens.transcript import fork_label, turn_context
 from tui.text import literal
 from tui.widgets.turn_view import TurnView
 from tui.widgets.footer import RankedFooter
@@ -25,10 +25,14 @@ __all__ = ["CompareScreen"]
 
 def _title(record: ConversationRecord) -> Text:
     c = record.conversation
-    return Text.assemble((c.id, "bold"), "  ", (literal(c.model_alias), "bold green"),
-                         (f" ↔ {literal(c.partner_alias)}" if c.partner_alias else "", "bold yellow"),
-                         f"\n{literal(c.condition)} · rep {c.replicate} · {c.turns} turns · stop: "
-                         f"{literal(c.stop_reason or '—')}")
+    title = Text.assemble((c.id, "bold"), "  ", (literal(c.model_alias), "bold green"),
+                          (f" ↔ {literal(c.partner_alias)}" if c.partner_alias else "", "bold yellow"),
+                          f"\n{literal(c.condition)} · rep {c.replicate} · {c.turns} turns · stop: "
+                          f"{literal(c.stop_reason or '—')}")
+    fork = fork_label(record)
+    if fork:
+        title.append(f"\n{fork}", style="bold magenta")
+    return title
 
 
 class CompareScreen(BaseScreen):
@@ -101,11 +105,11 @@ class CompareScreen(BaseScreen):
         self.left_id, self.right_id = self.right_id, self.left_id
         self.load()
 
-    def action_other(self, vary: Literal["model", "replicate"], step: int) -> None:
+    def action_other(self, vary: Literal["model", "replicate", "fork"], step: int) -> None:
         self.find_other(vary, step)
 
     @work(thread=True, exclusive=True, group="compare-other", exit_on_error=False)
-    def find_other(self, vary: Literal["model", "replicate"], step: int) -> None:
+    def find_other(self, vary: Literal["model", "replicate", "fork"], step: int) -> None:
         other = self.reader.counterpart(self.right_id, vary, 1 if step > 0 else -1)
         if other is None or other == self.left_id:
             alt = self.reader.counterpart(other or self.right_id, vary, 1 if step > 0 else -1) if other else None

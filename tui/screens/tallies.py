@@ -26,7 +26,8 @@ from tui.widgets.status_line import StatusLine
 
 __all__ = ["BREAKDOWNS", "TalliesScreen"]
 
-BREAKDOWNS = ("model", "condition", "vendor", "protocol", "echo-band")
+BREAKDOWNS = ("model", "condition", "vendor", "protocol", "echo-band", "fork")
+"""What `b` cycles through (`fork`: the continuations of each fork point, `<parent id> #N`)."""
 
 
 class TalliesScreen(BaseScreen):

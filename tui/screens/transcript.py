@@ -31,7 +31,20 @@ from tui.widgets.turn_view import TurnContext, TurnView, tag_chip
 from tui.widgets.footer import RankedFooter
 from tui.widgets.status_line import StatusLine
 
-__all__ = ["TranscriptScreen", "turn_context"]
+__all__ = ["TranscriptScreen", "fork_label", "turn_context"]
+
+
+def fork_label(record: ConversationRecord) -> str:
+    """"fork 2 of 5 of abc at #3" for a fork; "5 forks at #3" for a conversation forked; both for a
+    fork that was forked again; "" otherwise. ``#N`` is the message number the transcript shows."""
+    f = record.forks
+    parts = []
+    if f.parent_id is not None:
+        place = f"{f.position + 1} of {f.siblings}" if f.position is not None else f"one of {f.siblings}"
+        parts.append(f"fork {place} of {f.parent_id} at #{f.fork_at}")
+    for at, n in sorted(f.children.items()):
+        parts.append(f"{n} fork{'s' if n != 1 else ''} at #{at}")
+    return " · ".join(parts)
 
 
 def turn_context(record: ConversationRecord, coder: str, query: str | None = None) -> TurnContext:
@@ -292,6 +305,10 @@ class TranscriptScreen(BaseScreen):
         if self.coded is not None and self.count:
             title.append(f"   {self.coded:,} of {self.count:,} coded by ", style="bold cyan")
             title.append(literal(self.lapp.coder), style="bold cyan")
+        fork = fork_label(self.record)
+        if fork:
+            title.append(f"\n{fork}", style="bold magenta")
+            title.append("  (f: list them)", style="dim")
         if c.status == "error" or (c.stop_reason or "").startswith("error"):
             title.append("\nerror: ", style="bold red")
             title.append(literal(c.stop_detail or "(no error text was recorded)"), style="red")
@@ -561,6 +578,26 @@ class TranscriptScreen(BaseScreen):
             self.notify("This conversation has no artifacts.", markup=False, timeout=2)
             return
         self.app.push_screen(ArtifactModal(self.record.artifacts))
+
+    def action_forks(self) -> None:
+        """The forks of this point (a fork's siblings), or those made of this conversation (at the
+        focused message when it is a fork point, else the first point)."""
+        record = self.record
+        if record is None:
+            return
+        f = record.forks
+        if f.parent_id is not None and f.fork_at is not None and not (f.children and self.unit() in f.children):
+            parent, at = f.parent_id, f.fork_at
+        elif f.children:
+            unit = self.unit()
+            parent, at = record.conversation.id, unit if unit in f.children else min(f.children)
+        else:
+            self.notify(f"No forks of this conversation. Make some with: latitude fork {record.conversation.id} "
+                        "--at N --samples 5 (N: a model reply's #number).", markup=False, timeout=4)
+            return
+        from tui.screens.forks import ForksScreen
+
+        self.app.push_screen(ForksScreen(parent, at))
 
     def action_compare(self) -> None:
         self.open_compare()

@@ -53,11 +53,17 @@ OnEmpty = Literal["end", "continue"]
 """What follows an empty model reply: end the conversation (``empty_reply``), or go on
 with the next step as if the model had said nothing."""
 
+CodedHow = Literal["blind", "unblinded", "self-coded"]
+"""How a unit was coded: by a coder blind to its model and condition (``blind``), by one who could see
+them (``unblinded``), or by whoever ran or prompted it (``self-coded``: the run's researcher, or a judge
+whose model is the conversation's own model or experimenter; this wins over the other two)."""
+
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 CONVERSATION_STATUSES: tuple[ConversationStatus, ...] = get_args(ConversationStatus)
 ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 STOP_REASONS: tuple[StopReason, ...] = get_args(StopReason)
 CALL_PURPOSES: tuple[CallPurpose, ...] = get_args(CallPurpose)
+CODED_HOW: tuple[CodedHow, ...] = get_args(CodedHow)
 
 RETRYABLE: frozenset[ErrorKind] = frozenset(
     {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut"})
@@ -75,7 +81,7 @@ def is_stop_reason(value: str) -> bool:
 
 
 __all__ = [
-    "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
-    "CallPurpose", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
+    "CALL_PURPOSES", "CODED_HOW", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
+    "CallPurpose", "CodedHow", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",
 ]

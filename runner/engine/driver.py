@@ -133,6 +133,7 @@ def run_row(plan: Plan, run_id: str, options: dict[str, Any], models_json: str, 
         plan_json=json.dumps(plan.summary(), default=str), models_json=models_json,
         options_json=json.dumps(options, default=str), latitude_version=versions[0], litellm_version=versions[1],
         status="running", simulated=all(s.model.simulated for s in plan.specs),
+        researcher=options.get("researcher") or None,
     )
 
 

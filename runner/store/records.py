@@ -152,6 +152,8 @@ class RunOptions(_Payload):
     """The models file named, if any."""
     rerun_of: str | None = None
     """The run this one repeats."""
+    researcher: str | None = None
+    """``--researcher``: who ran or prompted the run (also `RunRow.researcher`; a rerun carries it)."""
 
 
 class PlanRecord(_Payload):

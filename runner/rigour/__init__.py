@@ -1,0 +1,1 @@
+"""Research rigour: pre-registration, reports, blind coding."""

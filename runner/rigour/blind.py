@@ -1,0 +1,297 @@
+"""Blind coding: what a blind coder may not see, how it is hidden, and who is blind to what.
+
+A coder blind to a run sees no model alias, litellm model string, vendor, condition name or variables,
+partner alias, simulated flag, system prompt (it carries the condition), nor a run or protocol name
+that names a model. Inside the text, every name the run itself gives a model (its aliases and model
+strings, from the run's snapshot and its conversations) and the common vendor and family names
+(``Claude``, ``GPT``, ``Gemma``...) are replaced, case-insensitively and on word boundaries, by
+``[model]`` (or ``[partner]`` for the other model of a pair). Conversations are shown under a neutral
+label (``#0042``) in a random order seeded by the run id and the coder's name, so two coders read them
+in different orders and each always in the same one.
+
+The masking half is pure (strings in, strings out). The store half reads and writes
+`CoderSettingRow` in a session the caller commits (nothing here commits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.kinds import CodedHow
+
+__all__ = [
+    "HIDDEN", "MODEL_TOKEN", "PARTNER_TOKEN", "SYSTEM_HIDDEN", "VENDOR_NAMES", "Masker", "RunNames",
+    "blind_order", "blind_seed", "coded_how", "experimenter_model", "is_blind", "judge_model", "names_of_run",
+    "neutral_label", "open_blind", "self_coded_reason", "set_default_blind", "unblind", "unblinded_at",
+]
+
+MODEL_TOKEN = "[model]"
+"""What a model's name becomes in the text a blind coder reads."""
+PARTNER_TOKEN = "[partner]"
+"""What the other model of a pair becomes."""
+HIDDEN = "—"
+"""Shown in place of a hidden field (vendor, condition, replicate)."""
+SYSTEM_HIDDEN = "[system prompt hidden while blind: it names the condition]"
+"""Shown in place of a system prompt."""
+
+VENDOR_NAMES: tuple[str, ...] = (
+    "ChatGPT", "GPT", "OpenAI", "Claude", "Anthropic", "Gemini", "Gemma", "Bard", "Google", "DeepMind",
+    "Llama", "Meta", "Mistral", "Mixtral", "Qwen", "Alibaba", "DeepSeek", "Grok", "xAI", "Cohere",
+    "Phi-3", "Phi-4", "Kimi", "Moonshot", "Nemotron", "Falcon", "Vicuna", "Yi",
+)
+"""Vendor and family names hidden in every blind text, whether or not the run uses them."""
+
+_TAIL = r"(?:[-\s](?:\d(?:[\w.]*\w)?|sonnet|opus|haiku|pro|flash|mini|nano|turbo|instruct|chat|ultra|max))*"
+"""A version or size after a vendor name (``GPT-4o``, ``Claude 3.5 Sonnet``, ``Gemma 2``) goes with it."""
+
+
+def _alternation(terms: Iterable[str]) -> str:
+    unique = sorted({t for t in terms if t and t.strip()}, key=lambda t: (-len(t), t.lower()))
+    return "|".join(re.escape(t) for t in unique)
+
+
+def _pattern(terms: Iterable[str], *, vendors: bool) -> re.Pattern[str] | None:
+    parts = []
+    names = _alternation(terms)
+    if names:
+        parts.append(f"(?:{names})")
+    if vendors:
+        parts.append(f"(?:{_alternation(VENDOR_NAMES)}){_TAIL}")
+    if not parts:
+        return None
+    return re.compile(rf"(?<![\w]){'|'.join(parts) if len(parts) == 1 else '(?:' + '|'.join(parts) + ')'}(?![\w])",
+                      re.IGNORECASE)
+
+
+def _variants(name: str | None) -> list[str]:
+    """A model name and the parts that still name it: ``openai/gpt-4o`` → itself and ``gpt-4o``."""
+    if not name:
+        return []
+    out = [name]
+    if "/" in name:
+        tail = name.rsplit("/", 1)[1]
+        if len(tail) >= 3:
+            out.append(tail)
+    return out
+
+
+@dataclass(frozen=True)
+class Masker:
+    """Replaces model names in text: ``partner`` names by `PARTNER_TOKEN` first, then ``own`` names and
+    every vendor name by `MODEL_TOKEN`. Case-insensitive, whole words only (``Claude`` in
+    ``Claudette`` stays)."""
+
+    own: tuple[str, ...] = ()
+    """Names that become ``[model]`` (the conversation's model, the run's other models)."""
+    partner: tuple[str, ...] = ()
+    """Names that become ``[partner]`` (the other model of a pair)."""
+    _own_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
+    _partner_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        partner = set(self.partner) - set(self.own)
+        object.__setattr__(self, "_partner_re", _pattern(partner, vendors=False))
+        object.__setattr__(self, "_own_re", _pattern(self.own, vendors=True))
+
+    def text(self, value: str | None) -> str:
+        """``value`` with every model name replaced."""
+        if not value:
+            return value or ""
+        if self._partner_re is not None:
+            value = self._partner_re.sub(PARTNER_TOKEN, value)
+        if self._own_re is not None:
+            value = self._own_re.sub(MODEL_TOKEN, value)
+        return value
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """Every name a run gives its models, from its snapshot (models file, protocol) and its conversations."""
+
+    models: frozenset[str] = frozenset()
+    """Aliases and model strings (with their part after the vendor's ``/``)."""
+    experimenter: str | None = None
+    """The experimenter's model string (or alias, when the models file does not resolve it)."""
+    experimenter_alias: str | None = None
+    """The experimenter's alias as the protocol names it."""
+
+    def masker(self, model: Sequence[str | None] = (), partner: Sequence[str | None] = ()) -> Masker:
+        """A masker for one conversation: ``partner`` names become ``[partner]``, all others ``[model]``."""
+        mine = {v for name in partner for v in _variants(name)}
+        return Masker(own=tuple(sorted((set(self.models) | {v for n in model for v in _variants(n)}) - mine)),
+                      partner=tuple(sorted(mine)))
+
+
+def experimenter_model(protocol_text: str, models_json: str) -> tuple[str | None, str | None]:
+    """(alias as the protocol names it, model string) of a run's experimenter, or (None, None)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(protocol_text or "") or {}
+    except yaml.YAMLError:
+        return None, None
+    exp = doc.get("experimenter") if isinstance(doc, dict) else None
+    alias = exp.get("model") if isinstance(exp, dict) else None
+    if not isinstance(alias, str):
+        return None, None
+    try:
+        models = json.loads(models_json or "{}")
+    except ValueError:
+        models = {}
+    resolved = (models.get(alias) or {}).get("model") if isinstance(models.get(alias), dict) else None
+    return alias, resolved or alias
+
+
+def names_of_run(run: Any, conversations: Iterable[Any] = ()) -> RunNames:
+    """The names of a run (a `RunRow`-like object) and its conversations (`ConversationRow`-like)."""
+    names: set[str] = set()
+    try:
+        models = json.loads(getattr(run, "models_json", "") or "{}")
+    except ValueError:
+        models = {}
+    for alias, spec in (models.items() if isinstance(models, dict) else []):
+        names.update(_variants(alias))
+        if isinstance(spec, dict):
+            names.update(_variants(spec.get("model")))
+    for c in conversations:
+        for attr in ("model_alias", "litellm_model", "partner_alias", "partner_model", "vendor", "model"):
+            names.update(_variants(getattr(c, attr, None)))
+    alias, model = experimenter_model(getattr(run, "protocol_text", ""), getattr(run, "models_json", ""))
+    names.update(_variants(alias))
+    names.update(_variants(model))
+    return RunNames(frozenset(n for n in names if n), model, alias)
+
+
+# ----------------------------------------------------------------------------- order
+
+
+def blind_seed(run_id: str, coder: str) -> int:
+    """The seed of ``coder``'s order of ``run_id``: sha256 of both, as a positive 31-bit integer (stored)."""
+    digest = hashlib.sha256(f"{run_id}\x00{coder}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def blind_order(ids: Iterable[str], seed: int) -> list[str]:
+    """``ids`` in the random order of ``seed`` (the same ids and seed always give the same order)."""
+    out = sorted(set(ids))
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def neutral_label(position: int) -> str:
+    """The label of the conversation at ``position`` (0-based) of a coder's order: ``#0001``…"""
+    return f"#{position + 1:04d}"
+
+
+# ----------------------------------------------------------------------------- self-coding
+
+
+def judge_model(coder: str) -> str | None:
+    """The model of a judge coder (``judge:<model>@<codebook>v<n>`` → ``<model>``), else None."""
+    if not coder.startswith("judge:"):
+        return None
+    return coder[len("judge:"):].rsplit("@", 1)[0] or None
+
+
+def self_coded_reason(coder: str, researcher: str | None, conversation: Any, names: RunNames | None = None) -> str | None:
+    """Why ``coder`` coding ``conversation`` is self-coding, or None: they ran or prompted the run
+    (``researcher``), or they are a judge whose model is the conversation's own model, its pair partner or
+    its experimenter (`runner.analysis.judge` refuses the first two unless told otherwise)."""
+    if researcher and coder == researcher:
+        return "you ran this conversation"
+    model = judge_model(coder)
+    if model is None:
+        return None
+    own = {getattr(conversation, "litellm_model", None), getattr(conversation, "model_alias", None)}
+    if model in own:
+        return "the judge is this conversation's own model"
+    if model in {getattr(conversation, "partner_model", None), getattr(conversation, "partner_alias", None)} - {None}:
+        return "the judge is this conversation's pair partner"
+    if names is not None and getattr(conversation, "kind", "") == "experimenter" and \
+            model in {names.experimenter, names.experimenter_alias} - {None}:
+        return "the judge is this conversation's experimenter"
+    return None
+
+
+def coded_how(blind: bool, self_coded: bool) -> CodedHow:
+    """`CodedHow` of a unit from its tag's blind flag and whether it was self-coded (self-coding wins)."""
+    return "self-coded" if self_coded else ("blind" if blind else "unblinded")
+
+
+# ----------------------------------------------------------------------------- the store (caller commits)
+
+
+def _rows(s: Any, coder: str, run_id: str | None) -> list[Any]:
+    from sqlmodel import col, select
+
+    from runner.store.tables import CoderSettingRow
+
+    q = select(CoderSettingRow).where(CoderSettingRow.coder == coder)
+    q = q.where(col(CoderSettingRow.run_id).is_(None) if run_id is None else CoderSettingRow.run_id == run_id)
+    return list(s.exec(q.order_by(col(CoderSettingRow.id))).all())
+
+
+def set_default_blind(s: Any, coder: str) -> Any:
+    """Make ``coder`` blind to every run they have not unblinded (``latitude tui --blind``); idempotent."""
+    from runner.store.tables import CoderSettingRow
+
+    for row in _rows(s, coder, None):
+        if row.unblinded_at is None:
+            return row
+    row = CoderSettingRow(coder=coder, run_id=None)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def _default_blind(s: Any, coder: str) -> bool:
+    return any(r.unblinded_at is None for r in _rows(s, coder, None))
+
+
+def is_blind(s: Any, coder: str, run_id: str) -> bool:
+    """Whether ``coder`` is blind to ``run_id``: their row for the run, else their default, says so."""
+    own = _rows(s, coder, run_id)
+    if own:
+        return own[-1].unblinded_at is None
+    return _default_blind(s, coder)
+
+
+def open_blind(s: Any, coder: str, run_id: str, *, blind: bool = False) -> Any | None:
+    """The coder's row for ``run_id`` when they are blind to it (``blind``: they asked to be), written
+    with their seed on first opening; None when they see it unblinded (never re-blinds a run they unblinded)."""
+    from runner.store.tables import CoderSettingRow
+
+    own = _rows(s, coder, run_id)
+    if own:
+        return own[-1] if own[-1].unblinded_at is None else None
+    if not (blind or _default_blind(s, coder)):
+        return None
+    row = CoderSettingRow(coder=coder, run_id=run_id, seed=blind_seed(run_id, coder))
+    s.add(row)
+    s.flush()
+    return row
+
+
+def unblind(s: Any, coder: str, run_id: str) -> Any:
+    """Record that ``coder`` unblinded ``run_id`` now (who, when, which run); returns the row."""
+    from runner.store.tables import CoderSettingRow, utcnow
+
+    own = _rows(s, coder, run_id)
+    row = own[-1] if own else CoderSettingRow(coder=coder, run_id=run_id, seed=blind_seed(run_id, coder))
+    if row.unblinded_at is None:
+        row.unblinded_at = utcnow()
+    s.add(row)
+    s.flush()
+    return row
+
+
+def unblinded_at(s: Any, coder: str, run_id: str) -> Any | None:
+    """When ``coder`` unblinded ``run_id`` (None: never)."""
+    own = _rows(s, coder, run_id)
+    return own[-1].unblinded_at if own else None

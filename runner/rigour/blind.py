@@ -26,9 +26,10 @@ from typing import Any
 from runner.kinds import CodedHow
 
 __all__ = [
-    "HIDDEN", "MODEL_TOKEN", "PARTNER_TOKEN", "SYSTEM_HIDDEN", "VENDOR_NAMES", "Masker", "RunNames",
-    "blind_order", "blind_seed", "coded_how", "experimenter_model", "is_blind", "judge_model", "names_of_run",
-    "neutral_label", "open_blind", "self_coded_reason", "set_default_blind", "unblind", "unblinded_at",
+    "HIDDEN", "MODEL_TOKEN", "PARTNER_TOKEN", "SYSTEM_HIDDEN", "VENDOR_NAMES", "BlindView", "ConversationNames",
+    "Masker", "RunNames", "SimpleRow", "blind_order", "blind_seed", "coded_how", "default_blind",
+    "experimenter_model", "is_blind", "judge_model", "load_view", "names_of_run", "neutral_label", "open_blind",
+    "self_coded_reason", "set_default_blind", "store_names", "unblind", "unblinded_at",
 ]
 
 MODEL_TOKEN = "[model]"
@@ -295,3 +296,131 @@ def unblinded_at(s: Any, coder: str, run_id: str) -> Any | None:
     """When ``coder`` unblinded ``run_id`` (None: never)."""
     own = _rows(s, coder, run_id)
     return own[-1].unblinded_at if own else None
+
+
+# ----------------------------------------------------------------------------- what a blind screen shows
+
+
+@dataclass(frozen=True)
+class ConversationNames:
+    """The names one conversation gives its models (masked in its text)."""
+
+    model: tuple[str, ...]
+    partner: tuple[str, ...] = ()
+    kind: str = "single"
+
+
+@dataclass(frozen=True)
+class BlindView:
+    """What a coder blind to one run is shown: neutral labels in their seeded order, and masked text."""
+
+    run_id: str
+    coder: str
+    seed: int
+    order: tuple[str, ...]
+    """The run's conversation ids in this coder's order."""
+    names: RunNames
+    conversations: dict[str, ConversationNames]
+    conditions: frozenset[str] = frozenset()
+    """Condition names of the run (masked in search snippets, refused as search words)."""
+    positions: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.positions:
+            object.__setattr__(self, "positions", {cid: i for i, cid in enumerate(self.order)})
+
+    def label(self, conversation_id: str) -> str:
+        """``#0042``: the conversation's place in this coder's order (``#????`` for one planned since)."""
+        i = self.positions.get(conversation_id)
+        return neutral_label(i) if i is not None else "#????"
+
+    def rank(self, conversation_id: str) -> int:
+        """Sort key of a conversation in this coder's order (new conversations last)."""
+        return self.positions.get(conversation_id, len(self.positions))
+
+    def sort(self, ids: Iterable[str]) -> list[str]:
+        return sorted(ids, key=lambda i: (self.rank(i), i))
+
+    def masker(self, conversation_id: str | None = None) -> Masker:
+        c = self.conversations.get(conversation_id or "")
+        if c is None:
+            return self.names.masker()
+        return self.names.masker(model=c.model, partner=c.partner)
+
+    def text(self, value: str | None, conversation_id: str | None = None) -> str:
+        """``value`` with the model names of the run replaced (partner names by ``[partner]``)."""
+        return self.masker(conversation_id).text(value)
+
+    def snippet(self, value: str | None) -> str:
+        """A search snippet: model names and condition names replaced."""
+        out = self.names.masker().text(value)
+        pattern = _pattern(self.conditions, vendors=False)
+        return pattern.sub("[condition]", out) if pattern is not None else out
+
+    def refuses(self, words: Iterable[str]) -> str | None:
+        """Why a search for ``words`` is refused while blind (it names a model or a condition), else None."""
+        names = {n.lower() for n in self.names.models} | {n.lower() for n in self.conditions}
+        names |= {v.lower() for v in VENDOR_NAMES}
+        hit = sorted(w for w in words if w.lower().rstrip("*") in names)
+        if hit:
+            return (f"Not while blind: {', '.join(hit)} names a model or a condition of this run, and the "
+                    "conversations it finds would say which. Search for what was said instead.")
+        return None
+
+
+def load_view(s: Any, coder: str, run_id: str, *, blind: bool = False) -> BlindView | None:
+    """The `BlindView` of ``run_id`` for ``coder`` when they are blind to it (writing their row with the
+    seed on first opening: the caller commits), else None."""
+    from sqlmodel import select
+
+    from runner.store.tables import ConversationRow, RunRow
+
+    row = open_blind(s, coder, run_id, blind=blind)
+    if row is None:
+        return None
+    run = s.get(RunRow, run_id)
+    c = ConversationRow
+    convs = list(s.exec(select(c.id, c.model_alias, c.litellm_model, c.partner_alias, c.partner_model, c.vendor,
+                               c.condition, c.kind).where(c.run_id == run_id)).all())
+    rows = [SimpleRow(*r) for r in convs]
+    names = names_of_run(run, rows) if run is not None else names_of_run(None, rows)
+    per = {r.id: ConversationNames(model=tuple(n for n in (r.model_alias, r.litellm_model) if n),
+                                   partner=tuple(n for n in (r.partner_alias, r.partner_model) if n), kind=r.kind)
+           for r in rows}
+    return BlindView(run_id=run_id, coder=coder, seed=row.seed, order=tuple(blind_order(per, row.seed)),
+                     names=names, conversations=per, conditions=frozenset(r.condition for r in rows))
+
+
+@dataclass(frozen=True)
+class SimpleRow:
+    """The columns of a conversation a blind view needs."""
+
+    id: str
+    model_alias: str
+    litellm_model: str
+    partner_alias: str | None
+    partner_model: str | None
+    vendor: str
+    condition: str
+    kind: str
+
+
+def store_names(s: Any) -> RunNames:
+    """Every model name of every run in the store (for screens that are not about one run)."""
+    from sqlmodel import select
+
+    from runner.store.tables import ConversationRow, RunRow
+
+    c = ConversationRow
+    rows = [SimpleRow("", *r, "", "single") for r in s.exec(
+        select(c.model_alias, c.litellm_model, c.partner_alias, c.partner_model, c.vendor).distinct()).all()]
+    names: set[str] = set()
+    for run in s.exec(select(RunRow)).all():
+        names |= names_of_run(run).models
+    names |= names_of_run(None, rows).models
+    return RunNames(frozenset(names))
+
+
+def default_blind(s: Any, coder: str) -> bool:
+    """Whether ``coder`` has a standing blind setting (every run they have not unblinded)."""
+    return _default_blind(s, coder)

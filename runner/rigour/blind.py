@@ -28,7 +28,7 @@ from runner.kinds import CodedHow
 __all__ = [
     "HIDDEN", "MODEL_TOKEN", "PARTNER_TOKEN", "SYSTEM_HIDDEN", "VENDOR_NAMES", "BlindView", "ConversationNames",
     "Masker", "RunNames", "SimpleRow", "blind_order", "blind_seed", "coded_how", "default_blind",
-    "experimenter_model", "is_blind", "judge_model", "load_view", "names_of_run", "neutral_label", "open_blind",
+    "experimenter_model", "is_blind", "judge_model", "load_view", "names_of_run", "mask_record", "mask_suggestion", "neutral_label", "open_blind",
     "self_coded_reason", "set_default_blind", "store_names", "unblind", "unblinded_at",
 ]
 
@@ -424,3 +424,82 @@ def store_names(s: Any) -> RunNames:
 def default_blind(s: Any, coder: str) -> bool:
     """Whether ``coder`` has a standing blind setting (every run they have not unblinded)."""
     return _default_blind(s, coder)
+
+
+def mask_record(record: Any, view: BlindView) -> Any:
+    """A `ConversationRecord` as a blind coder sees it: copies of its rows with the model, vendor,
+    condition, replicate, cost and request details hidden, system prompts replaced, names in every text
+    masked. The stored rows are not touched."""
+    from dataclasses import replace
+
+    from runner.store.tables import ArtifactRow, ConversationRow, MessageRow, OfferRow, RunRow, TagRow
+
+    c = record.conversation
+    cid = c.id
+    text = view.masker(cid).text
+    pair = bool(c.partner_alias)
+    conv = ConversationRow(**{
+        **c.model_dump(), "model_alias": MODEL_TOKEN, "litellm_model": HIDDEN, "vendor": HIDDEN,
+        "simulated": False, "condition": HIDDEN, "replicate": 0, "params_json": "{}",
+        "partner_alias": PARTNER_TOKEN if pair else None, "partner_model": HIDDEN if pair else None,
+        "stop_detail": text(c.stop_detail) if c.stop_detail else c.stop_detail, "cost": 0.0,
+    })
+    run = RunRow(**{**record.run.model_dump(), "protocol_name": text(record.run.protocol_name),
+                    "protocol_path": HIDDEN, "protocol_text": "", "plan_json": "{}", "models_json": "{}",
+                    "options_json": "{}", "simulated": False})
+    messages = [MessageRow(**{**m.model_dump(), "content": SYSTEM_HIDDEN if m.role == "system" else text(m.content),
+                              "reasoning": text(m.reasoning) if m.reasoning else m.reasoning,
+                              "request_json": None, "cost": None, "request_id": None})
+                for m in record.messages]
+    offers = [OfferRow(**{**o.model_dump(), "evidence": text(o.evidence), "method": text(o.method)})
+              for o in record.offers]
+    artifacts = [ArtifactRow(**{**a.model_dump(), "content": text(a.content), "name": text(a.name)})
+                 for a in record.artifacts]
+    tags = [TagRow(**{**t.model_dump(), "coder": text(t.coder), "quote": text(t.quote) if t.quote else t.quote,
+                      "evidence": text(t.evidence) if t.evidence else t.evidence}) for t in record.tags]
+    return replace(record, conversation=conv, run=run, messages=messages, offers=offers, artifacts=artifacts,
+                   tags=tags)
+
+
+def _mask_json(value: Any, text: Any) -> Any:
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list):
+        return [_mask_json(v, text) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask_json(v, text) for k, v in value.items() if k not in ("by_model", "model")}
+    return value
+
+
+def mask_suggestion(item: Any, view: BlindView | None, masker: Masker) -> Any:
+    """A review-queue item (`SuggestionRecord`) as a blind coder sees it: the conversation's model,
+    vendor and condition hidden, names in every text masked, per-model counts and example models dropped.
+    ``view`` is the coder's view of the item's run (None: not blind to it; ``masker`` then covers the
+    store-wide names of a theme)."""
+    from dataclasses import replace
+
+    from runner.store.tables import ConversationRow, MessageRow, SuggestionRow
+
+    conv = item.conversation
+    if conv is not None and view is None:
+        return item
+    text = view.masker(conv.id).text if view is not None and conv is not None else masker.text
+    s = item.suggestion
+    try:
+        payload = json.loads(s.payload_json or "{}")
+    except ValueError:
+        payload = {}
+    sug = SuggestionRow(**{**s.model_dump(), "payload_json": json.dumps(_mask_json(payload, text)),
+                           "definition": text(s.definition) if s.definition else s.definition})
+    message = item.message
+    if message is not None:
+        message = MessageRow(**{**message.model_dump(), "content": text(message.content),
+                                "reasoning": text(message.reasoning) if message.reasoning else message.reasoning})
+    if conv is not None:
+        conv = ConversationRow(**{**conv.model_dump(), "model_alias": MODEL_TOKEN, "litellm_model": HIDDEN,
+                                  "vendor": HIDDEN, "condition": HIDDEN, "replicate": 0,
+                                  "partner_alias": PARTNER_TOKEN if conv.partner_alias else None,
+                                  "partner_model": None, "simulated": False})
+    return replace(item, suggestion=sug, message=message, conversation=conv,
+                   coders_for=tuple(text(c) for c in item.coders_for),
+                   coders_against=tuple(text(c) for c in item.coders_against))

@@ -158,7 +158,15 @@ class ReviewScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False)
     def load(self) -> None:
         self.app.call_from_thread(self.start_loading, "#review-card-scroll")
-        self.post_message(SuggestionsLoaded(self.reader.suggestions("pending") + self.reader.suggestions("skipped")))
+        items = self.reader.suggestions("pending") + self.reader.suggestions("skipped")
+        if self.lapp.blind:
+            from runner.rigour.blind import mask_suggestion
+
+            self.lapp.mask("")  # reads the store-wide names once
+            masker = self.lapp._store_names.masker()
+            items = [mask_suggestion(i, self.lapp.blind_view(i.conversation.run_id) if i.conversation else None,
+                                     masker) for i in items]
+        self.post_message(SuggestionsLoaded(items))
 
     @on(SuggestionsLoaded)
     def _loaded(self, message: SuggestionsLoaded) -> None:

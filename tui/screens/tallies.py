@@ -65,7 +65,9 @@ class TalliesScreen(BaseScreen):
         scope = "all runs" if self.all_runs else f"run {self.run_id}"
         title = Text.assemble(("tallies", "bold"), f"   {scope}", ("  (a: switch)", "dim"),
                               "   by ", (self.by, "bold"), ("  (b)", "dim"),
-                              "   coder ", (literal(self.coder or "auto"), "bold"), ("  (c)", "dim"))
+                              "   coder ", (literal(self.lapp.mask(self.coder or "auto")), "bold"), ("  (c)", "dim"))
+        if self.blind:
+            title.append("  BLIND: groups are numbered in an order of your own", style="bold magenta")
         if self.hidden:
             title.append(f"   ({self.hidden} empty rows hidden: groups this coder did not code)", style="dim")
         if error:
@@ -109,8 +111,10 @@ class TalliesScreen(BaseScreen):
         bars = []
         shown = [r for r in message.rows if r.n > 0]
         self.hidden = len(message.rows) - len(shown)
+        names = self._blind_groups([str(r.group.get(self.by, "")) for r in shown])
         for r in shown:
             group = r.group.get(self.by, "")
+            group = names.get(str(group), group)
             pct = "—" if r.n == 0 or math.isnan(r.proportion) else f"{100 * r.proportion:.1f}"
             ci = "—" if r.n == 0 or math.isnan(r.low) else f"{100 * r.low:.1f} – {100 * r.high:.1f}"
             lines.append((f"{r.code}\x00{group}",
@@ -122,6 +126,21 @@ class TalliesScreen(BaseScreen):
         self.query_one(IntervalChart).show(bars)
         self._render_title(message.error)
         self.loaded = True
+
+    @property
+    def blind(self) -> bool:
+        """The coder is blind to this run (or, over all runs, has a standing blind setting)."""
+        return self.lapp.blind if self.all_runs else self.lapp.is_blind_to(self.run_id)
+
+    def _blind_groups(self, values: list[str]) -> dict[str, str]:
+        """While blind, each group is ``group 1``, ``group 2``… in an order seeded by the run and the coder
+        (the counts stay; which model or condition a group is does not show)."""
+        if not self.blind:
+            return {}
+        from runner.rigour.blind import blind_order, blind_seed
+
+        order = blind_order(values, blind_seed(f"{self.run_id}:{self.by}", self.lapp.coder))
+        return {v: f"group {i + 1}" for i, v in enumerate(order)}
 
     @on(StoreChanged)
     def _store_changed(self, message: StoreChanged) -> None:

@@ -363,8 +363,8 @@ class BlindView:
         names |= {v.lower() for v in VENDOR_NAMES}
         hit = sorted(w for w in words if w.lower().rstrip("*") in names)
         if hit:
-            return (f"Not while blind: {', '.join(hit)} names a model or a condition of this run, and the "
-                    "conversations it finds would say which. Search for what was said instead.")
+            return (f"Not while blind: {len(hit)} searched word(s) name a model or a condition of this run, and "
+                    "the conversations found would say which. Search for what was said instead.")
         return None
 
 

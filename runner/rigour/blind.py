@@ -29,7 +29,7 @@ __all__ = [
     "HIDDEN", "MODEL_TOKEN", "PARTNER_TOKEN", "SYSTEM_HIDDEN", "VENDOR_NAMES", "BlindView", "ConversationNames",
     "Masker", "RunNames", "SimpleRow", "blind_order", "blind_seed", "coded_how", "default_blind",
     "experimenter_model", "is_blind", "judge_model", "load_view", "names_of_run", "mask_record", "mask_suggestion", "neutral_label", "open_blind",
-    "self_coded_reason", "set_default_blind", "store_names", "unblind", "unblinded_at",
+    "self_coded_reason", "set_default_blind", "store_names", "unblind", "unblinded_at", "unit_modes",
 ]
 
 MODEL_TOKEN = "[model]"
@@ -503,3 +503,61 @@ def mask_suggestion(item: Any, view: BlindView | None, masker: Masker) -> Any:
     return replace(item, suggestion=sug, message=message, conversation=conv,
                    coders_for=tuple(text(c) for c in item.coders_for),
                    coders_against=tuple(text(c) for c in item.coders_against))
+
+
+# ----------------------------------------------------------------------------- how each unit was coded
+
+
+def unit_modes(s: Any, convs: Sequence[Any], tags: Sequence[Any],
+               marks: dict[str, set[str]] | None = None) -> dict[tuple[str, str], CodedHow]:
+    """How each (coder, conversation) unit was coded (`CodedHow`), for the coders of ``tags`` and ``marks``
+    (coder → conversation ids marked reviewed) over ``convs``.
+
+    Self-coded: the coder is the run's researcher, or a judge whose model is the conversation's own, its
+    pair partner's or its experimenter's. Blind: every tag of the coder on the conversation was made blind
+    (``tags.blind``), and a reviewed mark with no tags counts as blind when the coder was blind to the run
+    then (`CoderSettingRow`). Anything else: unblinded. The built-in coder is never in here."""
+    from sqlmodel import col, select
+
+    from runner.store.tables import CoderSettingRow, ReviewedRow, RunRow
+
+    by_id = {c.id: c for c in convs}
+    runs = {r.id: r for r in s.exec(select(RunRow).where(col(RunRow.id).in_({c.run_id for c in convs})))} \
+        if convs else {}
+    names = {rid: names_of_run(r, [c for c in convs if c.run_id == rid]) for rid, r in runs.items()}
+    per: dict[tuple[str, str], list[bool]] = {}
+    for t in tags:
+        if t.conversation_id in by_id:
+            per.setdefault((t.coder, t.conversation_id), []).append(bool(t.blind))
+    marked = [(coder, cid) for coder, ids in (marks or {}).items() for cid in ids if cid in by_id]
+    settings: dict[tuple[str, str], list[Any]] = {}
+    if marked:
+        coders = {coder for coder, _ in marked}
+        for row in s.exec(select(CoderSettingRow).where(col(CoderSettingRow.coder).in_(coders))):
+            if row.run_id is not None:
+                settings.setdefault((row.coder, row.run_id), []).append(row)
+        when = {(m.coder, m.conversation_id): m.created_at for m in s.exec(
+            select(ReviewedRow).where(col(ReviewedRow.coder).in_(coders), col(ReviewedRow.deleted_at).is_(None),
+                                      col(ReviewedRow.conversation_id).in_([cid for _, cid in marked])))}
+        for coder, cid in marked:
+            if (coder, cid) in per:
+                continue
+            at = when.get((coder, cid))
+            rows = settings.get((coder, by_id[cid].run_id), [])
+            blind = at is not None and any(_aware(r.blind_since) <= _aware(at) and
+                                           (r.unblinded_at is None or _aware(r.unblinded_at) > _aware(at)) for r in rows)
+            per[(coder, cid)] = [blind]
+    out: dict[tuple[str, str], CodedHow] = {}
+    for (coder, cid), flags in per.items():
+        conv = by_id[cid]
+        run = runs.get(conv.run_id)
+        own = self_coded_reason(coder, getattr(run, "researcher", None), conv, names.get(conv.run_id))
+        out[(coder, cid)] = coded_how(bool(flags) and all(flags), own is not None)
+    return out
+
+
+def _aware(value: Any) -> Any:
+    """SQLite may hand back naive datetimes from raw reads: compare them as UTC."""
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

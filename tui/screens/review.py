@@ -96,8 +96,13 @@ def render_item(item: SuggestionRecord) -> Text:
     if item.conversation is not None:
         c = item.conversation
         where = "the whole conversation" if s.message_idx is None else f"message #{s.message_idx}"
-        parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"), "  ",
-                                   (literal(c.model_alias), "green"), f" · {literal(c.condition)} · rep {c.replicate}"))
+        if c.condition == "—":  # blind (`runner.rigour.blind.mask_suggestion`): nothing that names model or condition
+            parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"),
+                                       ("  BLIND", "bold magenta")))
+        else:
+            parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"), "  ",
+                                       (literal(c.model_alias), "green"),
+                                       f" · {literal(c.condition)} · rep {c.replicate}"))
     if s.kind == "stop":
         parts += _stop_card(item, payload)
     elif s.kind == "judge":

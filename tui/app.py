@@ -277,7 +277,9 @@ class LatitudeApp(App[None]):
                 self.notify(f"Unblinded run {run_id} (recorded: {self.coder}, {at:%Y-%m-%d %H:%M} UTC). "
                             "Tags you make on it from now are not blind.", markup=False)
                 for screen in self.screen_stack:
-                    screen.post_message(StoreChanged(frozenset({"runs", "tags"})))
+                    changed = getattr(screen, "blind_changed", None)
+                    if changed is not None:
+                        changed()  # read again, unmasked
 
             self.write(self.coding.unblind(run_id), unblinded, what="unblind")
 

@@ -160,9 +160,15 @@ async def test_tags_made_blind_are_marked_and_unblinding_is_recorded(app_factory
     async with app.run_test(size=BIG) as pilot:
         tr = await to_transcript(pilot, row=0)
         first = tr.loaded_id
+        order = list(app.screen_stack[-2].rows)
+        assert order[0] == first
         await pilot.press("j", "1")
         await settle(pilot, lambda: live_tags(store, "cat"))
         assert [(t["conversation_id"], t["blind"]) for t in live_tags(store, "cat")] == [(first, 1)]
+        await pilot.press("N")  # next uncoded by me, in my order
+        await settle(pilot, lambda: app.screen.loaded_id == order[1])
+        await pilot.press("p")
+        await settle(pilot, lambda: app.screen.loaded_id == first)
         await pilot.press("U")
         await settle(pilot)
         await pilot.press("n")  # the confirmation's "no"
@@ -174,14 +180,14 @@ async def test_tags_made_blind_are_marked_and_unblinding_is_recorded(app_factory
         await pilot.press("y")
         await settle(pilot, lambda: q(store, "SELECT unblinded_at FROM coder_settings WHERE run_id = ?",
                                       store.run_id)[0]["unblinded_at"] is not None)
+        await settle(pilot, lambda: "BLIND" not in screen_text(app))  # the transcript is read again, unmasked
+        assert leaks(app)
         await pilot.press("2")
         await settle(pilot, lambda: len(live_tags(store, "cat")) == 2)
         assert [t["blind"] for t in live_tags(store, "cat")] == [1, 0]
         await pilot.press("escape")
-        await settle(pilot, lambda: isinstance(app.screen, ConversationsScreen))
-        await pilot.press("r")
-        await settle(pilot, lambda: app.screen.count is not None and "gpt-4o" in screen_text(app))
-        assert "BLIND" not in screen_text(app)
+        await settle(pilot, lambda: isinstance(app.screen, ConversationsScreen) and app.screen.count is not None)
+        assert "gpt-4o" in screen_text(app) and "BLIND" not in screen_text(app)  # no refresh key needed
     rows = q(store, "SELECT coder, run_id, unblinded_at FROM coder_settings WHERE coder = 'cat' ORDER BY id")
     assert rows[0]["run_id"] is None and rows[0]["unblinded_at"] is None  # still blind to other runs
     assert rows[1]["run_id"] == store.run_id and rows[1]["unblinded_at"] is not None

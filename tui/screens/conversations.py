@@ -602,6 +602,12 @@ class ConversationsScreen(BaseScreen):
     def action_refresh(self) -> None:
         self.reload()
 
+    def blind_changed(self) -> None:
+        """The coder unblinded this run: every column again, in plan order."""
+        self.column_cursor = "model"
+        self._render_title()
+        self.reload()
+
     def action_mark(self) -> None:
         cid = self.selected_id()
         if cid is None:

@@ -415,6 +415,10 @@ class TranscriptScreen(BaseScreen):
     def action_back(self) -> None:
         self.dismiss(self.conversation_id)
 
+    def blind_changed(self) -> None:
+        """The coder unblinded this run: the conversation again, unmasked."""
+        self.load(self.conversation_id, keep_cursor=False)
+
     # ---------------------------------------------------------------- tagging
 
     def _codebook_id(self) -> int | None:

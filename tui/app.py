@@ -242,9 +242,14 @@ class LatitudeApp(App[None]):
         if run_id is not None and run_id in self._blind_views:
             view = self._blind_views[run_id]
             return view.text(text, conversation_id) if view is not None else (text or "")
+        return self.store_masker().text(text)
+
+    def store_masker(self) -> Any:
+        """The masker of every model name in the store (screens that are not about one run). Blocks on
+        first use after a new run: call it from thread workers where possible."""
         if self._store_names is None:
             self._store_names = self.coding.submit(self.coding.store_names()).result()
-        return self._store_names.masker().text(text)
+        return self._store_names.masker()
 
     def is_blind_to(self, run_id: str | None) -> bool:
         """Whether the screens hide this run's identities (cached view, else the standing setting)."""

@@ -100,6 +100,7 @@ class PreferencesScreen(BaseScreen):
         from runner.analysis import prefs
 
         run_id = self.run_id
+        self.lapp.blind_view(run_id)  # whether this coder is blind to the run (read once)
         with self.reader.session() as s:
             if run_id is None:
                 self.post_message(PreferencesLoaded(None, [], "open a run first (no run selected)"))
@@ -189,6 +190,10 @@ class PreferencesScreen(BaseScreen):
         from tui.screens.transcript import TranscriptScreen
 
         self.app.push_screen(TranscriptScreen(self.run_id or "", ConversationFilter(), key))
+
+    def blind_changed(self) -> None:
+        """The coder unblinded the run: the groups by their names again."""
+        self.load()
 
     def action_unclear(self) -> None:
         self.unclear_only = not self.unclear_only

@@ -167,8 +167,7 @@ class ReviewScreen(BaseScreen):
         if self.lapp.blind:
             from runner.rigour.blind import mask_suggestion
 
-            self.lapp.mask("")  # reads the store-wide names once
-            masker = self.lapp._store_names.masker()
+            masker = self.lapp.store_masker()
             items = [mask_suggestion(i, self.lapp.blind_view(i.conversation.run_id) if i.conversation else None,
                                      masker) for i in items]
         self.post_message(SuggestionsLoaded(items))

@@ -79,6 +79,8 @@ class TalliesScreen(BaseScreen):
         from runner.analysis import tally
 
         self.app.call_from_thread(self.start_loading, "#tallies-body")
+        if not self.all_runs:
+            self.lapp.blind_view(self.run_id)  # whether this coder is blind to the run (read once)
         run_ids = [r.id for r in self.reader.runs()] if self.all_runs else [self.run_id or ""]
         with self.reader.session() as s:
             try:
@@ -146,6 +148,10 @@ class TalliesScreen(BaseScreen):
     def _store_changed(self, message: StoreChanged) -> None:
         if self.is_current and "tags" in message.what:
             self.load()
+
+    def blind_changed(self) -> None:
+        """The coder unblinded the run: the groups by their names again."""
+        self.load()
 
     def action_cycle_by(self) -> None:
         self.by = BREAKDOWNS[(BREAKDOWNS.index(self.by) + 1) % len(BREAKDOWNS)]

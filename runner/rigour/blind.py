@@ -324,6 +324,7 @@ class BlindView:
     conditions: frozenset[str] = frozenset()
     """Condition names of the run (masked in search snippets, refused as search words)."""
     positions: dict[str, int] = field(default_factory=dict)
+    _maskers: dict[str, Masker] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.positions:
@@ -342,10 +343,14 @@ class BlindView:
         return sorted(ids, key=lambda i: (self.rank(i), i))
 
     def masker(self, conversation_id: str | None = None) -> Masker:
-        c = self.conversations.get(conversation_id or "")
-        if c is None:
-            return self.names.masker()
-        return self.names.masker(model=c.model, partner=c.partner)
+        """The masker of one conversation (its partner becomes ``[partner]``); built once per conversation."""
+        key = conversation_id if conversation_id in self.conversations else ""
+        found = self._maskers.get(key or "")
+        if found is None:
+            c = self.conversations.get(key or "")
+            found = self.names.masker() if c is None else self.names.masker(model=c.model, partner=c.partner)
+            self._maskers[key or ""] = found
+        return found
 
     def text(self, value: str | None, conversation_id: str | None = None) -> str:
         """``value`` with the model names of the run replaced (partner names by ``[partner]``)."""
@@ -353,7 +358,7 @@ class BlindView:
 
     def snippet(self, value: str | None) -> str:
         """A search snippet: model names and condition names replaced."""
-        out = self.names.masker().text(value)
+        out = self.masker().text(value)
         pattern = _pattern(self.conditions, vendors=False)
         return pattern.sub("[condition]", out) if pattern is not None else out
 

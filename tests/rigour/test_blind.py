@@ -98,3 +98,21 @@ def test_self_coding() -> None:
         "the judge is this conversation's pair partner"
     assert [coded_how(True, False), coded_how(False, False), coded_how(True, True)] == \
         ["blind", "unblinded", "self-coded"]
+
+
+def test_blind_view_labels_snippets_and_refused_searches() -> None:
+    from runner.rigour.blind import BlindView, ConversationNames
+
+    names = names_of_run(RUN, [PAIR])
+    view = BlindView(run_id="run1", coder="ana", seed=blind_seed("run1", "ana"),
+                     order=tuple(blind_order(["c1", "c2", "c3"], blind_seed("run1", "ana"))), names=names,
+                     conversations={"c1": ConversationNames(("gpt-4o", "openai/gpt-4o"), ("claude-sonnet",), "pair")},
+                     conditions=frozenset({"warm", "cold"}))
+    assert sorted(view.label(c) for c in ("c1", "c2", "c3")) == ["#0001", "#0002", "#0003"]
+    assert view.label("new") == "#????" and view.sort(["new", *view.order]) == [*view.order, "new"]
+    assert view.text("gpt-4o to claude-sonnet", "c1") == "[model] to [partner]"
+    assert view.snippet("Condition: warm. I am GPT-4o") == "Condition: [condition]. I am [model]"
+    assert view.refuses(["lighthouse"]) is None
+    for word in ("warm", "Claude", "gpt-4o", "openai/gpt-4o", "gemma*"):
+        assert view.refuses(["keeper", word]) is not None, word
+    assert "warm" not in (view.refuses(["warm"]) or "")  # the refusal does not echo the word on screen

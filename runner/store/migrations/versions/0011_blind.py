@@ -1,7 +1,7 @@
 """blind coding: tags.blind, runs.researcher, coder_settings (a coder's blind state and order per run).
 
 Revision ID: 0011
-Revises: 0007 (the lead relinks the chain when merging)
+Revises: 0013 (relinked from 0007 when main was merged into blind; the lead relinks the chain when merging)
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -56,6 +56,11 @@ OnEmpty = Literal["end", "continue"]
 """What follows an empty model reply: end the conversation (``empty_reply``), or go on
 with the next step as if the model had said nothing."""
 
+CodedHow = Literal["blind", "unblinded", "self-coded"]
+"""How a unit was coded: by a coder blind to its model and condition (``blind``), by one who could see
+them (``unblinded``), or by whoever ran or prompted it (``self-coded``: the run's researcher, or a judge
+whose model is the conversation's own model or experimenter; this wins over the other two)."""
+
 EchoBand = Literal["low", "mid", "high", "none"]
 """A reply's (or a conversation's mean) echo band: ``low`` (< 0.10 of its content bigrams are the
 prompts'), ``mid`` (0.10 to < 0.30), ``high`` (>= 0.30), ``none`` (too short to have a bigram);
@@ -97,6 +102,7 @@ HYPOTHESIS_DIRECTIONS: tuple[HypothesisDirection, ...] = get_args(HypothesisDire
 HYPOTHESIS_GROUP_FIELDS: tuple[HypothesisGroupField, ...] = get_args(HypothesisGroupField)
 PLANNED_TESTS: tuple[PlannedTest, ...] = get_args(PlannedTest)
 DEVIATION_KINDS: tuple[DeviationKind, ...] = get_args(DeviationKind)
+CODED_HOW: tuple[CodedHow, ...] = get_args(CodedHow)
 
 RETRYABLE: frozenset[ErrorKind] = frozenset(
     {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut", "batch_expired",
@@ -125,9 +131,9 @@ def is_stop_reason(value: str) -> bool:
 
 
 __all__ = [
-    "BATCH_PRICE_BASES", "BatchPriceBasis", "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE",
-    "RUN_STATUSES", "STOP_REASONS", "CallPurpose", "ConversationStatus", "EchoBand", "ErrorKind", "OnEmpty",
-    "RetryReason", "RunStatus", "StopReason",
+    "BATCH_PRICE_BASES", "BatchPriceBasis", "CALL_PURPOSES", "CODED_HOW", "CONVERSATION_STATUSES", "ERROR_KINDS",
+    "RETRYABLE", "RUN_STATUSES", "STOP_REASONS", "CallPurpose", "CodedHow", "ConversationStatus", "EchoBand",
+    "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",
 ]
 

@@ -103,6 +103,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("app.preferences", "f6", "preferences", "Preferences", "view: Preferences",
                "Open the preferences of the current run: options ranked with 95% interval bars.", show=False),
     ActionSpec("app.quit", "ctrl+q", "quit", "Quit", "app: Quit", "Leave latitude.", show=False),
+    ActionSpec("app.unblind", "U", "unblind", "Unblind", "blind: Unblind this run",
+               "Show the models, vendors and conditions of the current run (asks first; recorded: who, when, "
+               "which run; tags made after it are not blind).", show=False),
     # -- every list (tables)
     ActionSpec("list.first", "home,g", "jump(0)", "First", "list: Go to first row", "Jump to the first row of the list.",
                show=False, palette=False),

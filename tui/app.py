@@ -50,8 +50,13 @@ class LatitudeApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, reader: StoreReader, coding: Coding, *, keymap: Mapping[str, str] | None = None,
-                 cursor_blink: bool = True) -> None:
+                 cursor_blink: bool = True, blind: bool = False, store_names: Any = None) -> None:
         super().__init__()
+        self.blind = blind
+        """The coder is blind (``--blind``, or a standing setting in the store): every screen hides models,
+        vendors and conditions of the runs they have not unblinded (`runner.rigour.blind`)."""
+        self._blind_views: dict[str, Any] = {}
+        self._store_names = store_names
         self.cursor_blink = cursor_blink
         """Blink text cursors (off for tests and snapshots, so screenshots are stable)."""
         self.reader = reader
@@ -147,6 +152,8 @@ class LatitudeApp(App[None]):
     def _store_changed(self, message: StoreChanged) -> None:
         if "codebooks" in message.what:
             self.reload_codebook()
+        if "runs" in message.what and self.blind:
+            self._store_names = None  # a new run's names are hidden too (read again on next use)
         for screen in self.screen_stack:
             screen.post_message(StoreChanged(message.what))
 
@@ -210,6 +217,82 @@ class LatitudeApp(App[None]):
 
         return self.run_worker(wait, name=what, group="coding", thread=True, exit_on_error=False)
 
+    # ------------------------------------------------------------ blind coding
+
+    def blind_view(self, run_id: str | None) -> Any:
+        """The coder's `BlindView` of ``run_id``, or None when they see it unblinded. Blocks on first use
+        (it may write the coder's seeded order): call it from thread workers, or after a worker read it."""
+        if not self.blind or not run_id:
+            return None
+        if run_id not in self._blind_views:
+            self._blind_views[run_id] = self.coding.submit(self.coding.blind_view(run_id)).result()
+        return self._blind_views[run_id]
+
+    def cached_blind_view(self, run_id: str | None) -> Any:
+        """`blind_view` when already read (UI thread); a blind app with no view yet gets the store-wide one."""
+        if not self.blind or not run_id:
+            return None
+        return self._blind_views.get(run_id, None)
+
+    def mask(self, text: str | None, run_id: str | None = None, conversation_id: str | None = None) -> str:
+        """``text`` as this coder may see it: model names replaced while blind (the run's own view when
+        known, else every name in the store)."""
+        if not self.blind:
+            return text or ""
+        if run_id is not None and run_id in self._blind_views:
+            view = self._blind_views[run_id]
+            return view.text(text, conversation_id) if view is not None else (text or "")
+        return self.store_masker().text(text)
+
+    def store_masker(self) -> Any:
+        """The masker of every model name in the store (screens that are not about one run). Blocks on
+        first use after a new run: call it from thread workers where possible."""
+        if self._store_names is None:
+            self._store_names = self.coding.submit(self.coding.store_names()).result()
+        return self._store_names.masker()
+
+    def is_blind_to(self, run_id: str | None) -> bool:
+        """Whether the screens hide this run's identities (cached view, else the standing setting)."""
+        if not self.blind:
+            return False
+        if run_id is not None and run_id in self._blind_views:
+            return self._blind_views[run_id] is not None
+        return True
+
+    def action_unblind(self) -> None:
+        from rich.text import Text
+
+        from tui.screens.modals import Confirmed, ConfirmModal
+
+        run_id = getattr(self.screen, "run_id", None) or self.current_run
+        if not self.blind or run_id is None:
+            self.notify("You are not coding blind." if not self.blind else "Open a run first: unblinding is per run.",
+                        markup=False)
+            return
+        if not self.is_blind_to(run_id):
+            self.notify(f"You already see run {run_id} unblinded.", markup=False)
+            return
+
+        def done(answer: Confirmed | None) -> None:
+            if answer is None or not answer.yes:
+                return
+
+            def unblinded(at: Any) -> None:
+                self._blind_views[run_id] = None
+                self.notify(f"Unblinded run {run_id} (recorded: {self.coder}, {at:%Y-%m-%d %H:%M} UTC). "
+                            "Tags you make on it from now are not blind.", markup=False)
+                for screen in self.screen_stack:
+                    changed = getattr(screen, "blind_changed", None)
+                    if changed is not None:
+                        changed()  # read again, unmasked
+
+            self.write(self.coding.unblind(run_id), unblinded, what="unblind")
+
+        question = Text.assemble("Unblind run ", (run_id, "bold red"), "? You will see its models, vendors and "
+                                 "conditions. This is recorded (who, when, which run) and cannot be undone; "
+                                 "tags made after it are not blind.")
+        self.push_screen(ConfirmModal(question), done)
+
     # ------------------------------------------------------------ navigation
 
     def _show(self, screen_type: type, make: Callable[[], Any]) -> None:
@@ -255,11 +338,18 @@ class LatitudeApp(App[None]):
 
 
 def make_app(db_url: str | None = None, coder: str | None = None, *, keymap: Mapping[str, str] | None = None,
-             migrate: bool = True, cursor_blink: bool = True) -> LatitudeApp:
+             migrate: bool = True, cursor_blink: bool = True, blind: bool = False) -> LatitudeApp:
     """The app over the store at ``db_url`` (default: ``LATITUDE_DB`` or ./transcripts.db), coding as
-    ``coder`` (default: ``LATITUDE_CODER`` or the login name). ``keymap`` maps binding ids to keys."""
+    ``coder`` (default: ``LATITUDE_CODER`` or the login name). ``keymap`` maps binding ids to keys.
+    ``blind`` makes the coder blind to every run they have not unblinded, and records it in the store
+    (they stay blind in later sessions until they unblind a run)."""
     url = normalize_url(db_url or default_url())
     if migrate:
         open_store(url).dispose()
-    return LatitudeApp(StoreReader(url), Coding(url, coder or default_coder()), keymap=keymap,
-                       cursor_blink=cursor_blink)
+    coding = Coding(url, coder or default_coder())
+    if blind:
+        coding.submit(coding.go_blind()).result()
+    is_blind = coding.submit(coding.blind_default()).result()
+    names = coding.submit(coding.store_names()).result() if is_blind else None
+    return LatitudeApp(StoreReader(url), coding, keymap=keymap, cursor_blink=cursor_blink, blind=is_blind,
+                       store_names=names)

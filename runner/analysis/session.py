@@ -116,7 +116,8 @@ class Coding:
             )).first()
             if mine is None:
                 check_code_current(s, code, codebook_id)
-            return tag_ops.toggle_tag(s, conversation_id, message_idx, code, self.coder, codebook_id)
+            return tag_ops.toggle_tag(s, conversation_id, message_idx, code, self.coder, codebook_id,
+                                      blind=self._blind_to(s, conversation_id))
 
         return op
 
@@ -125,7 +126,73 @@ class Coding:
         def op(s: Session) -> TagRow:
             check_code_current(s, code, codebook_id)
             return tag_ops.add_span_tag(s, conversation_id, message_idx, code, self.coder, codebook_id,
-                                        start, end, content)
+                                        start, end, content, blind=self._blind_to(s, conversation_id))
+
+        return op
+
+    def _blind_to(self, s: Session, conversation_id: str) -> bool:
+        """Whether this coder is blind to the conversation's run now (decided in the tag's transaction)."""
+        from runner.rigour import blind
+        from runner.store.tables import ConversationRow
+
+        conv = s.get(ConversationRow, conversation_id)
+        return conv is not None and blind.is_blind(s, self.coder, conv.run_id)
+
+    # ------------------------------------------------------------ blind coding
+
+    def go_blind(self) -> Callable[[Session], bool]:
+        """Make this coder blind to every run they have not unblinded (``latitude tui --blind``)."""
+
+        def op(s: Session) -> bool:
+            from runner.rigour import blind
+
+            blind.set_default_blind(s, self.coder)
+            s.commit()
+            return True
+
+        return op
+
+    def blind_default(self) -> Callable[[Session], bool]:
+        """Whether this coder has a standing blind setting."""
+
+        def op(s: Session) -> bool:
+            from runner.rigour import blind
+
+            return blind.default_blind(s, self.coder)
+
+        return op
+
+    def blind_view(self, run_id: str) -> Callable[[Session], Any]:
+        """The coder's `BlindView` of the run (written with its seed on first opening), or None if unblinded."""
+
+        def op(s: Session) -> Any:
+            from runner.rigour import blind
+
+            view = blind.load_view(s, self.coder, run_id)
+            s.commit()
+            return view
+
+        return op
+
+    def store_names(self) -> Callable[[Session], Any]:
+        """Every model name in the store (`runner.rigour.blind.store_names`)."""
+
+        def op(s: Session) -> Any:
+            from runner.rigour import blind
+
+            return blind.store_names(s)
+
+        return op
+
+    def unblind(self, run_id: str) -> Callable[[Session], Any]:
+        """Record that this coder unblinded the run (who, when, which run); later tags on it are not blind."""
+
+        def op(s: Session) -> Any:
+            from runner.rigour import blind
+
+            row = blind.unblind(s, self.coder, run_id)
+            s.commit()
+            return row.unblinded_at
 
         return op
 
@@ -231,7 +298,7 @@ class Coding:
         tag = TagRow(conversation_id=row.conversation_id or "", message_idx=row.message_idx, code=row.code,
                      codebook_id=book_id, coder=self.coder, present=True,
                      quote=quotes[0].get("text") if quotes else None, evidence=payload.get("evidence"),
-                     source="suggestion")
+                     source="suggestion", blind=self._blind_to(s, row.conversation_id or ""))
         s.add(tag)
         s.flush()
         return tag.id, f"tagged {row.code}"

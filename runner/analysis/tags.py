@@ -56,7 +56,7 @@ tags_for = live
 
 
 def toggle_tag(session: Session, conversation_id: str, message_idx: int | None, code: str, coder: str,
-               codebook_id: int | None, *, source: TagSource = "human") -> TagRow | None:
+               codebook_id: int | None, *, source: TagSource = "human", blind: bool = False) -> TagRow | None:
     """Add the tag, or remove it if this coder already has it on this unit (whole message or conversation).
 
     Returns the new tag, or None when a tag was removed.
@@ -74,7 +74,7 @@ def toggle_tag(session: Session, conversation_id: str, message_idx: int | None, 
         _remember(session, coder, Decision("remove", existing.id or 0))
         return None
     tag = TagRow(conversation_id=conversation_id, message_idx=message_idx, code=code, coder=coder,
-                 codebook_id=codebook_id, source=source)
+                 codebook_id=codebook_id, source=source, blind=blind)
     session.add(tag)
     session.commit()
     session.refresh(tag)
@@ -84,13 +84,13 @@ def toggle_tag(session: Session, conversation_id: str, message_idx: int | None, 
 
 def add_span_tag(session: Session, conversation_id: str, message_idx: int, code: str, coder: str,
                  codebook_id: int | None, span_start: int, span_end: int, content: str,
-                 note: str | None = None) -> TagRow:
+                 note: str | None = None, *, blind: bool = False) -> TagRow:
     """Tag a span of a message; the quote is taken from `content` (the message text) and stored."""
     if not (0 <= span_start < span_end <= len(content)):
         raise TagError(f"span {span_start}:{span_end} is outside the message ({len(content)} characters)")
     tag = TagRow(conversation_id=conversation_id, message_idx=message_idx, code=code, coder=coder,
                  codebook_id=codebook_id, span_start=span_start, span_end=span_end,
-                 quote=content[span_start:span_end], note=note, source="human")
+                 quote=content[span_start:span_end], note=note, source="human", blind=blind)
     session.add(tag)
     session.commit()
     session.refresh(tag)

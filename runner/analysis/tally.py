@@ -75,7 +75,11 @@ __all__ = [
     "TallyError",
     "TallyRow",
     "agreement_report",
+    "NO_FILTER",
+    "CodedUnit",
+    "UnitFilter",
     "available_coders",
+    "filter_units",
     "code_tally",
     "load_conversations",
     "offer_tally",
@@ -422,6 +426,77 @@ def _first_seen(per_coder: dict[str, Ratings]):  # type: ignore[no-untyped-def]
 
 
 @dataclass(frozen=True, slots=True)
+class UnitFilter:
+    """Which coded units count, by how they were coded (`runner.kinds.CodedHow`; a unit is one coder's
+    coding of one conversation: their tags on it and their reviewed mark)."""
+
+    exclude_self_coded: bool = False
+    """Leave out units coded by whoever ran or prompted the conversation (``--exclude-self-coded``)."""
+    blind_only: bool = False
+    """Count only units coded blind (``--blind-only``); judges' units are never blind."""
+
+    @property
+    def active(self) -> bool:
+        return self.exclude_self_coded or self.blind_only
+
+    def keeps(self, how: str) -> bool:
+        if self.blind_only and how != "blind":
+            return False
+        return not (self.exclude_self_coded and how == "self-coded")
+
+    def describe(self) -> str:
+        parts = (["blind-coded units only"] if self.blind_only else []) + \
+            (["self-coded units excluded"] if self.exclude_self_coded else [])
+        return " and ".join(parts)
+
+
+NO_FILTER = UnitFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class CodedUnit:
+    """How one coder's coding of one conversation was made, and whether the tally counted it."""
+
+    coder: str
+    """The coder (a person or a judge)."""
+    conversation_id: str
+    """The conversation."""
+    coded_how: str
+    """``blind``, ``unblinded`` or ``self-coded`` (`runner.kinds.CodedHow`)."""
+    counted: bool
+    """False when ``--blind-only`` or ``--exclude-self-coded`` left it out."""
+
+
+def filter_units(session: Session, convs: Sequence[ConversationRow], tags: Sequence[TagRow],
+                 marks: dict[str, set[str]], units: UnitFilter
+                 ) -> tuple[list[TagRow], dict[str, set[str]], str, list[CodedUnit]]:
+    """The tags and reviewed marks of the units ``units`` keeps, a note saying what it kept out of what
+    (empty when no filter is set), and every unit with how it was coded. Built-in codes are derived,
+    never filtered."""
+    from runner.rigour.blind import unit_modes
+
+    modes = unit_modes(session, convs, tags, marks)
+    every = [CodedUnit(coder, cid, how, units.keeps(how)) for (coder, cid), how in sorted(modes.items())]
+    if not units.active:
+        return list(tags), marks, "", every
+    keep = {(u.coder, u.conversation_id) for u in every if u.counted}
+    kept_tags = [t for t in tags if (t.coder, t.conversation_id) in keep]
+    kept_marks = {coder: {cid for cid in ids if (coder, cid) in keep} for coder, ids in marks.items()}
+    note = f"{units.describe()}: {len(keep)} of {len(modes)} coded (coder, conversation) units kept"
+    return kept_tags, kept_marks, note, every
+
+
+def units_note(units: Sequence[CodedUnit], coders: Iterable[str]) -> str:
+    """``units coded: 12 blind, 30 unblinded, 4 self-coded (of 46; counted 12)`` for the coders counted."""
+    mine = [u for u in units if u.coder in set(coders)]
+    if not mine:
+        return ""
+    by = {how: sum(1 for u in mine if u.coded_how == how) for how in ("blind", "unblinded", "self-coded")}
+    return (f"units coded: {by['blind']} blind, {by['unblinded']} unblinded, {by['self-coded']} self-coded "
+            f"(of {len(mine)} (coder, conversation) units; {sum(u.counted for u in mine)} counted)")
+
+
+@dataclass(frozen=True, slots=True)
 class CoderChoice:
     """Which judgments a tally counts."""
 
@@ -437,15 +512,33 @@ class CoderChoice:
     """Rules of this choice worth stating (the consensus tie rule)."""
     warnings: tuple[str, ...] = ()
     """What this choice left out (ties dropped by the consensus)."""
+    units: tuple[CodedUnit, ...] = ()
+    """Every unit of the coders counted, with how it was coded and whether it was counted."""
 
 
 def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | None = None,
-            codes: Sequence[str] | None = None) -> CoderChoice:
+            codes: Sequence[str] | None = None, units: UnitFilter = NO_FILTER) -> CoderChoice:
     """The judgments of one coder choice over `convs` (see the module docstring).
 
-    With `codes`, ``judge`` means the judge that coded all of them (an error when several did)."""
+    With `codes`, ``judge`` means the judge that coded all of them (an error when several did).
+    With `units`, only the units it keeps count (blind-coded, not self-coded), and the choice says so."""
+    choice = _ratings(session, convs, coder, codes, units)
+    return choice
+
+
+def _ratings(session: Session, convs: Sequence[ConversationRow], coder: str | None,
+             codes: Sequence[str] | None, units: UnitFilter) -> CoderChoice:
     ids = [c.id for c in convs]
     tags = _live_tags(session, ids)
+    all_marks = _marks(session, ids)
+    tags, all_marks, unit_note, coded_units = filter_units(session, convs, tags, all_marks, units)
+
+    def noted(choice: CoderChoice) -> CoderChoice:
+        mine = tuple(u for u in coded_units if u.coder in set(choice.coders))
+        notes = tuple(n for n in (unit_note, units_note(mine, choice.coders)) if n)
+        return CoderChoice(choice.rule, choice.coders, choice.ratings, choice.codebook_ids,
+                           (*choice.methods, *notes), choice.warnings, mine)
+
     people = _people(session, tags, convs)
     judges = _judges_newest_first(tags)
     if codes:
@@ -456,7 +549,7 @@ def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | Non
     if coder is None:
         coder = "consensus" if len(people) >= 2 else people[0] if people else judges[0] if judges else "builtin"
     if coder == "builtin":
-        return CoderChoice("builtin", (BUILTIN_CODER,), _builtin_ratings(session, convs), ())
+        return noted(CoderChoice("builtin", (BUILTIN_CODER,), _builtin_ratings(session, convs), ()))
     if coder == "judge" or _is_judge(coder):
         if coder == "judge":
             if not judges:
@@ -464,14 +557,17 @@ def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | Non
             if len(judges) > 1:
                 raise TallyError("several judges coded these runs; name one: " + ", ".join(judges))
             coder = judges[0]
+        elif coder not in judges and unit_note and any(u.coder == coder for u in coded_units):
+            raise TallyError(f"no units of {coder} are left with {units.describe()} (a judge never codes blind)")
         elif coder not in judges:
             raise TallyError(f"no judgments by {coder} in these runs; judges: {', '.join(judges) or 'none'}")
         used = [t for t in tags if t.coder == coder]
-        return CoderChoice("judge", (coder,), _explicit_ratings(tags, coder), tuple({t.codebook_id for t in used}))
+        return noted(CoderChoice("judge", (coder,), _explicit_ratings(tags, coder),
+                                 tuple({t.codebook_id for t in used})))
     if coder == "consensus":
         if len(people) < 2:
             raise TallyError(f"consensus needs at least two people's tags; found {len(people)}: {', '.join(people)}")
-        marks = _marks(session, ids)
+        marks = all_marks
         per = {p: _person_ratings(session, tags, p, marks.get(p, ())) for p in people}
         used = [t for t in tags if t.coder in people]
         ties = _consensus_ties(per)
@@ -481,14 +577,18 @@ def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | Non
             else "ties dropped: none"
         warn = (f"consensus left out {sum(dropped.values())} tied (code, conversation) pairs: "
                 + ", ".join(f"{c} {n}" for c, n in sorted(dropped.items()))) if dropped else ""
-        return CoderChoice("consensus", tuple(people), cons, tuple({t.codebook_id for t in used}),
-                           (f"{CONSENSUS_RULE}; {note}",), (warn,) if warn else ())
+        return noted(CoderChoice("consensus", tuple(people), cons, tuple({t.codebook_id for t in used}),
+                                 (f"{CONSENSUS_RULE}; {note}",), (warn,) if warn else ()))
     if coder not in people:
         known = ", ".join(people + judges) or "none"
+        if unit_note and any(u.coder == coder for u in coded_units):
+            raise TallyError(f"no units of {coder!r} are left with {units.describe()} "
+                             f"({units_note(coded_units, [coder])}); coders left: {known}")
         raise TallyError(f"no tags by {coder!r} in these runs; coders: {known}")
     used = [t for t in tags if t.coder == coder]
-    return CoderChoice("person", (coder,), _person_ratings(session, tags, coder, _marks(session, ids).get(coder, ())),
-                       tuple({t.codebook_id for t in used}))
+    return noted(CoderChoice("person", (coder,),
+                             _person_ratings(session, tags, coder, all_marks.get(coder, ())),
+                             tuple({t.codebook_id for t in used})))
 
 
 # ----------------------------------------------------------------------------- grouping
@@ -675,6 +775,9 @@ class CodeTally:
     """Per code and factor level, with ``factors=True``: the logistic regression's effects."""
     echo: list[EchoTrend] = field(default_factory=list)
     """Per code, when grouped by ``echo-band``: counts per band, the trend test, the "possibly led" flag."""
+    units: list[CodedUnit] = field(default_factory=list)
+    """Every (coder, conversation) unit of the coders counted: how it was coded (blind, unblinded,
+    self-coded) and whether it was counted."""
 
 
 VALIDATION_MIN_UNITS = 50
@@ -752,7 +855,8 @@ METHODS_PARAPHRASE = (
 def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = ("model",),
                coder: str | None = None, codes: Sequence[str] | None = None,
                paraphrases: Sequence[str] | None = None, seed: int = 0, resamples: int = 2000,
-               factors: bool = False, cluster_by: ClusterBy = "replicate", with_tests: bool = True) -> CodeTally:
+               factors: bool = False, cluster_by: ClusterBy = "replicate", with_tests: bool = True,
+               units: UnitFilter = NO_FILTER) -> CodeTally:
     """Per code and group: n, count, proportion and Wilson interval; tests between groups.
 
     With `paraphrases` (condition names that are rewordings of one prompt), the condition
@@ -766,7 +870,7 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     fields = _check_by(by)
     everything = all_conversations(session, run_ids)
     convs = [c for c in everything if c.status in FINISHED]
-    choice = ratings(session, convs, coder, codes)
+    choice = ratings(session, convs, coder, codes, units)
     wanted = list(codes) if codes else list(choice.ratings)
     missing = [c for c in wanted if c not in choice.ratings]
     if codes and missing:
@@ -865,7 +969,7 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     prov = _provenance(session, run_ids, codebook_ids=choice.codebook_ids, coders=choice.coders,
                        coder_rule=choice.rule, n=len(units), by=fields + (("paraphrase",) if para else ()),
                        methods=methods, scope=everything, warnings=warnings)
-    return CodeTally(rows, tests, para_rows, prov, validation, effects, trends)
+    return CodeTally(rows, tests, para_rows, prov, validation, effects, trends, list(choice.units))
 
 
 def _factor_effects(convs: Sequence[ConversationRow], codes: Sequence[str], judged: Ratings, fields: Sequence[str],
@@ -963,10 +1067,10 @@ def _label(group: dict[str, str]) -> str:
 
 
 def tally_rows(session: Session, run_ids: Sequence[str], by: Sequence[str] = ("model",),
-               coder: str | None = None) -> list[TallyRow]:
+               coder: str | None = None, units: UnitFilter = NO_FILTER) -> list[TallyRow]:
     """The rows of `code_tally` only: what the TUI's tallies screen shows (the tests between groups
     are not computed)."""
-    return code_tally(session, run_ids, by=by, coder=coder, with_tests=False).rows
+    return code_tally(session, run_ids, by=by, coder=coder, with_tests=False, units=units).rows
 
 
 # ----------------------------------------------------------------------------- stops
@@ -1249,7 +1353,8 @@ class AgreementReport:
 
 
 def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequence[str] | None = None,
-                     codes: Sequence[str] | None = None, include_builtin: bool = False) -> AgreementReport:
+                     codes: Sequence[str] | None = None, include_builtin: bool = False,
+                     units: UnitFilter = NO_FILTER) -> AgreementReport:
     """Agreement among coders on each code, over the conversations two or more of them coded.
 
     `coders` defaults to every person and every judge with tags in the runs (with
@@ -1265,6 +1370,7 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
     judges = _judges_newest_first(tags)
     names = list(coders) if coders else people + judges + ([BUILTIN_CODER] if include_builtin else [])
     marks = _marks(session, list(by_id))
+    tags, marks, unit_note, coded_units = filter_units(session, convs, tags, marks, units)
     per: dict[str, Ratings] = {}
     for name in names:
         if name == BUILTIN_CODER:
@@ -1321,8 +1427,11 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
                "raw agreement: share of conversations rated by >= 2 coders on which all agree",
                "Cohen's kappa for two coders (scikit-learn cohen_kappa_score), 95% asymptotic interval "
                "(statsmodels cohens_kappa)",
-               "Krippendorff's alpha, nominal, missing ratings allowed (krippendorff package)")
+               "Krippendorff's alpha, nominal, missing ratings allowed (krippendorff package)") \
+        + ((unit_note,) if unit_note else ())
     compared = {c for r in rows for c in r.coders}
+    counted_units = units_note(coded_units, compared)
+    methods += (counted_units,) if counted_units else ()
     used = [t for t in tags if t.coder in compared and t.code in {r.code for r in rows}]
     rated = {n: len({cid for r in per[n].values() for cid in r}) for n in compared}
     warnings = coverage_warnings("coders", [(n, rated[n], finished) for n in sorted(compared)])

@@ -441,7 +441,8 @@ def _print_footer(p: Any) -> None:
                     + (f" · {', '.join(p.codebooks)}" if p.codebooks else "")
                     + (" · simulated data: every test describes the simulator" if p.simulated else ""), "dim"))
     for m in p.methods:
-        if m.startswith(("consensus:", "paraphrases:")):
+        if m.startswith(("consensus:", "paraphrases:", "blind-coded units only", "self-coded units excluded",
+                         "units coded:")):
             out.print(_text(m, "dim"))
     for w in p.warnings:
         out.print(_text(f"warning: {w}", "yellow"))
@@ -467,6 +468,13 @@ def _emit(report: Any, fmt: str, out: Path | None, title: str) -> None:
         console(stderr=True).print(_text(f"{title} ({fmt}) → {out}"))
 
 
+ExcludeSelfOption = Annotated[bool, typer.Option(
+    "--exclude-self-coded", help="Leave out units coded by whoever ran or prompted the conversation (the run's "
+                                 "--researcher, or a judge that is the conversation's own model or experimenter).")]
+BlindOnlyOption = Annotated[bool, typer.Option(
+    "--blind-only", help="Count only units coded blind (`latitude tui --blind`); judges' units are never blind.")]
+
+
 def tally(
     run_ids: RunsArg,
     by: ByOption = "model",
@@ -484,12 +492,17 @@ def tally(
     cluster_by: Annotated[str, typer.Option(
         "--cluster-by", help="Clusters of the factor model's robust standard errors (with two or more --by fields): "
                              "replicate (a run's replicate shares one sampling seed) or conversation.")] = "replicate",
+    exclude_self_coded: ExcludeSelfOption = False,
+    blind_only: BlindOnlyOption = False,
     db: DbOption = None,
 ) -> None:
     """Tally codes (or stops, or offers) per group: n of finished of planned, count, proportion, 95% Wilson
     interval, tests between groups; with two or more --by fields, a logistic regression with them as factors."""
-    from ..analysis.tally import TallyError, code_tally, load_conversations, offer_tally, stop_tally
+    from ..analysis.tally import TallyError, UnitFilter, code_tally, load_conversations, offer_tally, stop_tally
 
+    units = UnitFilter(exclude_self_coded=exclude_self_coded, blind_only=blind_only)
+    if units.active and what != "codes":
+        fail("--exclude-self-coded and --blind-only filter coded units: they apply to --what codes only")
     if format not in ("table", "csv", "json", "md"):
         fail("--format must be table, csv, json or md")
     fields = [f.strip() for f in by.split(",") if f.strip()]
@@ -499,7 +512,7 @@ def tally(
                 para = _paraphrase_list(session, run_ids, paraphrases) if paraphrases else None
                 report: Any = code_tally(session, run_ids, by=fields, coder=coder, codes=code_, paraphrases=para,
                                          seed=seed, factors=len(fields) >= 2 and not para,
-                                         cluster_by=cluster_by)  # type: ignore[arg-type]
+                                         cluster_by=cluster_by, units=units)  # type: ignore[arg-type]
                 title = "codes"
             elif what in ("stops", "stop-agreement"):
                 from ..analysis.stops import stop_agreement, stop_channel_tally
@@ -545,14 +558,16 @@ def agreement(
     builtin: Annotated[bool, typer.Option("--builtin", help="Include the built-in coder (offers, stop phrase).")] = False,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or md.")] = "table",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
+    blind_only: BlindOnlyOption = False,
     db: DbOption = None,
 ) -> None:
     """Agreement per code (raw, Cohen's κ, Krippendorff's α; judge vs each person), then the disagreements to review."""
-    from ..analysis.tally import TallyError, agreement_report
+    from ..analysis.tally import TallyError, UnitFilter, agreement_report
 
     try:
         with _session(db_url(db)) as session:
-            report = agreement_report(session, run_ids, coders=coder, codes=code_, include_builtin=builtin)
+            report = agreement_report(session, run_ids, coders=coder, codes=code_, include_builtin=builtin,
+                                      units=UnitFilter(blind_only=blind_only))
     except TallyError as exc:
         fail(str(exc))
     if not report.rows:

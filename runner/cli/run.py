@@ -133,6 +133,7 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Replace every model with the simulator: check the flow, spend nothing.")] = False,
     registration: RegistrationOption = None,
     strict: StrictOption = False,
+    researcher: Annotated[str | None, typer.Option("--researcher", help="Who runs or prompts this run: their own codes on it are flagged as self-coded.")] = None,
 ) -> None:
     """Run a protocol: every model × condition × replicate, concurrently, every turn committed as it completes."""
     from ..engine import runs
@@ -149,7 +150,8 @@ def run(
     except ValueError as exc:
         fail(str(exc))
     options = {"models": model, "conditions": condition, "replicates": replicates, "concurrency": concurrency,
-               "dry_run": dry_run, "models_file": str(models_file) if models_file else None}
+               "dry_run": dry_run, "models_file": str(models_file) if models_file else None,
+               "researcher": researcher}
     url = db_url(db)
     found: list[Any] = []
     if registration:

@@ -150,6 +150,7 @@ def run_row(plan: Plan, run_id: str, options: dict[str, Any], models_json: str, 
         options_json=json.dumps(options, default=str), latitude_version=versions[0], litellm_version=versions[1],
         status="running", simulated=all(s.model.simulated for s in plan.specs),
         registration_id=options.get("registration"),
+        researcher=options.get("researcher") or None,
     )
 
 

@@ -277,7 +277,9 @@ def _detail(report: Report) -> dict[str, Any]:
     if isinstance(report, CodeTally):
         return {"rows": to_jsonable(report.rows), "tests": to_jsonable(report.tests),
                 "paraphrases": to_jsonable(report.paraphrases), "validation": to_jsonable(report.validation),
-                "factors": to_jsonable(report.factors), "echo": to_jsonable(report.echo)}
+                "factors": to_jsonable(report.factors), "echo": to_jsonable(report.echo),
+                # per unit (coder × conversation): blind, unblinded or self-coded, and whether it was counted
+                "units": to_jsonable(report.units)}
     if isinstance(report, StopTally):
         return {"rows": to_jsonable(report.rows), "curves": to_jsonable(report.curves),
                 "test": to_jsonable(report.test)}

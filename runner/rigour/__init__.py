@@ -13,7 +13,8 @@ defences that are about the researcher rather than the models:
 - `report`: `latitude report RUN`: each registered hypothesis's planned test with its n-of-N
   and intervals, supported or not at the registered alpha; the run's deviations; every other
   analysis, marked exploratory.
-- `blind` (added beside these): coding blind to model and condition.
+- `blind`: coding blind to model and condition: what a blind coder may not see and how it is
+  hidden, each coder's seeded order, the self-coding check, how each unit was coded.
 
 Modules are imported on use; nothing here imports the CLI or the TUI (an import-linter
 contract in `pyproject.toml`).

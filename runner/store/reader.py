@@ -297,6 +297,17 @@ class StoreReader:
             stmt = select(func.count()).select_from(ConversationRow).where(*self._where(run_id, flt))
             return int(s.execute(stmt).scalar_one())
 
+    def ids(self, run_id: str, flt: ConversationFilter = ConversationFilter(), *,
+            uncoded_by: str | None = None) -> list[str]:
+        """The ids of the run's conversations passing the filter (optionally those ``uncoded_by`` has not
+        tagged), in plan order: a blind coder's screens put them in their own order."""
+        c = ConversationRow
+        stmt = select(c.id).where(*self._where(run_id, flt))
+        if uncoded_by is not None:
+            stmt = stmt.where(col(c.id).not_in(self._coded_by(uncoded_by)))
+        with self.session() as s:
+            return [str(i) for (i,) in s.execute(stmt.order_by(col(c.seq), col(c.id)))]
+
     def page(
         self,
         run_id: str,

@@ -196,6 +196,8 @@ class RunOptions(_Payload):
     """The registration the run follows (`latitude run --registration`); a rerun keeps it."""
     fork: ForkRecord | None = None
     """A fork run (``latitude fork``): the conversation and point its conversations continue."""
+    researcher: str | None = None
+    """``--researcher``: who ran or prompted the run (also `RunRow.researcher`; a rerun carries it)."""
 
 
 class PlanRecord(_Payload):

@@ -22,6 +22,7 @@ __all__ = [
     "TAG_SOURCES",
     "CaptureRow",
     "CodeRow",
+    "CoderSettingRow",
     "CodebookRow",
     "DeviationKind",
     "DeviationRow",
@@ -186,6 +187,10 @@ class RunRow(SQLModel, table=True):
     registration_id: str | None = Field(default=None, foreign_key="registrations.id", index=True)
     """The registration the run follows (``latitude run --registration``); its deviations are in
     ``deviations``. None for an unregistered (exploratory) run."""
+
+    researcher: str | None = None
+    """Who ran or prompted the run (``latitude run --researcher NAME``; resume and rerun carry it): their
+    tags on its conversations count as self-coded. None when nobody was named."""
 
 
 class DeviationRow(SQLModel, table=True):
@@ -659,6 +664,9 @@ class TagRow(SQLModel, table=True):
     """A coder's note."""
     source: TagSource = Field(default="human", sa_type=AutoString)
     """Who made the tag."""
+    blind: bool = False
+    """True when the coder was blind to the conversation's run when the tag was made (model, vendor,
+    condition hidden: `runner.rigour.blind`); False for tags made unblinded, by judges or imports."""
     created_at: datetime = Field(default_factory=utcnow)
     """When it was made (UTC)."""
     deleted_at: datetime | None = None
@@ -736,8 +744,34 @@ class ReviewedRow(SQLModel, table=True):
     """When the mark was withdrawn (unmark or undo); None while it stands."""
 
 
+class CoderSettingRow(SQLModel, table=True):
+    """A coder's blind-coding state for one run (or, with no run, for every run they have no row for).
+
+    ``latitude tui --blind`` writes the coder's default row (``run_id`` None); opening a run blind writes
+    the run's row with the coder's seeded order. Unblinding sets ``unblinded_at`` on the run's row: that
+    is the record of who saw the identities, when, and of which run. It is never undone (a coder cannot
+    unsee a model name); later tags on the run are not blind."""
+
+    __tablename__ = "coder_settings"
+    __table_args__ = (Index("ix_coder_settings_coder_run_id", "coder", "run_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    coder: str
+    """The coder (the name their tags carry)."""
+    run_id: str | None = Field(default=None, foreign_key="runs.id", ondelete="CASCADE")
+    """The run; None for the coder's default (blind for every run without a row of its own)."""
+    seed: int = 0
+    """Seed of this coder's random order of the run's conversations (from the run id and the coder's
+    name, `runner.rigour.blind.blind_seed`); 0 on the default row."""
+    blind_since: datetime = Field(default_factory=utcnow)
+    """When the coder went blind for it (UTC)."""
+    unblinded_at: datetime | None = None
+    """When the coder unblinded the run (UTC); None while blind."""
+
+
 TABLES: tuple[type[SQLModel], ...] = (
     RegistrationRow, RunRow, DeviationRow, ConversationRow, MessageRow, OfferRow, StopDetectionRow, StopCandidateRow, ArtifactRow, CaptureRow,
-    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow, ChoiceRow, ReviewedRow,
+    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow, ChoiceRow, ReviewedRow, CoderSettingRow,
 )
 """Every table class, parents before children (the order inserts must follow)."""

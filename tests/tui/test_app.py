@@ -146,7 +146,11 @@ def test_cli_starts_the_app_with_make_app(monkeypatch, store) -> None:
     monkeypatch.setattr(tui.app, "make_app", fake_make_app)
     result = CliRunner().invoke(cli, ["tui", "--db", str(store.path), "--coder", "dana"])
     assert result.exit_code == 0, result.output
-    assert seen == {"db_url": store.url, "coder": "dana", "migrate": False, "ran": True}
+    assert seen == {"db_url": store.url, "coder": "dana", "migrate": False, "blind": False, "ran": True}
+    seen.clear()
+    result = CliRunner().invoke(cli, ["tui", "--db", str(store.path), "--coder", "dana", "--blind"])
+    assert result.exit_code == 0, result.output
+    assert seen["blind"] is True
 
 
 @pytest.mark.parametrize("coder_env", ["zoe"])

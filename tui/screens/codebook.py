@@ -105,7 +105,7 @@ class CodebookScreen(BaseScreen):
             (c.name, (Text(str(c.position + 1) if c.position < 9 else "", style="bold"),
                       Text(literal(c.name), style="bold"), Text(literal(c.parent or "")),
                       Text(f"{message.counts.get(c.name, 0):,}", justify="right"),
-                      Text(short(c.definition, 60), style="dim")))
+                      Text(short(self.lapp.mask(c.definition), 60), style="dim")))
             for c in message.codes
         ])
         self._render_title(message.codebook, message.names)
@@ -148,11 +148,11 @@ class CodebookScreen(BaseScreen):
         for label, value in (("definition", c.definition), ("include", c.include), ("exclude", c.exclude),
                              ("parent", c.parent or "")):
             if value:
-                parts.append(Text.assemble((f"{label}: ", "bold"), literal(value)))
+                parts.append(Text.assemble((f"{label}: ", "bold"), literal(self.lapp.mask(value))))
         examples = json.loads(c.examples_json or "[]")
         if examples:
             parts.append(Text("examples:", style="bold"))
-            parts.extend(Text(f"  “{literal(e)}”", style="italic") for e in examples)
+            parts.extend(Text(f"  “{literal(self.lapp.mask(e))}”", style="italic") for e in examples)
         parts.append(Text(f"{self.counts.get(c.name, 0):,} live tags", style="dim"))
         detail.update(Text("\n").join(parts))
 

@@ -23,8 +23,11 @@ from tui.widgets.status_line import StatusLine
 __all__ = ["CompareScreen"]
 
 
-def _title(record: ConversationRecord) -> Text:
+def _title(record: ConversationRecord, label: str | None = None) -> Text:
     c = record.conversation
+    if label is not None:  # blind: the neutral label, nothing that names the model or the condition
+        return Text.assemble((label, "bold"), ("  BLIND", "bold reverse magenta"),
+                             f"\n{c.kind} · {c.turns} turns · stop: {literal(c.stop_reason or '—')}")
     title = Text.assemble((c.id, "bold"), "  ", (literal(c.model_alias), "bold green"),
                           (f" ↔ {literal(c.partner_alias)}" if c.partner_alias else "", "bold yellow"),
                           f"\n{literal(c.condition)} · rep {c.replicate} · {c.turns} turns · stop: "
@@ -47,6 +50,8 @@ class CompareScreen(BaseScreen):
         self.right_id = right
         self.cursor = 0
         self.loaded = False
+        self.labels: dict[str, str] = {}
+        """Neutral labels of the conversations shown blind."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="compare-body"):
@@ -63,7 +68,18 @@ class CompareScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
     def load(self) -> None:
         self.app.call_from_thread(self.start_loading, "#compare-body")
-        self.post_message(PairLoaded(self.reader.conversation(self.left_id), self.reader.conversation(self.right_id)))
+        self.post_message(PairLoaded(self._read(self.left_id), self._read(self.right_id)))
+
+    def _read(self, conversation_id: str) -> ConversationRecord | None:
+        """The record, masked when the coder is blind to its run (worker thread)."""
+        from runner.rigour.blind import mask_record
+
+        record = self.reader.conversation(conversation_id)
+        view = self.lapp.blind_view(record.conversation.run_id) if record is not None else None
+        if record is not None and view is not None:
+            self.labels[conversation_id] = view.label(conversation_id)
+            return mask_record(record, view)
+        return record
 
     @on(PairLoaded)
     async def _loaded(self, message: PairLoaded) -> None:
@@ -75,7 +91,7 @@ class CompareScreen(BaseScreen):
             if record is None:
                 title.update(Text("(missing)"))
                 continue
-            title.update(_title(record))
+            title.update(_title(record, self.labels.get(record.conversation.id)))
             ctx = turn_context(record, self.lapp.coder)
             await turns.mount_all([TurnView(m, ctx, [t for t in record.tags if t.message_idx == m.idx])
                                    for m in record.messages])
@@ -106,6 +122,10 @@ class CompareScreen(BaseScreen):
         self.load()
 
     def action_other(self, vary: Literal["model", "replicate", "fork"], step: int) -> None:
+        if self.labels:
+            self.notify(f"Not while blind: the next {vary} of the same condition would say which is which.",
+                        markup=False)
+            return
         self.find_other(vary, step)
 
     @work(thread=True, exclusive=True, group="compare-other", exit_on_error=False)
@@ -118,7 +138,7 @@ class CompareScreen(BaseScreen):
             self.app.call_from_thread(self.notify, f"No other {vary} to show.", markup=False, timeout=2)
             return
         self.right_id = other
-        self.post_message(PairLoaded(self.reader.conversation(self.left_id), self.reader.conversation(other)))
+        self.post_message(PairLoaded(self._read(self.left_id), self._read(other)))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -53,15 +53,22 @@ Layout = tuple[tuple[str, int], ...]
 DEFAULT_LAYOUT: Layout = tuple((label, width) for label, _, width in COLUMNS)
 
 
-def fit_columns(available: int, content: dict[str, int] | None = None) -> Layout:
+BLIND_HIDDEN = frozenset({"model", "vendor", "condition", "rep", "cost"})
+"""Columns a blind coder does not see (the cost would tell the vendor); ``#`` shows the neutral label."""
+
+
+def fit_columns(available: int, content: dict[str, int] | None = None, hide: frozenset[str] = frozenset()) -> Layout:
     """The columns that fit ``available`` cells: chosen by `PRIORITY`, each at its usual width (or
-    its content's, when narrower); the room left goes to the columns whose content was cut."""
+    its content's, when narrower); the room left goes to the columns whose content was cut.
+    Columns in ``hide`` are never shown (blind coding)."""
     content = content or {}
     usual = {label: width for label, _, width in COLUMNS}
     want = {label: max(len(label), min(usual[label], content.get(label, usual[label]))) for label in usual}
     chosen: list[str] = []
     used = 0
     for label in PRIORITY:
+        if label in hide:
+            continue
         need = want[label] + (len(SEP) if chosen else 0)
         if used + need <= available:
             chosen.append(label)
@@ -138,13 +145,26 @@ def filter_chips(flt: ConversationFilter) -> Text:
     return chips
 
 
-def cells_of(r: ConversationSummary) -> dict[str, Text]:
-    """The cells of one row by column label (all `Text`: names and model text are never markup)."""
+def blind_row(r: ConversationSummary, view: Any) -> ConversationSummary:
+    """The row as a blind coder sees it: a neutral label (``seq`` = place in their order), no model, vendor,
+    condition, replicate or cost, the snippet masked."""
+    from dataclasses import replace
+
+    from runner.rigour.blind import HIDDEN, MODEL_TOKEN, PARTNER_TOKEN
+
+    return replace(r, seq=view.rank(r.id), model=f"{MODEL_TOKEN} ↔ {PARTNER_TOKEN}" if " ↔ " in r.model else MODEL_TOKEN,
+                   vendor=HIDDEN, condition=HIDDEN, replicate=0, simulated=False, cost=0.0,
+                   snippet=view.snippet(r.snippet) if r.snippet is not None else None)
+
+
+def cells_of(r: ConversationSummary, blind: bool = False) -> dict[str, Text]:
+    """The cells of one row by column label (all `Text`: names and model text are never markup).
+    ``blind``: the row went through `blind_row` (its ``#`` is the neutral label)."""
     model = Text(literal(r.model))
     if r.simulated:
         model = Text(literal(r.model)[:14]) + Text(" sim", style="magenta")
     cells = {
-        "#": Text(str(r.seq), style="dim"), "model": model, "vendor": Text(literal(r.vendor)),
+        "#": Text(f"#{r.seq + 1:04d}" if blind else str(r.seq), style="dim"), "model": model, "vendor": Text(literal(r.vendor)),
         "condition": Text(literal(r.condition)), "rep": Text(str(r.replicate)), "turns": Text(str(r.turns)),
         "stop": Text(literal(r.stop_reason or "—"), style="red" if (r.stop_reason or "").startswith("error") else ""),
         "status": Text(r.status, style=STATUS_STYLE.get(r.status, "")), "offers": offer_cell(r.offers),
@@ -155,9 +175,10 @@ def cells_of(r: ConversationSummary) -> dict[str, Text]:
     return cells
 
 
-def row_cells(r: ConversationSummary, layout: Layout = DEFAULT_LAYOUT, pattern: Any = None) -> tuple[Text]:
+def row_cells(r: ConversationSummary, layout: Layout = DEFAULT_LAYOUT, pattern: Any = None,
+              blind: bool = False) -> tuple[Text]:
     """The row as one line; with a search, a second line holds the snippet of the hit, matches highlighted."""
-    line = row_line(cells_of(r), layout)
+    line = row_line(cells_of(r, blind), layout)
     if r.snippet is not None:
         width = max(10, sum(w for _, w in layout) + len(SEP) * (len(layout) - 1) - 4)
         snip = Text("    ") + Text(short(r.snippet, width), style="dim italic")
@@ -166,11 +187,11 @@ def row_cells(r: ConversationSummary, layout: Layout = DEFAULT_LAYOUT, pattern: 
     return (line,)
 
 
-def content_widths(rows: Any) -> dict[str, int]:
+def content_widths(rows: Any, blind: bool = False) -> dict[str, int]:
     """The widest cell of each column over ``rows`` (for sizing columns to content)."""
     out: dict[str, int] = {}
     for r in rows:
-        for label, cell in cells_of(r).items():
+        for label, cell in cells_of(r, blind).items():
             out[label] = max(out.get(label, len(label)), cell.cell_len)
     return out
 
@@ -225,13 +246,37 @@ class ConversationsScreen(BaseScreen):
     def on_mount(self) -> None:
         if not getattr(self.app, "cursor_blink", True):
             self.query_one("#search", Input).cursor_blink = False
-        self.columns_layout = fit_columns(self._available())
+        if self.lapp.blind:
+            self.column_cursor = "stop"
+        self.columns_layout = fit_columns(self._available(), hide=self._hide())
         self._add_header(self.query_one("#conversations", DataTable))
         self.reload()
         self.load_run()
         self.set_interval(2.0, self._tick)
 
     # ---------------------------------------------------------------- layout
+
+    @property
+    def view(self) -> Any:
+        """The coder's `BlindView` of this run (None: not blind), once a load has read it."""
+        return self.lapp.cached_blind_view(self.run_id)
+
+    def _hide(self) -> frozenset[str]:
+        return BLIND_HIDDEN if self.lapp.is_blind_to(self.run_id) else frozenset()
+
+    def _blind(self, page: Any, view: Any) -> Any:
+        """A page in the blind coder's order, masked (a blind list is read whole: one page)."""
+        from runner.store.reader import ConversationPage
+
+        rows = sorted((blind_row(r, view) for r in page.rows), key=lambda r: (r.seq, r.id))
+        return ConversationPage(rows, None)
+
+    def _read(self, flt: ConversationFilter, limit: int, after: PageKey | None = None) -> Any:
+        """A page of the list: in plan order, or (blind) the whole filtered list in the coder's order."""
+        view = self.lapp.blind_view(self.run_id)
+        if view is None:
+            return self.reader.page(self.run_id, flt, after=after, limit=limit)
+        return self._blind(self.reader.page(self.run_id, flt, limit=max(limit, len(view.order) + 10_000)), view)
 
     def _available(self) -> int:
         """Cells a row may use: the terminal width less the table's cell padding and scrollbar."""
@@ -251,16 +296,16 @@ class ConversationsScreen(BaseScreen):
     def _add_rows(self, table: DataTable[Any], rows: list[ConversationSummary]) -> None:
         pattern = self._pattern()
         for r in rows:
-            table.add_row(*row_cells(r, self.columns_layout, pattern), key=r.id, height=2 if r.snippet is not None else 1)
+            table.add_row(*row_cells(r, self.columns_layout, pattern, self.view is not None), key=r.id, height=2 if r.snippet is not None else 1)
 
     def _relayout(self, force: bool = False) -> None:
         """Fit the columns again (terminal resized, new content, column cursor moved) and redraw the rows."""
-        layout = fit_columns(self._available(), self._content)
+        layout = fit_columns(self._available(), self._content, self._hide())
         if layout == self.columns_layout and not force:
             return
         self.columns_layout = layout
         if self.column_cursor not in {label for label, _ in layout}:
-            self.column_cursor = "model"
+            self.column_cursor = "stop" if self._hide() else "model"
         table = self.query_one("#conversations", Table)
         keep = self.selected_id()
         table.clear(columns=True)
@@ -297,7 +342,7 @@ class ConversationsScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="conversations-load", exit_on_error=False)
     def load_first(self, generation: int, flt: ConversationFilter) -> None:
         self.app.call_from_thread(self.start_loading, "#conversations")
-        page = self.reader.page(self.run_id, flt, limit=PAGE)
+        page = self._read(flt, PAGE)
         self.post_message(PageLoaded(generation, page, first=True))
 
     @work(thread=True, exclusive=True, group="conversations-count", exit_on_error=False)
@@ -308,12 +353,12 @@ class ConversationsScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="conversations-more", exit_on_error=False)
     def load_more(self, generation: int, flt: ConversationFilter, after: PageKey) -> None:
-        page = self.reader.page(self.run_id, flt, after=after, limit=PAGE)
+        page = self._read(flt, PAGE, after)
         self.post_message(PageLoaded(generation, page, first=False))
 
     @work(thread=True, exclusive=True, group="conversations-refresh", exit_on_error=False)
     def load_refresh(self, generation: int, flt: ConversationFilter, rows: int) -> None:
-        page = self.reader.page(self.run_id, flt, limit=max(PAGE, min(rows, 2000)))
+        page = self._read(flt, max(PAGE, min(rows, 2000)))
         self.post_message(PageLoaded(generation, page, first=True, replace=True))
         self.post_message(CountLoaded(generation, self.reader.count(self.run_id, flt), self.reader.count(self.run_id)))
         self.post_message(RunsLoaded([r for r in [self.reader.run(self.run_id)] if r is not None]))
@@ -359,13 +404,14 @@ class ConversationsScreen(BaseScreen):
             # a live refresh of the rows shown (and the next ones, if any): update in place
             self.rows = {r.id: r for r in message.page.rows}
             pattern = self._pattern()
-            table.sync([(r.id, row_cells(r, self.columns_layout, pattern)) for r in message.page.rows],
+            blind = self.view is not None
+            table.sync([(r.id, row_cells(r, self.columns_layout, pattern, blind)) for r in message.page.rows],
                        height=2 if any(r.snippet is not None for r in message.page.rows) else 1)
         else:
             if message.first:
                 self.rows = {}
-                self._content = content_widths(message.page.rows)
-                layout = fit_columns(self._available(), self._content)
+                self._content = content_widths(message.page.rows, self.view is not None)
+                layout = fit_columns(self._available(), self._content, self._hide())
                 if layout != self.columns_layout:
                     self.columns_layout = layout
                     table.clear(columns=True)
@@ -401,7 +447,11 @@ class ConversationsScreen(BaseScreen):
         self._render_title()
 
     def _render_title(self) -> None:
-        title = Text.assemble(("run ", "dim"), (self.run_id, "bold"), "  ", literal(self.protocol))
+        title = Text.assemble(("run ", "dim"), (self.run_id, "bold"), "  ",
+                              literal(self.lapp.mask(self.protocol, self.run_id)))
+        if self.lapp.is_blind_to(self.run_id):
+            title.append("  BLIND", style="bold reverse magenta")
+            title.append(" (your own order; U unblinds)", style="dim")
         if self.run_status:
             title.append(f"  {self.run_status}", style="yellow" if self.run_status == "running" else "dim")
         if self.count is None:
@@ -459,7 +509,11 @@ class ConversationsScreen(BaseScreen):
     def _apply_search(self, text: str) -> None:
         text = text.strip()
         try:
-            search.parse(text)
+            parsed = search.parse(text)
+            view = self.view
+            refused = view.refuses([t.text for t in parsed.words()]) if view is not None and parsed else None
+            if refused:
+                raise search.SearchError(refused)
         except search.SearchError as exc:
             # refused in words, the box stays open with the text to fix; the list is not changed
             self.notify(str(exc), severity="warning", markup=False)
@@ -495,8 +549,13 @@ class ConversationsScreen(BaseScreen):
 
     @on(FacetsLoaded)
     def _facets_loaded(self, message: FacetsLoaded) -> None:
+        from dataclasses import replace
+
         from tui.screens.modals import FilterModal
 
+        if self.lapp.is_blind_to(self.run_id):
+            # a blind coder filters on what they may see: never on model, vendor, condition or replicate
+            message = FacetsLoaded(replace(message.facets, model=[], vendor=[], condition=[], replicate=[]))
         def done(result: Any) -> None:
             if result is not None:
                 self.set_filter(result.filter)
@@ -510,7 +569,7 @@ class ConversationsScreen(BaseScreen):
             return
         r = self.rows[cid]
         name = _FIELD.get(self.column_cursor)
-        if name is None:
+        if name is None or self.column_cursor in self._hide():
             return
         values: list[Any] = {
             "model": [r.model.split(" ↔ ")[0]], "vendor": [r.vendor], "condition": [r.condition],
@@ -543,6 +602,12 @@ class ConversationsScreen(BaseScreen):
             self.set_filter(ConversationFilter())
 
     def action_refresh(self) -> None:
+        self.reload()
+
+    def blind_changed(self) -> None:
+        """The coder unblinded this run: every column again, in plan order."""
+        self.column_cursor = "model"
+        self._render_title()
         self.reload()
 
     def action_mark(self) -> None:

@@ -69,6 +69,8 @@ class PreferencesScreen(BaseScreen):
         """(model, option) whose comparisons are listed."""
         self.unclear_only = False
         self.loaded = False
+        self.groups: dict[str, str] = {}
+        """While blind: model → ``group N`` (an order seeded by the run and the coder)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="preferences-title", classes="title")
@@ -82,10 +84,13 @@ class PreferencesScreen(BaseScreen):
     def _render_title(self, error: str | None = None) -> None:
         title = Text.assemble(("preferences", "bold"), f"   run {literal(self.run_id or '-')}")
         if self.mode == "comparisons" and self.option:
-            title.append(f"   comparisons of {literal(self.option[1])} ({literal(self.option[0])})", style="bold")
+            group = self.groups.get(self.option[0], self.option[0])
+            title.append(f"   comparisons of {literal(self.option[1])} ({literal(group)})", style="bold")
         elif self.mode == "comparisons":
             title.append("   unclear, refused and unanswered comparisons", style="bold")
         title.append("   (enter: open, u: unclear only, esc: back)", style="dim")
+        if self.lapp.is_blind_to(self.run_id):
+            title.append("  BLIND: models are numbered groups", style="bold magenta")
         if error:
             title.append(f"\n{error}", style="yellow")
         self.query_one("#preferences-title", Static).update(title)
@@ -95,6 +100,7 @@ class PreferencesScreen(BaseScreen):
         from runner.analysis import prefs
 
         run_id = self.run_id
+        self.lapp.blind_view(run_id)  # whether this coder is blind to the run (read once)
         with self.reader.session() as s:
             if run_id is None:
                 self.post_message(PreferencesLoaded(None, [], "open a run first (no run selected)"))
@@ -112,6 +118,13 @@ class PreferencesScreen(BaseScreen):
     @on(PreferencesLoaded)
     def _loaded(self, message: PreferencesLoaded) -> None:
         self.report, self.records = message.report, message.records
+        self.groups = {}
+        if self.lapp.is_blind_to(self.run_id) and self.report is not None:
+            from runner.rigour.blind import blind_order, blind_seed
+
+            models = {g.group for g in self.report.groups} | {r.model for r in self.records}
+            order = blind_order(models, blind_seed(f"{self.run_id}:preferences", self.lapp.coder))
+            self.groups = {m: f"group {i + 1}" for i, m in enumerate(order)}
         self.loaded = True
         self._show()
         self._render_title(message.error)
@@ -131,7 +144,7 @@ class PreferencesScreen(BaseScreen):
                 for rank, u in enumerate(g.ranked(), start=1):
                     opt_out = self.report.options.get(u.option, {}).get("opt_out")
                     rows.append((f"{g.group}\x00{u.option}", (
-                        Text(literal(g.group)), Text(str(rank), justify="right"),
+                        Text(literal(self.groups.get(g.group, g.group))), Text(str(rank), justify="right"),
                         Text(literal(u.option) + (" (opt-out)" if opt_out else ""), style="bold" if opt_out else ""),
                         Text(f"{u.value:+.2f}", justify="right"), Text(f"{u.low:+.2f} – {u.high:+.2f}"),
                         interval_bar(u.value, u.low, u.high, lo, hi), Text(f"{u.wins}/{u.n}", justify="right"))))
@@ -141,9 +154,9 @@ class PreferencesScreen(BaseScreen):
         rows = []
         for r in self.shown_comparisons():
             rows.append((r.conversation_id, (
-                Text(literal(r.model)), Text(literal(r.option_a)), Text(literal(r.option_b)),
+                Text(literal(self.groups.get(r.model, r.model))), Text(literal(r.option_a)), Text(literal(r.option_b)),
                 Text(r.answer, style="yellow" if r.answer in UNANSWERED else ""), Text(literal(r.chosen or "-")),
-                Text(literal((r.evidence or "").replace("\n", " ")[:60])))))
+                Text(literal(self.lapp.mask(r.evidence or "", self.run_id).replace("\n", " ")[:60])))))
         table.sync(rows)
 
     def shown_comparisons(self) -> list[Any]:
@@ -177,6 +190,10 @@ class PreferencesScreen(BaseScreen):
         from tui.screens.transcript import TranscriptScreen
 
         self.app.push_screen(TranscriptScreen(self.run_id or "", ConversationFilter(), key))
+
+    def blind_changed(self) -> None:
+        """The coder unblinded the run: the groups by their names again."""
+        self.load()
 
     def action_unclear(self) -> None:
         self.unclear_only = not self.unclear_only

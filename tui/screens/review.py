@@ -96,8 +96,13 @@ def render_item(item: SuggestionRecord) -> Text:
     if item.conversation is not None:
         c = item.conversation
         where = "the whole conversation" if s.message_idx is None else f"message #{s.message_idx}"
-        parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"), "  ",
-                                   (literal(c.model_alias), "green"), f" · {literal(c.condition)} · rep {c.replicate}"))
+        if c.condition == "—":  # blind (`runner.rigour.blind.mask_suggestion`): nothing that names model or condition
+            parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"),
+                                       ("  BLIND", "bold magenta")))
+        else:
+            parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"), "  ",
+                                       (literal(c.model_alias), "green"),
+                                       f" · {literal(c.condition)} · rep {c.replicate}"))
     if s.kind == "stop":
         parts += _stop_card(item, payload)
     elif s.kind == "judge":
@@ -158,7 +163,14 @@ class ReviewScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False)
     def load(self) -> None:
         self.app.call_from_thread(self.start_loading, "#review-card-scroll")
-        self.post_message(SuggestionsLoaded(self.reader.suggestions("pending") + self.reader.suggestions("skipped")))
+        items = self.reader.suggestions("pending") + self.reader.suggestions("skipped")
+        if self.lapp.blind:
+            from runner.rigour.blind import mask_suggestion
+
+            masker = self.lapp.store_masker()
+            items = [mask_suggestion(i, self.lapp.blind_view(i.conversation.run_id) if i.conversation else None,
+                                     masker) for i in items]
+        self.post_message(SuggestionsLoaded(items))
 
     @on(SuggestionsLoaded)
     def _loaded(self, message: SuggestionsLoaded) -> None:

@@ -6,6 +6,8 @@ Live runs update while they write: the list is read again every second while any
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -48,10 +50,12 @@ def visible_columns(width: int, rows: list[tuple[Text, ...]]) -> tuple[int, ...]
     return tuple(sorted(chosen))
 
 
-def run_cells(r: RunSummary) -> tuple[Text, ...]:
-    """The table cells of one run (all `Text`: protocol names are never markup)."""
-    name = Text(literal(f"{r.protocol_name} v{r.protocol_version}"))
-    if r.simulated:
+def run_cells(r: RunSummary, mask: Any = None) -> tuple[Text, ...]:
+    """The table cells of one run (all `Text`: protocol names are never markup). ``mask`` (blind coding)
+    hides model names in the protocol name and the simulated flag."""
+    name = Text(literal(mask(f"{r.protocol_name} v{r.protocol_version}") if mask else
+                        f"{r.protocol_name} v{r.protocol_version}"))
+    if r.simulated and mask is None:
         name.append(" sim", style="magenta")
     by = r.by_status
     return (
@@ -102,6 +106,9 @@ class RunsScreen(BaseScreen):
 
     def _title(self) -> None:
         title = Text.assemble(("latitude", "bold"), "  runs", ("   coder: ", "dim"), (literal(self.lapp.coder), "bold"))
+        if self.lapp.blind:
+            title.append("  BLIND", style="bold reverse magenta")
+            title.append(" (models, vendors and conditions hidden; U in a run unblinds it)", style="dim")
         self.query_one("#runs-title", Static).update(title)
 
     def _tick(self) -> None:
@@ -142,7 +149,7 @@ class RunsScreen(BaseScreen):
     def _show(self, message: RunsLoaded) -> None:
         self.stop_loading("#runs")
         self.runs = message.runs
-        cells = [run_cells(r) for r in message.runs]
+        cells = [run_cells(r, self.lapp.mask if self.lapp.blind else None) for r in message.runs]
         self._fit(cells)
         self.query_one("#runs", Table).sync([(r.id, tuple(c[i] for i in self.shown_columns))
                                              for r, c in zip(message.runs, cells, strict=True)])

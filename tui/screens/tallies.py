@@ -66,7 +66,9 @@ class TalliesScreen(BaseScreen):
         scope = "all runs" if self.all_runs else f"run {self.run_id}"
         title = Text.assemble(("tallies", "bold"), f"   {scope}", ("  (a: switch)", "dim"),
                               "   by ", (self.by, "bold"), ("  (b)", "dim"),
-                              "   coder ", (literal(self.coder or "auto"), "bold"), ("  (c)", "dim"))
+                              "   coder ", (literal(self.lapp.mask(self.coder or "auto")), "bold"), ("  (c)", "dim"))
+        if self.blind:
+            title.append("  BLIND: groups are numbered in an order of your own", style="bold magenta")
         if self.hidden:
             title.append(f"   ({self.hidden} empty rows hidden: groups this coder did not code)", style="dim")
         if error:
@@ -78,6 +80,8 @@ class TalliesScreen(BaseScreen):
         from runner.analysis import tally
 
         self.app.call_from_thread(self.start_loading, "#tallies-body")
+        if not self.all_runs:
+            self.lapp.blind_view(self.run_id)  # whether this coder is blind to the run (read once)
         run_ids = [r.id for r in self.reader.runs()] if self.all_runs else [self.run_id or ""]
         with self.reader.session() as s:
             try:
@@ -110,8 +114,10 @@ class TalliesScreen(BaseScreen):
         bars = []
         shown = [r for r in message.rows if r.n > 0]
         self.hidden = len(message.rows) - len(shown)
+        names = self._blind_groups([str(r.group.get(self.by, "")) for r in shown])
         for r in shown:
             group = r.group.get(self.by, "")
+            group = names.get(str(group), group)
             pct = "—" if r.n == 0 or math.isnan(r.proportion) else f"{100 * r.proportion:.1f}"
             ci = "—" if r.n == 0 or math.isnan(r.low) else f"{100 * r.low:.1f} – {100 * r.high:.1f}"
             lines.append((f"{r.code}\x00{group}",
@@ -124,10 +130,29 @@ class TalliesScreen(BaseScreen):
         self._render_title(message.error)
         self.loaded = True
 
+    @property
+    def blind(self) -> bool:
+        """The coder is blind to this run (or, over all runs, has a standing blind setting)."""
+        return self.lapp.blind if self.all_runs else self.lapp.is_blind_to(self.run_id)
+
+    def _blind_groups(self, values: list[str]) -> dict[str, str]:
+        """While blind, each group is ``group 1``, ``group 2``… in an order seeded by the run and the coder
+        (the counts stay; which model or condition a group is does not show)."""
+        if not self.blind:
+            return {}
+        from runner.rigour.blind import blind_order, blind_seed
+
+        order = blind_order(values, blind_seed(f"{self.run_id}:{self.by}", self.lapp.coder))
+        return {v: f"group {i + 1}" for i, v in enumerate(order)}
+
     @on(StoreChanged)
     def _store_changed(self, message: StoreChanged) -> None:
         if self.is_current and "tags" in message.what:
             self.load()
+
+    def blind_changed(self) -> None:
+        """The coder unblinded the run: the groups by their names again."""
+        self.load()
 
     def action_cycle_by(self) -> None:
         self.by = BREAKDOWNS[(BREAKDOWNS.index(self.by) + 1) % len(BREAKDOWNS)]

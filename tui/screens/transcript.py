@@ -18,6 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from runner.analysis.codebook import Code
+from runner.rigour.blind import mask_record
 from runner.store import search
 from runner.store.reader import ConversationFilter, ConversationRecord
 from runner.store.tables import CodebookRow, TagRow
@@ -155,8 +156,16 @@ class TranscriptScreen(BaseScreen):
         if not keep_cursor:
             self.app.call_from_thread(self.start_loading, "#turns")
         record = self.reader.conversation(conversation_id)
-        position = self.reader.position(self.run_id, self.filter, conversation_id)
-        count = self.reader.count(self.run_id, self.filter)
+        view = self.lapp.blind_view(self.run_id)
+        if view is not None:
+            ordered = view.sort(self.reader.ids(self.run_id, self.filter))
+            position = ordered.index(conversation_id) if conversation_id in ordered else None
+            count = len(ordered)
+            if record is not None:
+                record = mask_record(record, view)
+        else:
+            position = self.reader.position(self.run_id, self.filter, conversation_id)
+            count = self.reader.count(self.run_id, self.filter)
         coded = self.reader.coded_count(self.run_id, self.filter, self.lapp.coder)
         self.post_message(ConversationLoaded(record, position, count, keep_cursor, coded, to_model))
 
@@ -230,6 +239,9 @@ class TranscriptScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="transcript-tags", exit_on_error=False)
     def load_tags(self, conversation_id: str, notice: str | None = None) -> None:
         tags = self.reader.tags(conversation_id)
+        view = self.lapp.blind_view(self.run_id)
+        if view is not None:
+            tags = [TagRow(**{**t.model_dump(), "coder": view.text(t.coder)}) for t in tags]
         coded = self.reader.coded_count(self.run_id, self.filter, self.lapp.coder)
         self.post_message(TagsChanged(conversation_id, tags, notice, coded))
 
@@ -290,18 +302,30 @@ class TranscriptScreen(BaseScreen):
             title.append(f"{self.position + 1:,}/{self.count:,} ", style="bold reverse")
             if self.filter.active():
                 title.append("in filter ", style="dim")
-        title.append(c.id, style="bold")
-        title.append("  ")
-        title.append(literal(c.model_alias), style="bold green")
-        if c.partner_alias:
-            title.append(" ↔ ")
-            title.append(literal(c.partner_alias), style="bold yellow")
+        view = self.lapp.cached_blind_view(self.run_id)
+        if view is not None:
+            title.append(view.label(c.id), style="bold")
+            title.append("  BLIND", style="bold reverse magenta")
+            title.append(f"  {c.kind} · ")
+        else:
+            title.append(c.id, style="bold")
+            title.append("  ")
+            title.append(literal(c.model_alias), style="bold green")
+            if c.partner_alias:
+                title.append(" ↔ ")
+                title.append(literal(c.partner_alias), style="bold yellow")
 
-        if c.simulated:
-            title.append(" SIMULATED", style="bold magenta")
-        title.append(f"  {literal(c.vendor)} · {literal(c.condition)} · rep {c.replicate} · {c.kind} · ")
+            if c.simulated:
+                title.append(" SIMULATED", style="bold magenta")
+            title.append(f"  {literal(c.vendor)} · {literal(c.condition)} · rep {c.replicate} · {c.kind} · ")
         title.append(c.status, style="yellow" if c.status == "running" else "red" if c.status == "error" else "")
-        title.append(f" · stop: {literal(c.stop_reason or '—')} · {c.turns} turns · ${c.cost:.4f}")
+        title.append(f" · stop: {literal(c.stop_reason or '—')} · {c.turns} turns")
+        if view is None:
+            title.append(f" · ${c.cost:.4f}")
+        researcher = self.record.run.researcher
+        if researcher and researcher == self.lapp.coder:
+            title.append("   ⚑ you ran this conversation: your codes on it count as self-coded",
+                         style="bold reverse yellow")
         if self.coded is not None and self.count:
             title.append(f"   {self.coded:,} of {self.count:,} coded by ", style="bold cyan")
             title.append(literal(self.lapp.coder), style="bold cyan")
@@ -364,9 +388,23 @@ class TranscriptScreen(BaseScreen):
     def action_prev(self) -> None:
         self.neighbour(-1)
 
+    def _blind_next(self, view: Any, ids: list[str], step: int, wrap: bool = False) -> str | None:
+        """The next (``step`` 1) or previous (-1) of ``ids`` after this conversation, in the coder's order."""
+        ordered = view.sort(ids)
+        here = view.rank(self.conversation_id)
+        after = [i for i in ordered if (view.rank(i) > here if step > 0 else view.rank(i) < here)]
+        if after:
+            return after[0] if step > 0 else after[-1]
+        rest = [i for i in ordered if i != self.conversation_id]
+        return rest[0] if wrap and rest else None
+
     @work(thread=True, exclusive=True, group="transcript-neighbour", exit_on_error=False)
     def neighbour(self, step: int) -> None:
-        other = self.reader.neighbour(self.run_id, self.filter, self.conversation_id, 1 if step > 0 else -1)
+        view = self.lapp.blind_view(self.run_id)
+        if view is not None:
+            other = self._blind_next(view, self.reader.ids(self.run_id, self.filter), step)
+        else:
+            other = self.reader.neighbour(self.run_id, self.filter, self.conversation_id, 1 if step > 0 else -1)
         if other is None:
             self.app.call_from_thread(self.notify, "No next conversation in this filter." if step > 0
                                       else "No previous conversation in this filter.", markup=False, timeout=2)
@@ -378,7 +416,12 @@ class TranscriptScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="transcript-neighbour", exit_on_error=False)
     def find_uncoded(self) -> None:
-        other = self.reader.next_uncoded(self.run_id, self.filter, self.conversation_id, self.lapp.coder)
+        view = self.lapp.blind_view(self.run_id)
+        if view is not None:
+            other = self._blind_next(view, self.reader.ids(self.run_id, self.filter, uncoded_by=self.lapp.coder), 1,
+                                     wrap=True)
+        else:
+            other = self.reader.next_uncoded(self.run_id, self.filter, self.conversation_id, self.lapp.coder)
         if other is None:
             self.app.call_from_thread(self.notify, f"Every conversation in this filter is coded by {self.lapp.coder}.",
                                       markup=False, timeout=2)
@@ -391,6 +434,10 @@ class TranscriptScreen(BaseScreen):
 
     def action_back(self) -> None:
         self.dismiss(self.conversation_id)
+
+    def blind_changed(self) -> None:
+        """The coder unblinded this run: the conversation again, unmasked."""
+        self.load(self.conversation_id, keep_cursor=False)
 
     # ---------------------------------------------------------------- tagging
 
@@ -600,6 +647,10 @@ class TranscriptScreen(BaseScreen):
         self.app.push_screen(ForksScreen(parent, at))
 
     def action_compare(self) -> None:
+        if self.lapp.is_blind_to(self.run_id):
+            self.notify("Not while blind: comparing with another model of the same condition would say which "
+                        "is which. Mark two conversations with c in the list instead.", markup=False)
+            return
         self.open_compare()
 
     @work(thread=True, exclusive=True, group="transcript-compare", exit_on_error=False)

@@ -1,0 +1,118 @@
+"""Blind masking is pure: model names in text become neutral tokens; each coder's order is their own."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from runner.rigour.blind import (
+    MODEL_TOKEN,
+    PARTNER_TOKEN,
+    Masker,
+    blind_order,
+    blind_seed,
+    coded_how,
+    judge_model,
+    names_of_run,
+    neutral_label,
+    self_coded_reason,
+)
+
+RUN = SimpleNamespace(
+    models_json=json.dumps({"claude-sonnet": {"model": "anthropic/claude-sonnet-4"},
+                            "exp": {"model": "openai/gpt-4o-mini"}}),
+    protocol_text="name: study\nexperimenter:\n  model: exp\n  instructions: ask\n",
+)
+PAIR = SimpleNamespace(model_alias="gpt-4o", litellm_model="openai/gpt-4o", vendor="openai", kind="pair",
+                       partner_alias="claude-sonnet", partner_model="anthropic/claude-sonnet-4")
+
+
+def test_names_of_run_come_from_the_snapshot_and_the_conversations() -> None:
+    names = names_of_run(RUN, [PAIR])
+    assert {"claude-sonnet", "anthropic/claude-sonnet-4", "claude-sonnet-4", "gpt-4o", "openai/gpt-4o",
+            "exp", "openai/gpt-4o-mini", "gpt-4o-mini", "openai"} <= names.models
+    assert (names.experimenter_alias, names.experimenter) == ("exp", "openai/gpt-4o-mini")
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("I am gpt-4o, made by OpenAI.", "I am [model], made by [model]."),
+    ("GPT-4O said hi to CLAUDE-SONNET.", "[model] said hi to [partner]."),
+    ("As Claude 3.5 Sonnet, I think", "As [model], I think"),
+    ("I like GPT-4.", "I like [model]."),
+    ("Claudette and GPTQ stay; Gemma 2 goes.", "Claudette and GPTQ stay; [model] goes."),
+    ("model anthropic/claude-sonnet-4 here", "model [partner] here"),
+    ("Llama, Qwen and Mistral", "[model], [model] and [model]"),
+    ("no names at all", "no names at all"),
+])
+def test_model_names_in_text_are_replaced_case_insensitively_on_word_boundaries(text: str, want: str) -> None:
+    masker = names_of_run(RUN, [PAIR]).masker(model=[PAIR.model_alias, PAIR.litellm_model],
+                                               partner=[PAIR.partner_alias, PAIR.partner_model])
+    assert masker.text(text) == want
+
+
+def test_a_masked_text_keeps_no_name_of_the_run() -> None:
+    names = names_of_run(RUN, [PAIR])
+    masker = names.masker()
+    text = " ".join(sorted(names.models))
+    out = masker.text(text)
+    for name in names.models:
+        assert name.lower() not in out.lower().replace(MODEL_TOKEN, ""), name
+    assert PARTNER_TOKEN not in out
+
+
+def test_empty_masker_still_hides_vendor_names() -> None:
+    assert Masker().text("Hi, I'm ChatGPT") == "Hi, I'm [model]"
+    assert Masker().text("") == ""
+
+
+def test_order_is_stable_per_coder_and_differs_between_coders() -> None:
+    ids = [f"c{i:04d}" for i in range(40)]
+    ana = blind_order(ids, blind_seed("run1", "ana"))
+    assert ana == blind_order(list(reversed(ids)), blind_seed("run1", "ana"))  # input order does not matter
+    ben = blind_order(ids, blind_seed("run1", "ben"))
+    other_run = blind_order(ids, blind_seed("run2", "ana"))
+    assert sorted(ana) == sorted(ben) == ids
+    assert ana != ben and ana != other_run and ana != ids
+    assert 0 < blind_seed("run1", "ana") < 2**31
+
+
+def test_neutral_labels() -> None:
+    assert [neutral_label(i) for i in (0, 41, 9999)] == ["#0001", "#0042", "#10000"]
+
+
+def test_self_coding() -> None:
+    conv = SimpleNamespace(model_alias="claude-sonnet", litellm_model="anthropic/claude-sonnet-4", kind="experimenter",
+                           partner_alias=None, partner_model=None)
+    names = names_of_run(RUN, [conv])
+    assert self_coded_reason("ana", "ana", conv, names) == "you ran this conversation"
+    assert self_coded_reason("ben", "ana", conv, names) is None
+    assert judge_model("judge:openai/gpt-4o-mini@themesv2") == "openai/gpt-4o-mini"
+    assert self_coded_reason("judge:openai/gpt-4o-mini@themesv2", None, conv, names) == \
+        "the judge is this conversation's experimenter"
+    assert self_coded_reason("judge:anthropic/claude-sonnet-4@themesv1", None, conv, names) == \
+        "the judge is this conversation's own model"
+    assert self_coded_reason("judge:openai/gpt-4o-mini@themesv1", None, PAIR, names) is None  # not an experimenter run
+    assert self_coded_reason("judge:anthropic/claude-sonnet-4@t v1", None, PAIR, names) == \
+        "the judge is this conversation's pair partner"
+    assert [coded_how(True, False), coded_how(False, False), coded_how(True, True)] == \
+        ["blind", "unblinded", "self-coded"]
+
+
+def test_blind_view_labels_snippets_and_refused_searches() -> None:
+    from runner.rigour.blind import BlindView, ConversationNames
+
+    names = names_of_run(RUN, [PAIR])
+    view = BlindView(run_id="run1", coder="ana", seed=blind_seed("run1", "ana"),
+                     order=tuple(blind_order(["c1", "c2", "c3"], blind_seed("run1", "ana"))), names=names,
+                     conversations={"c1": ConversationNames(("gpt-4o", "openai/gpt-4o"), ("claude-sonnet",), "pair")},
+                     conditions=frozenset({"warm", "cold"}))
+    assert sorted(view.label(c) for c in ("c1", "c2", "c3")) == ["#0001", "#0002", "#0003"]
+    assert view.label("new") == "#????" and view.sort(["new", *view.order]) == [*view.order, "new"]
+    assert view.text("gpt-4o to claude-sonnet", "c1") == "[model] to [partner]"
+    assert view.snippet("Condition: warm. I am GPT-4o") == "Condition: [condition]. I am [model]"
+    assert view.refuses(["lighthouse"]) is None
+    for word in ("warm", "Claude", "gpt-4o", "openai/gpt-4o", "gemma*"):
+        assert view.refuses(["keeper", word]) is not None, word
+    assert "warm" not in (view.refuses(["warm"]) or "")  # the refusal does not echo the word on screen

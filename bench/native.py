@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
     BENCH,
+    BYTECODE,
     PYTHON,
     QUIET,
     REPO,
@@ -47,6 +48,7 @@ from _harness import (  # noqa: E402
     run_child,
     save,
     table,
+    warm_bytecode,
     worker,
     write_models_file,
 )
@@ -92,17 +94,26 @@ def main() -> None:
                          "the thresholds: runner.engine.gctune)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each W1 row this many times and keep the least-CPU run (a shared machine)")
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="let every child compile what it imports from source when the environment sets "
+                         "PYTHONDONTWRITEBYTECODE (by default they keep a bytecode cache, as an installed latitude has)")
     ap.add_argument("--wait-quiet", type=float, default=0.0,
                     help="before each run, wait up to this many seconds for other processes to go quiet")
     args = ap.parse_args()
     QUIET["max_wait_s"] = args.wait_quiet
+    BYTECODE["cache"] = not args.no_bytecode_cache
     raise_fd_limit()
+    warm_bytecode("runner.cli", "runner.cli.run", "runner.engine.runs", "runner.display", "runner.providers.native",
+                  "runner.store.writer", "aiohttp", "rich.live", "tests.fakeprovider", "httpx", "openai",
+                  then="import tempfile, runner.store.db as d\nwith tempfile.TemporaryDirectory() as t:\n"
+                       "    d.upgrade(f'sqlite:///{t}/warm.db')")
     n, turns, conc = (50, 6, 25) if args.quick else (200, 6, 50)
     ideal = n / conc * turns * 0.1
     shape = ["--conversations", str(n), "--turns", str(turns), "--concurrency", str(conc)]
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {"shape": {"conversations": n, "turns": turns, "in_flight": conc, "latency_s": 0.1,
-                                     "ideal_wall_s": ideal}, "load_start": load()}
+                                     "ideal_wall_s": ideal}, "load_start": load(),
+                           "bytecode_cache": BYTECODE["cache"]}
     print(f"native: W1 {n} x {turns}, 100 ms, {conc} in flight; ideal {ideal:.2f} s ({load()})", flush=True)
     with tempfile.TemporaryDirectory(prefix="latitude-bench-") as td:
         tmp = Path(td)

@@ -210,7 +210,7 @@ class StoreWriter:
         self.largest_batch = 0
         """Most operations seen in one transaction so far."""
         self._pg_sequences: dict[str, Any] = {}
-        self._queue: queue.SimpleQueue[_Op] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Op | list[_Op]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -330,8 +330,7 @@ class StoreWriter:
         with self._lock:
             if self._closed:
                 raise WriterClosedError("StoreWriter is closed")
-            for op in ops:
-                self._queue.put(op)
+            self._queue.put(ops if len(ops) > 1 else ops[0])  # one wake-up of the writer thread, not one per op
         if len(ops) == 1:
             return [await ops[0].future]
         return list(await asyncio.gather(*(op.future for op in ops)))
@@ -444,12 +443,17 @@ class StoreWriter:
         stop: _Op | None = None
         try:
             while stop is None:
-                batch = [self._queue.get()]
+                first = self._queue.get()
+                batch = list(first) if isinstance(first, list) else [first]
                 while len(batch) < self.max_batch:
                     try:
-                        batch.append(self._queue.get_nowait())
+                        item = self._queue.get_nowait()
                     except queue.Empty:
                         break
+                    if isinstance(item, list):  # the ops of one `write_all`
+                        batch.extend(item)
+                    else:
+                        batch.append(item)
                 work: list[_Op] = []
                 for op in batch:
                     if op.kind == _STOP:
@@ -474,11 +478,12 @@ class StoreWriter:
         pending = []
         while True:
             try:
-                op = self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            op.error = error
-            pending.append(op)
+            for op in item if isinstance(item, list) else [item]:
+                op.error = error
+                pending.append(op)
         self._resolve(pending)
 
     def _process(self, session: Session, ops: list[_Op]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .analysis.echo import echo_columns, score_messages
 from .store.tables import ChoiceRow, ConversationRow, MessageRow, RunRow, StopDetectionRow, utcnow
 
 USER_NAMES = {"user", "human", "me", "researcher", "experimenter", "interviewer", "you"}
@@ -213,12 +214,13 @@ def rows(path: Path, items: list[Imported], run_id: str, new_id: Any, model: str
             tokens_out=sum(m.get("tokens_out") or 0 for m in replies),
             cost=sum(m.get("cost") or 0.0 for m in replies), ended_at=utcnow(),
         ))
-        for idx, m in enumerate(item.messages):
+        scores = score_messages((m["role"], m["speaker"], m["content"]) for m in item.messages)
+        for idx, (m, scored) in enumerate(zip(item.messages, scores, strict=True)):
             out.append(MessageRow(
                 conversation_id=cid, idx=idx, role=m["role"], speaker=m["speaker"], step="import",
                 content=m["content"], reasoning=m.get("reasoning"), latency_ms=m.get("latency_ms"),
                 ttft_ms=m.get("ttft_ms"), tokens_in=m.get("tokens_in"), tokens_out=m.get("tokens_out"),
-                cost=m.get("cost"),
+                cost=m.get("cost"), **echo_columns(scored),
             ))
         if stop is not None:
             out.extend(_stop_rows(out[conv_at], item, stop))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import comparisons as cmp
-from .protocol import schema
+from .protocol import schema, templates
 from .protocol.load import Loaded
 from .protocol.models_file import ModelAlias, resolve_model
 
@@ -67,6 +67,10 @@ class Plan:
     per_model: dict[str, dict[str, Any]] = field(default_factory=dict)
     preferences: dict[str, Any] | None = None
     """Preference protocols: options, pairs, comparisons per round, rounds, and the worst-case totals."""
+    cache_prefixes: list[dict[str, Any]] = field(default_factory=list)
+    """Per model alias × condition: the shared prefix (system prompt + first user turn) estimated
+    at ~4 characters a token, the model's minimum cacheable length, and whether the prefix reaches
+    it (`prefix_cacheable`). Vendors without prompt caching are left out."""
 
     @property
     def protocol(self) -> schema.Protocol:
@@ -159,6 +163,7 @@ def make_plan(
     plan = Plan(loaded=loaded, specs=specs, models=model_names, conditions=wanted, replicates=n_rep,
                 calls_per_conversation=calls)
     _estimate_tokens(plan)
+    plan.cache_prefixes = cache_prefixes(protocol, {s.model_alias: s.model for s in specs}, wanted)
     if protocol.preferences is not None:
         _preferences_worst_case(plan, aliases)
     return plan
@@ -259,6 +264,64 @@ def _with_stop_turns(protocol: schema.Protocol, condition: schema.Condition, scr
     return script + extra + (1 if stop.then == "confirm" and channels else 0)
 
 
+CHARS_PER_TOKEN = 4
+"""The plan's token estimate: about four characters a token (vendors count their own way)."""
+
+
+def _first_user_text(protocol: schema.Protocol, variables: dict[str, Any]) -> str:
+    """The first user turn a conversation under `variables` sends (rendered where the sandbox can;
+    the raw template where it needs variables only a running conversation has)."""
+    if protocol.pair is not None:
+        source = schema.text_of(protocol.pair.opener)
+    else:
+        source = ""
+        for step in schema.iter_steps(protocol.steps):
+            if not isinstance(step, (schema.Say, schema.Offer)):
+                continue
+            when = getattr(step, "when", None)
+            try:
+                if when and not templates.evaluate(when, variables):
+                    continue
+            except Exception:  # a condition on what only a conversation knows: take the step
+                pass
+            source = schema.text_of(step.say if isinstance(step, schema.Say) else step.offer)
+            break
+    try:
+        return templates.render(source, variables)
+    except Exception:
+        return source
+
+
+def cache_prefixes(protocol: schema.Protocol, models: dict[str, ModelAlias],
+                   conditions: list[str]) -> list[dict[str, Any]]:
+    """Whether each alias × condition's shared prefix (system prompt + first user turn) is long
+    enough for the vendor to cache it at all (an estimate, ~4 characters a token)."""
+    from .providers.caching import min_cacheable_tokens
+
+    by_name = {c.name: c for c in protocol.conditions}
+    out = []
+    for alias, model in models.items():
+        minimum = min_cacheable_tokens(model.model, model.vendor)
+        if minimum is None or not model.prompt_cache:
+            continue
+        for cname in conditions:
+            cond = by_name[cname]
+            variables = {**protocol.vars, **cond.vars, "condition": cname, "model": alias}
+            system = None if cond.no_system else (cond.system or protocol.system)
+            system_text = ""
+            if system is not None:
+                try:
+                    system_text = templates.render(system.content, variables)
+                except Exception:
+                    system_text = system.content
+            chars = len(system_text) + len(_first_user_text(protocol, variables))
+            tokens = chars // CHARS_PER_TOKEN
+            out.append({"model": alias, "litellm_model": model.model, "condition": cname,
+                        "prefix_tokens_estimate": tokens, "min_cacheable_tokens": minimum,
+                        "prefix_cacheable": tokens >= minimum})
+    return out
+
+
 def _estimate_tokens(plan: Plan) -> None:
     protocol = plan.protocol
     system_tokens = len(protocol.system.content) // 4 if protocol.system else 0
@@ -285,4 +348,5 @@ def _estimate_tokens(plan: Plan) -> None:
         plan.tokens_out += tout
 
 
-__all__ = ["ConversationKind", "ConversationSpec", "Plan", "PlanError", "make_plan", "worst_case_calls"]
+__all__ = ["CHARS_PER_TOKEN", "ConversationKind", "ConversationSpec", "Plan", "PlanError", "cache_prefixes", "make_plan",
+           "worst_case_calls"]

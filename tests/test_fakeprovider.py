@@ -110,6 +110,7 @@ async def test_openai_streaming_with_usage(litellm, fake_provider: FakeProvider)
 
 
 async def test_openai_prefix_cache_reports_cached_tokens(litellm, fake_provider: FakeProvider):
+    fake_provider.set_cache(min_tokens=1, openai_step=1)  # a tiny prompt caches (the real minimum is 1,024)
     first = await acall(litellm, fake_provider, "openai")
     convo = HELLO + [{"role": "assistant", "content": first.choices[0].message.content}, {"role": "user", "content": "and again"}]
     r = await acall(litellm, fake_provider, "openai", messages=convo)
@@ -144,6 +145,7 @@ async def test_anthropic_streaming(litellm, fake_provider: FakeProvider):
 
 
 async def test_anthropic_prompt_cache_tokens(litellm, fake_provider: FakeProvider):
+    fake_provider.set_cache(min_tokens=1)  # a tiny prompt caches (the real minimum is 1,024)
     system_text = "You are a careful and helpful assistant. " * 4  # 28 words
     messages = [
         {"role": "system", "content": [{"type": "text", "text": system_text, "cache_control": {"type": "ephemeral"}}]},

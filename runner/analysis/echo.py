@@ -6,10 +6,17 @@ them look like insight". This module measures that, cheaply and transparently:
 - A text's **content tokens** are its lower-cased word tokens (Unicode letters and digits,
   apostrophes kept inside words) that are not English stop words (scikit-learn's list) and are
   at least two characters long.
+- A reply is its text as sent back (not its reasoning, not its tool calls' arguments).
 - A reply's **echo at n** is the share of its content n-grams (over the sequence of content
-  tokens) that also occur among the content n-grams of the prompts it answered (every earlier
-  user/experimenter/system turn of the conversation). Counted over occurrences, so a phrase the
-  reply repeats five times counts five times.
+  tokens) that also occur among the content n-grams of the prompts it answered. Counted over
+  occurrences, so a phrase the reply repeats five times counts five times.
+- **The prompts of a reply** are every earlier message of its conversation that the model read
+  and did not write: the system prompt, scripted user turns (offers, check-ins and choice
+  questions included), an experimenter model's turns, and in a pair run the partner's replies
+  (and the opener, for the side it was shown to: the side that spoke first, as the engine sends
+  it). Not counted: the model's own earlier replies (repeating itself is not being led) and tool
+  results (latitude writes them from the model's own call, e.g. ``saved notes.md``). An n-gram
+  never spans two messages.
 - **echo** (the headline) is the bigram share: unigrams are shared by any two texts on one
   topic, while a shared bigram is a reused phrase. The unigram share is kept beside it.
 
@@ -17,45 +24,70 @@ A reply with fewer than n content tokens has no n-grams; its echo at n is undefi
 never 0, so it does not pull a mean down. Bands (`band()`) cut the headline at fixed, stated
 points so a tally `--by echo-band` means the same thing in every run.
 
-Pure functions; nothing here touches the store.
+Stored with every model reply (`MessageRow.echo`, `echo_unigram`, `echo_bigrams`): the engine
+scores each reply as it is written (`EchoHistory`: each message is tokenised once; about 0.3 ms
+of CPU for an 800-token reply on a loaded 2-core machine), imports score what they bring in,
+and `latitude echo RUN` backfills runs stored before the measure existed (`score_messages`).
+
+Pure functions; nothing here touches the store, and nothing imports scikit-learn.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-__all__ = ["BANDS", "EchoBand", "EchoScore", "band", "content_tokens", "echo", "ngrams", "overlap"]
+from ..kinds import EchoBand
 
-EchoBand = Literal["low", "mid", "high", "none"]
-"""A reply's echo band: ``low`` (< 0.10 of its content bigrams are the prompts'), ``mid``
-(0.10 to < 0.30), ``high`` (≥ 0.30), ``none`` (too short to have a bigram)."""
+__all__ = ["BANDS", "EchoBand", "EchoHistory", "EchoScore", "band", "content_tokens", "echo", "ngrams", "overlap",
+           "echo_columns", "score_messages", "visible"]
+
 
 BANDS: tuple[tuple[EchoBand, float], ...] = (("low", 0.10), ("mid", 0.30), ("high", float("inf")))
 """Upper bounds (exclusive) of each band on the headline echo."""
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
 
 
-@functools.cache
+_SKLEARN_STOP_WORDS = frozenset("""
+a about above across after afterwards again against all almost alone along already also although
+always am among amongst amoungst amount an and another any anyhow anyone anything anyway anywhere
+are around as at back be became because become becomes becoming been before beforehand behind being
+below beside besides between beyond bill both bottom but by call can cannot cant co con could
+couldnt cry de describe detail do done down due during each eg eight either eleven else elsewhere
+empty enough etc even ever every everyone everything everywhere except few fifteen fifty fill find
+fire first five for former formerly forty found four from front full further get give go had has
+hasnt have he hence her here hereafter hereby herein hereupon hers herself him himself his how
+however hundred i ie if in inc indeed interest into is it its itself keep last latter latterly least
+less ltd made many may me meanwhile might mill mine more moreover most mostly move much must my
+myself name namely neither never nevertheless next nine no nobody none noone nor not nothing now
+nowhere of off often on once one only onto or other others otherwise our ours ourselves out over own
+part per perhaps please put rather re same see seem seemed seeming seems serious several she should
+show side since sincere six sixty so some somehow someone something sometime sometimes somewhere
+still such system take ten than that the their them themselves then thence there thereafter thereby
+therefore therein thereupon these they thick thin third this those though three through throughout
+thru thus to together too top toward towards twelve twenty two un under until up upon us very via
+was we well were what whatever when whence whenever where whereafter whereas whereby wherein
+whereupon wherever whether which while whither who whoever whole whom whose why will with within
+without would yet you your yours yourself yourselves
+""".split())
+"""scikit-learn 1.9's ``ENGLISH_STOP_WORDS`` (318 words, BSD-3), copied so that scoring a reply never imports
+scikit-learn (seconds of CPU in the engine); `tests/analysis/test_echo_stored.py` checks it still equals the library's."""
+
+_STOP_WORDS = _SKLEARN_STOP_WORDS | {"don't", "i'm", "it's", "i'd", "i've", "i'll", "you're"}
+
+
 def _stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | {"don't", "i'm", "it's", "i'd", "i've", "i'll", "you're"}
+    return _STOP_WORDS
 
 
 def content_tokens(text: str) -> list[str]:
     """Lower-cased content words of ``text`` in order (stop words and 1-character tokens removed)."""
-    stops = _stop_words()
-    out: list[str] = []
-    for m in _WORD.finditer(text.lower()):
-        tok = m.group(0).replace("’", "'")
-        if len(tok) >= 2 and tok not in stops:
-            out.append(tok)
-    return out
+    lowered = text.lower()
+    if "’" in lowered:
+        lowered = lowered.replace("’", "'")
+    return [tok for tok in _WORD.findall(lowered) if len(tok) >= 2 and tok not in _STOP_WORDS]
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -108,3 +140,101 @@ def echo(reply: str, prompts: Iterable[str]) -> EchoScore:
     value = hit2 / n2 if n2 else None
     return EchoScore(echo=value, echo_words=hit1 / n1 if n1 else None, shared_bigrams=hit2, bigrams=n2,
                      band=band(value))
+
+
+def _score(tokens: Sequence[str], words: set[str], pairs: set[tuple[str, str]]) -> EchoScore:
+    grams = list(zip(tokens, tokens[1:]))
+    hit2 = sum(1 for g in grams if g in pairs)
+    hit1 = sum(1 for t in tokens if t in words)
+    value = hit2 / len(grams) if grams else None
+    return EchoScore(echo=value, echo_words=hit1 / len(tokens) if tokens else None, shared_bigrams=hit2,
+                     bigrams=len(grams), band=band(value))
+
+
+PAIR_SIDES = ("a", "b")
+"""Speakers of the two models of a pair run."""
+
+
+def visible(role: str, speaker: str, reader: str, first: str) -> bool:
+    """Does a message (``role``, ``speaker``) count as a prompt of a reply by ``reader``?
+
+    ``first`` is the speaker of the conversation's first model reply: in a pair, scripted user
+    turns (the opener) are shown to that side only (as `Conversation.view` sends them).
+    """
+    if role == "tool":
+        return False
+    if role == "assistant":
+        return speaker != reader
+    if reader in PAIR_SIDES and role == "user" and speaker == "user":
+        return reader == first
+    return True
+
+
+class EchoHistory:
+    """A conversation's messages so far, for scoring each model reply against its prompts.
+
+    `add` every message in order; `score` a reply before adding it. Each message is tokenised
+    once, and each reader's prompt n-grams grow as the conversation does, so scoring a
+    conversation costs one pass over its text (not one per reply).
+    """
+
+    __slots__ = ("_first", "_messages", "_readers")
+
+    def __init__(self) -> None:
+        self._messages: list[tuple[str, str, list[str]]] = []
+        self._first: str | None = None
+        self._readers: dict[str, tuple[list[int], set[str], set[tuple[str, str]]]] = {}
+
+    def add(self, role: str, speaker: str, content: str, tokens: list[str] | None = None) -> None:
+        """Append one message (any role) to the history."""
+        if role == "assistant" and self._first is None:
+            self._first = speaker
+        self._messages.append((role, speaker, [] if role == "tool" else
+                               (tokens if tokens is not None else content_tokens(content))))
+
+    def score(self, speaker: str, content: str) -> EchoScore:
+        """Score a reply by ``speaker`` against every message added so far that it read."""
+        return self._score_tokens(speaker, content_tokens(content))
+
+    def _score_tokens(self, speaker: str, tokens: list[str]) -> EchoScore:
+        state = self._readers.get(speaker)
+        if state is None:
+            state = self._readers[speaker] = ([0], set(), set())
+        done, words, pairs = state
+        first = self._first if self._first is not None else speaker
+        for role, who, toks in self._messages[done[0]:]:
+            if visible(role, who, speaker, first):
+                words.update(toks)
+                pairs.update(zip(toks, toks[1:]))
+        done[0] = len(self._messages)
+        return _score(tokens, words, pairs)
+
+    def reply(self, speaker: str, content: str) -> EchoScore:
+        """Score a reply, then add it to the history (what the engine does with each reply)."""
+        tokens = content_tokens(content)
+        scored = self._score_tokens(speaker, tokens)
+        self.add("assistant", speaker, content, tokens)
+        return scored
+
+
+def score_messages(messages: Iterable[tuple[str, str, str]]) -> list[EchoScore | None]:
+    """Score every model reply of one conversation, given (role, speaker, content) in order.
+
+    Returns one entry per message: its `EchoScore` for an assistant message, None for the others.
+    """
+    history = EchoHistory()
+    out: list[EchoScore | None] = []
+    for role, speaker, content in messages:
+        if role == "assistant":
+            out.append(history.reply(speaker, content))
+        else:
+            history.add(role, speaker, content)
+            out.append(None)
+    return out
+
+
+def echo_columns(scored: EchoScore | None) -> dict[str, float | int | None]:
+    """The `MessageRow` columns of a score (``echo``, ``echo_unigram``, ``echo_bigrams``); all None for None."""
+    if scored is None:
+        return {"echo": None, "echo_unigram": None, "echo_bigrams": None}
+    return {"echo": scored.echo, "echo_unigram": scored.echo_words, "echo_bigrams": scored.bigrams}

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..engine.events import Emit, JudgeStarted, Retrying, UnitFinished, UnitStarted, ignore
 from ..protocol.models_file import ModelAlias
+from ..store.records import JudgeSuggestionPayload
 from ..store.tables import CodebookRow, CodeRow, ConversationRow, MessageRow, SuggestionRow, TagRow
 
 __all__ = [
@@ -479,7 +480,7 @@ async def _store(unit: Unit, per_code: dict[str, CodeVerdict], names: list[str],
                        "unit": opts.unit}
             rows.append(SuggestionRow(kind="judge", conversation_id=unit.conversation.id,
                                       message_idx=idx if idx is not None else (first.turn if first else None),
-                                      code=name, payload_json=json.dumps(payload, ensure_ascii=False)))
+                                      code=name, payload_json=JudgeSuggestionPayload.model_validate(payload).dump()))
 
     def write(session: Any) -> None:
         session.add_all(rows)

@@ -43,7 +43,7 @@ __all__ = [
 _REASON_CHANNEL = {"stop_phrase": "phrase", "stop_tool": "tool", "stop_check_in": "check_in"}
 """Runs recorded before stop candidates existed: the channel read from the stop reason."""
 
-STOP_GROUP_FIELDS: tuple[str, ...] = (*GROUP_FIELDS, "channel")
+STOP_GROUP_FIELDS: tuple[str, ...] = (*(f for f in GROUP_FIELDS if f != "echo-band"), "channel")
 """What a stop tally may be grouped by: the conversation fields of `tally.GroupField`, and the stop channel."""
 
 

@@ -47,6 +47,7 @@ from ..store.tables import (
 )
 from . import stats
 from .builtin_codes import BUILTIN_CODER, derive_builtin
+from .echo_band import EchoTrend
 
 __all__ = [
     "GROUP_FIELDS",
@@ -81,9 +82,10 @@ __all__ = [
     "to_jsonable",
 ]
 
-GroupField = Literal["model", "condition", "vendor", "protocol", "run", "litellm_model", "replicate"]
+GroupField = Literal["model", "condition", "vendor", "protocol", "run", "litellm_model", "replicate", "echo-band"]
 """A conversation attribute to group by: the model alias, the protocol condition, the vendor,
-the protocol name, the run id, the litellm model string, the replicate number."""
+the protocol name, the run id, the litellm model string, the replicate number, the echo band
+(`echo_band`: the band of the mean echo of the conversation's replies)."""
 
 GROUP_FIELDS: tuple[GroupField, ...] = get_args(GroupField)
 
@@ -474,7 +476,10 @@ def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | Non
 # ----------------------------------------------------------------------------- grouping
 
 
-def _group_value(conv: ConversationRow, fieldname: str, protocols: dict[str, str]) -> str:
+def _group_value(conv: ConversationRow, fieldname: str, protocols: dict[str, str],
+                 derived: dict[str, dict[str, str]] | None = None) -> str:
+    if derived and fieldname in derived:
+        return derived[fieldname].get(conv.id, "none")
     if fieldname == "model":
         return conv.model_alias
     if fieldname == "protocol":
@@ -502,12 +507,25 @@ def _protocols(session: Session, convs: Sequence[ConversationRow]) -> dict[str, 
     return out
 
 
+def _derived(session: Session, convs: Sequence[ConversationRow], by: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Grouping values computed from more than the conversation row (the echo band)."""
+    if "echo-band" not in by:
+        return {}
+    from .echo_band import echo_bands
+
+    return {"echo-band": echo_bands(session, convs)}
+
+
 def _groups(session: Session, convs: Sequence[ConversationRow],
             by: Sequence[str]) -> dict[tuple[str, ...], list[ConversationRow]]:
     protocols = _protocols(session, convs)
+    derived = _derived(session, convs, by)
     out: dict[tuple[str, ...], list[ConversationRow]] = {}
     for c in convs:
-        out.setdefault(tuple(_group_value(c, f, protocols) for f in by), []).append(c)
+        out.setdefault(tuple(_group_value(c, f, protocols, derived) for f in by), []).append(c)
+    if "echo-band" in by:  # bands in their order (low, mid, high, none), not in plan order
+        at, order = list(by).index("echo-band"), ("low", "mid", "high", "none")
+        out = dict(sorted(out.items(), key=lambda kv: order.index(kv[0][at]) if kv[0][at] in order else 9))
     return out
 
 
@@ -630,6 +648,8 @@ class CodeTally:
     """Per code, when a judge's codes are counted: its agreement with people on the units both coded."""
     factors: list[FactorEffect] = field(default_factory=list)
     """Per code and factor level, with ``factors=True``: the logistic regression's effects."""
+    echo: list[EchoTrend] = field(default_factory=list)
+    """Per code, when grouped by ``echo-band``: counts per band, the trend test, the "possibly led" flag."""
 
 
 VALIDATION_MIN_UNITS = 50
@@ -791,6 +811,13 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     if factors:
         effects, more = _factor_effects(convs, wanted, choice.ratings, fields, cluster_by, session)
         warnings += more
+    trends: list[EchoTrend] = []
+    if "echo-band" in fields:
+        from .echo_band import METHOD as ECHO_METHOD
+        from .echo_band import echo_bands, echo_trends
+
+        trends = echo_trends(choice.ratings, echo_bands(session, convs), wanted)
+        warnings += [f"code {t.code}: {t.detail}" for t in trends if t.possibly_led]
     for cells_, names in by_coverage.items():
         warnings += coverage_warnings(f"code{'s' if len(names) > 1 else ''} {', '.join(names)}", cells_)
     warnings += choice.warnings
@@ -799,6 +826,8 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
         validation, more = _validate_judge(session, convs, choice.coders[0], choice.ratings, wanted)
         warnings += more
     methods = METHODS_CODES + (METHODS_PARAPHRASE if para else ()) + choice.methods
+    if "echo-band" in fields:
+        methods += (ECHO_METHOD,)
     if effects:
         methods += (f"factors: logistic regression of each code on {', '.join(fields)} (statsmodels GLM, binomial, "
                     f"treatment coding against the first level), cluster-robust standard errors by "
@@ -811,18 +840,19 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     prov = _provenance(session, run_ids, codebook_ids=choice.codebook_ids, coders=choice.coders,
                        coder_rule=choice.rule, n=len(units), by=fields + (("paraphrase",) if para else ()),
                        methods=methods, scope=everything, warnings=warnings)
-    return CodeTally(rows, tests, para_rows, prov, validation, effects)
+    return CodeTally(rows, tests, para_rows, prov, validation, effects, trends)
 
 
 def _factor_effects(convs: Sequence[ConversationRow], codes: Sequence[str], judged: Ratings, fields: Sequence[str],
                     cluster_by: ClusterBy, session: Session) -> tuple[list[FactorEffect], list[str]]:
     protocols = _protocols(session, convs)
+    derived = _derived(session, convs, fields)
     out: list[FactorEffect] = []
     warnings: list[str] = []
     for code in codes:
         unit = judged.get(code, {})
         members = [c for c in convs if c.id in unit]
-        levels = {f: [_group_value(c, f, protocols) for c in members] for f in fields}
+        levels = {f: [_group_value(c, f, protocols, derived) for c in members] for f in fields}
         usable = {f: v for f, v in levels.items() if len(set(v)) >= 2}
         if not usable or len({unit[c.id] for c in members}) < 2:
             continue
@@ -1090,11 +1120,12 @@ def offer_tally(session: Session, run_ids: Sequence[str], *,
         offers.extend(session.exec(select(OfferRow).where(col(OfferRow.conversation_id).in_(chunk))
                                    .order_by(col(OfferRow.id))))
     protocols = _protocols(session, convs)
+    derived = _derived(session, convs, fields)
     planned_groups = _groups(session, everything, fields)
     cells: dict[tuple[str, tuple[str, ...]], list[OfferRow]] = defaultdict(list)
     for o in offers:
         conv = by_id[o.conversation_id]
-        cells[(o.label, tuple(_group_value(conv, f, protocols) for f in fields))].append(o)
+        cells[(o.label, tuple(_group_value(conv, f, protocols, derived) for f in fields))].append(o)
     rows = []
     for (label, key), made in sorted(cells.items()):
         outcomes = [o.classification for o in made]

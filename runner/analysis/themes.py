@@ -36,6 +36,7 @@ from typing import Any, Literal, Protocol, get_args
 
 from sqlmodel import Session, col, select
 
+from ..store.records import MethodRecord, ThemePayload
 from ..store.tables import (
     ArtifactRow,
     CaptureRow,
@@ -629,7 +630,7 @@ async def suggest_themes(session: Session, run_ids: Sequence[str], what: What = 
     }
     run_id = uuid.uuid4().hex[:12]
     session.add(SuggestionRunRow(id=run_id, run_ids_json=json.dumps(list(run_ids)), what=what,
-                                 method_json=json.dumps(method)))
+                                 method_json=MethodRecord.model_validate(method).model_dump_json()))
     session.flush()
     for theme in themes:
         members = [items[i] for i in theme.members]
@@ -647,7 +648,7 @@ async def suggest_themes(session: Session, run_ids: Sequence[str], what: What = 
             "by_condition": dict(Counter(m.condition for m in members)),
         }
         session.add(SuggestionRow(kind="theme", suggestion_run_id=run_id, code=theme.name,
-                                  definition=theme.definition, payload_json=json.dumps(payload, ensure_ascii=False)))
+                                  definition=theme.definition, payload_json=ThemePayload.model_validate(payload).dump()))
     session.commit()
     return ThemeRun(run_id, items, clustering, themes, method)
 

@@ -9,6 +9,7 @@ import typer
 from . import export, imports, inspect, protocol, run, stops
 from . import analysis
 from . import tui
+from . import echo as echo_cli
 from . import prefs as prefs_cli
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ stops.register(app)
 analysis.register(app)
 tui.register(app)
 prefs_cli.register(app)
+echo_cli.register(app)
 app.add_typer(export.app, name="export")
 
 

@@ -19,7 +19,7 @@ codebook_app = typer.Typer(help="Codebooks: YAML in and out of the store (versio
 
 RunsArg = Annotated[list[str], typer.Argument(help="Run id(s) (see `latitude runs`).")]
 ByOption = Annotated[str, typer.Option("--by", help="Group by: model, condition, vendor, protocol, run, "
-                                                    "litellm_model, replicate (comma-separated).")]
+                                                    "litellm_model, replicate, echo-band (comma-separated).")]
 CoderOption = Annotated[str | None, typer.Option(
     "--coder", help="Whose codes: a person's name, `judge` (the one judge; name it when several) or a full judge:… coder, `consensus` "
                     "(majority of people), `builtin`. Default: consensus of 2+ people, else the one person, "
@@ -380,7 +380,7 @@ def _print_table(report: Any, title: str) -> None:
     text_cols = ("code", "model", "condition", "vendor", "protocol", "run", "litellm_model", "offer", "coders", "test",
                  "paraphrase", "stop_turns", "ranking_flips", "replicate", "n of finished of planned",
                  "units of finished", "n finished of planned", "judge_kappa", "unclear_share", "median_stop_turn", "cohen_kappa", "factor",
-                 "level", "reference")
+                 "level", "reference", "echo_flag")
     for c in cols:
         numeric = c not in text_cols
         widest = max([len(_HEADERS.get(c, c))] + [len(str(r.get(c) or "")) for r in rows])
@@ -420,6 +420,21 @@ def _print_factors(report: Any) -> None:
     console().print(t)
 
 
+def _print_echo(report: Any) -> None:
+    from rich.table import Table
+
+    from ..export.tallies import echo_table
+
+    cols, rows = echo_table(report)
+    t = Table(title="echo bands: present of coded per band; does the code rise with echo?")
+    for c in cols:
+        t.add_column(c, justify="right" if c in ("z", "p") else "left")
+    for r in rows:
+        t.add_row(*[_text((f"{r[c]:.1e}" if c == "p" and r[c] < 1e-3 else _f(r[c])) if isinstance(r[c], float)
+                          else r[c], "bold yellow" if c == "echo_flag" and r[c] else None) for c in cols])
+    console().print(t)
+
+
 def _print_footer(p: Any) -> None:
     out = console()
     out.print(_text(f"runs {', '.join(p.run_ids)} · coders {', '.join(p.coders)} ({p.coder_rule}) · n={p.coverage}"
@@ -439,6 +454,8 @@ def _emit(report: Any, fmt: str, out: Path | None, title: str) -> None:
         _print_table(report, title)
         if getattr(report, "factors", None):
             _print_factors(report)
+        if getattr(report, "echo", None):
+            _print_echo(report)
         return
     if fmt == "table":
         fmt = {".csv": "csv", ".json": "json", ".md": "md"}.get(out.suffix.lower(), "md") if out else "md"

@@ -95,20 +95,32 @@ def runs(
             "status": r.status, "conversations": r.conversations, "done": r.by_status.get("done", 0),
             "error": r.by_status.get("error", 0), "unfinished": r.unfinished, "turns": r.turns,
             "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": round(r.cost, 6),
+            **_cache_fields(r),
         })
     emit(records, RUN_COLUMNS, fmt, table)
 
 
+def _cache_fields(r: Any) -> dict[str, Any]:
+    """A run's prompt-cache totals for scripts: input tokens read from and written to the cache
+    (out of `tokens_in`), and the prompts' cost as charged and as it would have been uncached."""
+    return {"cached_tokens": r.cached_tokens, "cache_write_tokens": r.cache_write_tokens,
+            "input_cost_usd": None if r.input_cost is None else round(r.input_cost, 6),
+            "input_cost_uncached_usd": None if r.input_cost_uncached is None else round(r.input_cost_uncached, 6)}
+
+
 RUN_COLUMNS = ["run", "protocol", "version", "simulated", "started", "ended", "status", "conversations", "done",
-               "error", "unfinished", "turns", "tokens_in", "tokens_out", "cost_usd"]
-"""Fields of `latitude runs --format json|tsv`, in order."""
+               "error", "unfinished", "turns", "tokens_in", "tokens_out", "cost_usd", "cached_tokens",
+               "cache_write_tokens", "input_cost_usd", "input_cost_uncached_usd"]
+"""Fields of `latitude runs --format json|tsv`, in order (`cached_tokens` and `cache_write_tokens`
+are out of `tokens_in`; `input_cost_usd` is the prompts' cost as charged, `input_cost_uncached_usd`
+what it would have been with no prompt cache; empty when no price was known)."""
 
 
 def show(
-    conversation: Annotated[str, typer.Argument(help="Conversation id (see `latitude export` or the TUI).")],
+    conversation: Annotated[str, typer.Argument(help="Conversation id (see `latitude export` or the TUI), or a run id (its summary).")],
     db: DbOption = None,
 ) -> None:
-    """Print one transcript. Model text is shown literally: never read as markup or terminal escapes."""
+    """Print one transcript, or a run's summary. Model text is shown literally: never read as markup or terminal escapes."""
     from rich.rule import Rule
     from rich.text import Text
     from sqlmodel import Session
@@ -119,8 +131,14 @@ def show(
     engine = open_store(db)
     with Session(engine) as session:
         conv = queries.get_conversation(session, conversation)
+        if conv is None and queries.get_run(session, conversation) is not None:
+            summary = queries.run_summary(session, conversation)
+            lines = cache_report_lines(session, conversation)
         if conv is None:
-            fail(f"no conversation {conversation}")
+            if queries.get_run(session, conversation) is not None:
+                _show_run(summary, lines)
+                return
+            fail(f"no conversation or run {conversation}")
         messages = queries.conversation_messages(session, conversation)
         offers = {o.reply_message_idx: o for o in queries.conversation_offers(session, conversation)}
         artifacts = queries.conversation_artifacts(session, conversation)
@@ -156,6 +174,27 @@ def show(
     for a in artifacts:
         out.print(Rule(Text(f"artifact {literal(a.name)} (message #{a.message_idx})"), style="green"))
         out.print(Text(literal(a.content)))
+
+
+def cache_report_lines(session: Any, run_id: str) -> list[str]:
+    """The prompt-cache lines of a run's summary (`runner.engine.caching.report`)."""
+    from ..engine.caching import report
+
+    return [line.text() for line in report(session, run_id)]
+
+
+def _show_run(summary: Any, lines: list[str]) -> None:
+    from rich.text import Text
+
+    out = console()
+    r = summary
+    out.print(Text(f"run {r.id}  {r.protocol_name} v{r.protocol_version}  {r.status}"
+                   + ("  [SIMULATED]" if r.simulated else "")), soft_wrap=True)
+    out.print(Text(f"conversations: {r.conversations} ({r.by_status.get('done', 0)} done, "
+                   f"{r.by_status.get('error', 0)} error, {r.unfinished} unfinished); {r.turns:,} model replies"))
+    out.print(Text(f"tokens: {r.tokens_in:,} in, {r.tokens_out:,} out; cost ${r.cost:,.4f} (as recorded per request)"))
+    for line in lines:
+        out.print(Text(line), soft_wrap=True)
 
 
 def models(models_file: ModelsOption = None, format: FormatOption = None) -> None:

@@ -66,17 +66,24 @@ def _print_table(report: object) -> None:
 
     from ..export import preferences as export
 
+    def _thurstonian(r: dict) -> str:
+        if r["thurstonian_mean"] is None:
+            return "-"
+        ci = (f" [{r['thurstonian_low']:+.2f}, {r['thurstonian_high']:+.2f}]" if r["thurstonian_low"] is not None
+              else " [no interval]")
+        return f"{r['thurstonian_mean']:+.2f}{ci} ({r['thurstonian_variance']:.2f})"
+
     out = console()
     rows = export.utility_rows(report)  # type: ignore[arg-type]
     by = report.by  # type: ignore[attr-defined]
     for group in report.groups:  # type: ignore[attr-defined]
-        table = Table("rank", "option", "utility [95% CI]", "won", "Thurstonian μ (σ²)", "Elo ± sd",
+        table = Table("rank", "option", "utility [95% CI]", "won", "Thurstonian μ [95% CI] (σ²)", "Elo ± sd",
                       title=f"{group.group}: utilities relative to {group.anchor}")
         for r in (r for r in rows if r[by] == group.group):
             table.add_row(str(r["rank"]), Text(r["option"] + (" (opt-out)" if r["opt_out"] else "")),
                           f"{r['bt_utility']:+.2f} [{r['bt_low']:+.2f}, {r['bt_high']:+.2f}]",
                           f"{r['wins']}/{r['comparisons']}",
-                          "-" if r["thurstonian_mean"] is None else f"{r['thurstonian_mean']:+.2f} ({r['thurstonian_variance']:.2f})",
+                          _thurstonian(r),
                           f"{r['elo_mean']:.0f} ± {r['elo_sd']:.0f}")
         out.print(table)
     for s in export.summary_rows(report):  # type: ignore[arg-type]

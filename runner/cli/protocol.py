@@ -52,6 +52,11 @@ def plan(
     condition: Annotated[list[str] | None, typer.Option("--condition", "-c", help="Condition (repeatable).")] = None,
     replicates: Annotated[int | None, typer.Option(help="Replicates per model × condition.")] = None,
     models_file: ModelsOption = None,
+    codebook: Annotated[Path | None, typer.Option(
+        "--codebook", help="Codebook file: report, per condition, which of each code's words the protocol's own "
+                           "wording contains (a code whose words are in the prompt is at risk of being led).",
+        dir_okay=False)] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """Print the expanded matrix, worst-case calls and tokens, and an estimated cost, before anything is spent."""
     from rich.table import Table
@@ -59,11 +64,22 @@ def plan(
 
     from ..plan import PlanError, make_plan
 
+    if format not in ("table", "json"):
+        fail("--format must be table or json")
     loaded = load_or_exit(protocol, models_file)
     try:
         p = make_plan(loaded, models=model, conditions=condition, replicates=replicates)
     except PlanError as exc:
         fail(str(exc))
+    risks = _leading(loaded.protocol, codebook, p.conditions) if codebook is not None else None
+    if format == "json":
+        doc = {"protocol": loaded.protocol.name, "version": loaded.protocol.version, "conversations": len(p.specs),
+               "conditions": list(p.conditions), "calls_per_conversation": p.calls_per_conversation,
+               "per_model": p.per_model}
+        if risks is not None:
+            doc["leading"] = [_risk_record(r) for r in risks]
+        typer.echo(json.dumps(doc, indent=2, default=str))
+        return
     from .. import providers
 
     out = console()
@@ -100,6 +116,63 @@ def plan(
                       f"{entry['tokens_in']:,}", f"{entry['tokens_out']:,}", cost_text)
     out.print(table)
     out.print(Text(f"estimated worst-case cost: ${total:,.2f}" + (" (plus models without a known price)" if unknown else "")))
+    short = [c for c in p.cache_prefixes if not c["prefix_cacheable"]]
+    if short:
+        out.print(Text("prompt cache: these shared prefixes (system prompt + first user turn, estimated at ~4 "
+                       "characters a token) are shorter than the model's minimum cacheable length, so the vendor "
+                       "will cache nothing for them (replies' history can still cache later turns):",
+                       style="yellow"), soft_wrap=True)
+        for c in short:
+            out.print(Text(f"  {c['model']} ({c['litellm_model']}), condition {c['condition']}: "
+                           f"~{c['prefix_tokens_estimate']:,} of {c['min_cacheable_tokens']:,} tokens"), soft_wrap=True)
+    elif p.cache_prefixes:
+        out.print(Text(f"prompt cache: every shared prefix reaches its model's minimum cacheable length "
+                       f"(estimated at ~4 characters a token; {len(p.cache_prefixes)} model × condition pairs)"),
+                  soft_wrap=True)
+    if risks is not None:
+        _print_leading(risks)
+
+
+def _leading(protocol: object, path: Path, conditions: list[str]) -> list[object]:
+    from ..analysis.codebook import read_codebook
+    from ..analysis.leading import plan_risks
+    from ..protocol import ProtocolError
+
+    try:
+        book = read_codebook(path)
+    except ProtocolError as exc:
+        print_problems(exc)
+        raise typer.Exit(EXIT_USAGE) from None
+    return [r for r in plan_risks(protocol, book) if r.condition in conditions]
+
+
+def _risk_record(r: object) -> dict[str, object]:
+    return {"condition": r.condition, "code": r.code, "shared": list(r.shared),  # type: ignore[attr-defined]
+            "words": r.words, "share": round(r.share, 4),  # type: ignore[attr-defined]
+            "name_words_shared": list(r.name_words_shared), "at_risk": r.flagged}  # type: ignore[attr-defined]
+
+
+def _print_leading(risks: list[object]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..analysis.leading import SHARE_FLAG
+
+    table = Table("condition", "code", "code words in the prompts", "share of the code's words", "check",
+                  title="Leading check: the codebook's words in the protocol's own wording, per condition")
+    for r in risks:
+        rec = _risk_record(r)
+        table.add_row(Text(str(rec["condition"])), Text(str(rec["code"])), Text(", ".join(rec["shared"]) or "-"),  # type: ignore[arg-type]
+                      f"{len(rec['shared'])} of {rec['words']}",  # type: ignore[arg-type]
+                      Text("AT RISK of being led into existence" if rec["at_risk"] else "",
+                           style="bold yellow" if rec["at_risk"] else ""))
+    out = console()
+    out.print(table)
+    flagged = sum(1 for r in risks if getattr(r, "flagged", False))
+    out.print(Text(f"{flagged} of {len(risks)} (condition, code) pairs at risk: a word of the code's name is in the "
+                   f"prompts, or at least {SHARE_FLAG:.0%} of its words are (name, definition, include; a plural "
+                   "-s ignored). A reply that echoes the prompt can then be coded as the theme: reword the prompt, "
+                   "or check the code with `latitude tally --by echo-band` after the run.", style="dim"))
 
 
 def register(app: typer.Typer) -> None:

@@ -53,10 +53,29 @@ def _drive(prepared: Any) -> int:
     if outcome.interrupted:
         out.print(Text(f"interrupted; committed turns are kept. Continue with: latitude resume {outcome.run_id}",
                        style="yellow"), soft_wrap=True)  # never break the command across lines
+    _cache_summary(prepared.url, outcome.run_id)
     out.print(Text(f"run id: {outcome.run_id}"), soft_wrap=True)
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_ERRORED if outcome.errored else EXIT_OK
+
+
+def _cache_summary(url: str, run_id: str) -> None:
+    """The run's prompt-cache lines (reads, writes, cost against uncached, a prefix too short to cache)."""
+    from rich.text import Text
+    from sqlmodel import Session
+
+    from .common import open_store
+    from .inspect import cache_report_lines
+
+    engine = open_store(url)
+    try:
+        with Session(engine) as session:
+            lines = cache_report_lines(session, run_id)
+    finally:
+        engine.dispose()
+    for line in lines:
+        console().print(Text(line), soft_wrap=True)
 
 
 def _prepared(make: Any) -> Any:

@@ -139,20 +139,15 @@ def classify_by_patterns(classifier: schema.ChoiceClassifier, reply: str, label_
 
 async def _judge(conv: Conversation, alias: str, mode: str, question: str, reply: str, la: str,
                  lb: str) -> tuple[str, str, str]:
-    from ..protocol.models_file import resolve_model
+    from . import verdict
 
-    judge = resolve_model(alias, conv.ctx.models)
-    if judge is None:
-        raise ValueError(f"unknown judge model alias {alias!r}")
-    if alias == conv.spec.model_alias:
+    judge = verdict.resolve(conv, alias, "choice judge")
+    if judge.is_subject:
         raise ValueError(f"the judge {alias!r} is the subject of this conversation; a model never classifies itself")
     prompt = JUDGE_PROMPT.format(mode=mode, question=question, reply=reply, label_a=la, label_b=lb)
-    result = await conv._call(judge, alias, [{"role": "user", "content": prompt}], purpose="choice")
-    first = (result.content.strip().splitlines() or [""])[0].strip().strip("*").strip()
-    word = first.split()[0].strip(".:,*") if first else ""
-    answer = ("a" if word.lower() == la.lower() else "b" if word.lower() == lb.lower()
-              else {"neither": "opt_out", "refused": "refused"}.get(word.lower(), "unclear"))
-    return answer, result.content.strip(), f"judge:{judge.model}"
+    words = {la.lower(): "a", lb.lower(): "b", "neither": "opt_out", "refused": "refused", "unclear": "unclear"}
+    said = await verdict.ask(conv, judge, prompt, words, purpose="choice", prefix=False)
+    return said.word, said.evidence, judge.method
 
 
 # ---------------------------------------------------------------- adaptive rounds

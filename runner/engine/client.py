@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Sequence
 
-from ..kinds import CallPurpose
+from ..kinds import CacheTTL, CallPurpose
 from ..protocol.models_file import ModelAlias
 from ..providers import Reply, provider_for
 from .events import Emit, Retrying, TurnCompleted, ignore
@@ -74,10 +74,16 @@ class ModelClient:
         overrides: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
         cacheable_system: bool = False,
+        cache_key: str | None = None,
+        cache_ttl: CacheTTL | None = None,
     ) -> Reply:
         """One completion of `messages` by `model` (named `alias` in events and limits), on behalf
         of `owner` (a conversation id, a judge unit). Raises the last error once the retry budget
-        is spent; an empty reply is returned (see the module docstring)."""
+        is spent; an empty reply is returned (see the module docstring).
+
+        `cache_key` (a conversation turn's: the conversation, or its side) asks the family to
+        cache the growing prefix for the next turn (`runner.providers.caching`); `cache_ttl`
+        overrides the alias's cache lifetime. Neither makes a reply come from a cache."""
         family = provider_for(model)
         est = estimate_tokens(model, messages)
         attempts = 0
@@ -92,7 +98,8 @@ class ModelClient:
                 attempts += 1
                 sent_at.append(_now())
                 return await family.chat(model, messages, overrides=overrides, tools=tools,
-                                         cacheable_system=cacheable_system)
+                                         cacheable_system=cacheable_system, cache_key=cache_key,
+                                         cache_ttl=cache_ttl)
 
         reply = await call_with_retry(once, self.retry, on_retry)
         if reply.empty and not family.deterministic(model, overrides):
@@ -102,7 +109,15 @@ class ModelClient:
                 if not reply.empty:
                     break
         if reply.cost is None:
-            reply.cost = family.cost(model, reply.tokens_in, reply.tokens_out, reply.cached_tokens)
+            reply.cost = family.cost(model, reply.tokens_in, reply.tokens_out, reply.cached_tokens,
+                                     reply.cache_write_tokens, reply.cache_ttl)
+        if family.name not in ("sim", "local"):  # in-process models have no prices
+            from ..providers.prices import input_cost
+
+            split = input_cost(model.model, reply.tokens_in, reply.cached_tokens, reply.cache_write_tokens,
+                               reply.cache_ttl)
+            if split is not None:
+                reply.input_cost, reply.input_cost_uncached = split
         reply.started_at = sent_at[-1] if sent_at else _now()
         reply.attempts = attempts
         if purpose in REPORTED:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis.echo import EchoHistory, EchoScore
 from ..comparisons import variables as _comparison_variables
 from ..kinds import CallPurpose
 from ..plan import ConversationSpec
@@ -45,6 +46,10 @@ ARTIFACT_TOOL = {
         },
     },
 }
+
+
+OFFER_WORDS = {"accept": "accept", "decline": "decline", "unclear": "unclear"}
+"""An offer judge's words → the stored classification."""
 
 
 class Ended(Exception):
@@ -96,6 +101,21 @@ class Msg:
     cost: float = 0.0
     cached_tokens: int = 0
     finish_reason: str | None = None
+    cache_write_tokens: int = 0
+    input_cost: float | None = None
+    input_cost_uncached: float | None = None
+    aside: str | None = None
+    """A pair's check-in: the side it is addressed to (question) or came from (answer); only that
+    side sees it, never its partner."""
+
+
+ASIDE_STEP = "stop.check_in:"
+"""Step prefix of a pair's check-in messages: ``stop.check_in:a`` (the side follows the colon)."""
+
+
+def aside_of(step: str) -> str | None:
+    """The side a message belongs to privately (a pair's check-in), from its step."""
+    return step[len(ASIDE_STEP):] if step.startswith(ASIDE_STEP) else None
 
 
 def _from_row(row: MessageRow) -> Msg:
@@ -107,7 +127,8 @@ def _from_row(row: MessageRow) -> Msg:
         role=row.role, speaker=row.speaker, content=row.content, tool_calls=calls, tool_call_id=tool_call_id,
         latency_ms=row.latency_ms, ttft_ms=row.ttft_ms, tokens_in=row.tokens_in or 0,
         tokens_out=row.tokens_out or 0, cost=row.cost or 0.0, cached_tokens=row.cached_tokens or 0,
-        finish_reason=row.finish_reason,
+        finish_reason=row.finish_reason, cache_write_tokens=row.cache_write_tokens or 0,
+        input_cost=row.input_cost, input_cost_uncached=row.input_cost_uncached, aside=aside_of(row.step or ""),
     )
 
 
@@ -147,6 +168,9 @@ class Conversation:
         self.last_reply_idx = -1
         self.stopping = StopFlow(self, stored_stops)
         self.system = self._system_text()
+        self.echo = EchoHistory()
+        """Every message so far, for scoring each new reply's echo of its prompts (`MessageRow.echo`)."""
+        self._echo_fed = 0
 
     # ------------------------------------------------------------ variables
 
@@ -380,22 +404,18 @@ class Conversation:
         return outcome
 
     async def _judge(self, step: schema.Offer, reply: str) -> tuple[str, str, str]:
-        from ..protocol.models_file import resolve_model
+        from . import verdict
 
-        alias = step.classify.judge or ""
-        judge = resolve_model(alias, self.ctx.models)
-        if judge is None:
-            raise ValueError(f"unknown judge model alias {alias!r}")
+        judge = verdict.resolve(self, step.classify.judge or "", "offer judge")
+        if judge.is_subject:
+            raise ValueError(f"the offer judge {judge.alias!r} is the subject of this conversation; "
+                             "a model never classifies itself")
         offer_text = next(m.content for m in reversed(self.msgs) if m.role == "user")
-        prompt = (
-            "Someone made an offer, and got a reply. Classify the reply as accept, decline or unclear.\n\n"
-            f"Offer:\n{offer_text}\n\nReply:\n{reply}\n\n"
-            "Answer with one word on the first line (accept, decline or unclear), then quote the words that decided it."
-        )
-        result = await self._call(judge, alias, [{"role": "user", "content": prompt}], purpose="offer_judge")
-        first = (result.content.strip().splitlines() or [""])[0].strip().lower()
-        outcome = next((o for o in ("accept", "decline", "unclear") if first.startswith(o)), "unclear")
-        return outcome, result.content.strip()[:2000], f"judge:{judge.model}"
+        prompt = ("Someone made an offer, and got a reply. Classify the reply as accept, decline or unclear.\n\n"
+                  f"Offer:\n{offer_text}\n\nReply:\n{reply}\n\n"
+                  + verdict.instruction(["accept", "decline", "unclear"]))
+        said = await verdict.ask(self, judge, prompt, OFFER_WORDS, purpose="offer_judge")
+        return said.word, said.evidence, judge.method
 
     # ------------------------------------------------------------ turns
 
@@ -419,7 +439,10 @@ class Conversation:
         out: list[dict[str, Any]] = []
         pair = self.p.pair
         for m in self.msgs:
-            if pair is not None and m.role == "user" and m.speaker == "user" and side != pair.first:
+            if m.aside is not None and m.aside != side:
+                continue  # a check-in of the partner's: private to it
+            if pair is not None and m.aside is None and m.role == "user" and m.speaker == "user" \
+                    and side != pair.first:
                 continue  # the opener is shown to the side that speaks first only
             if m.role == "system":
                 out.append({"role": "system", "content": m.content})
@@ -451,18 +474,26 @@ class Conversation:
                 self.turns += 1
                 msg = stored
             else:
-                reply = await self._call(model, alias, self.view(side), tools=tools)
+                # the conversation (each side of a pair sees its own history) names the prompt cache
+                cache_key = self.id if side == "model" else f"{self.id}:{side}"
+                reply = await self._call(model, alias, self.view(side), tools=tools, cache_key=cache_key)
                 msg = Msg("assistant", side, reply.content, tool_calls=reply.tool_calls or None,
                           latency_ms=reply.latency_ms, ttft_ms=reply.ttft_ms, tokens_in=reply.tokens_in,
                           tokens_out=reply.tokens_out, cost=reply.cost or 0.0,
-                          cached_tokens=reply.cached_tokens or 0, finish_reason=reply.finish_reason)
+                          cached_tokens=reply.cached_tokens or 0, finish_reason=reply.finish_reason,
+                          cache_write_tokens=reply.cache_write_tokens or 0, input_cost=reply.input_cost,
+                          input_cost_uncached=reply.input_cost_uncached, aside=aside_of(step))
                 self.context_tokens = reply.tokens_in + reply.tokens_out
                 record = RequestRecord.model_validate({
                     **reply.request, "context_window": self._window_size(), "empty": True if reply.empty else None,
                     "attempts": reply.attempts if reply.attempts > 1 else None})
+                scored = self._echo_of(side, reply.content)
                 row = self._row(msg, step, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
                                 cached_tokens=reply.cached_tokens or None, request_id=reply.request_id,
-                                request_json=record.dump(), **_sent(reply))
+                                request_json=record.dump(), cache_write_tokens=reply.cache_write_tokens or None,
+                                cache_ttl=reply.cache_ttl, input_cost=reply.input_cost,
+                                input_cost_uncached=reply.input_cost_uncached, echo=scored.echo,
+                                echo_unigram=scored.echo_words, echo_bigrams=scored.bigrams, **_sent(reply))
                 self.msgs.append(msg)
                 self.turns += 1
                 self.pending.append(row)
@@ -474,9 +505,17 @@ class Conversation:
                 await self._run_tools(msg, step)
                 await self.stopping.after_tools(self.last_reply_idx)
                 continue
-            self.stopping.on_scripted_reply()
+            self.stopping.on_scripted_reply(side)
             await self.stopping.on_reply(msg.content, self.last_reply_idx)
             return msg.content
+
+    def _echo_of(self, side: str, content: str) -> EchoScore:
+        """Score a new reply (before it is appended) against the messages it read (`analysis.echo`)."""
+        for m in self.msgs[self._echo_fed:]:
+            self.echo.add(m.role, m.speaker, m.content)
+        scored = self.echo.reply(side, content)
+        self._echo_fed = len(self.msgs) + 1  # the reply itself, about to be appended, is in the history
+        return scored
 
     async def _run_tools(self, msg: Msg, step: str) -> None:
         limits = self.p.tools.artifact
@@ -501,13 +540,17 @@ class Conversation:
         await self.flush(*artifact_rows)
 
     async def _call(self, model: ModelAlias, alias: str, messages: list[dict[str, Any]],
-                    tools: list[dict[str, Any]] | None = None, purpose: CallPurpose = "turn") -> Reply:
-        """One call through the run's client (limits, retry, events, cost, audit live there)."""
+                    tools: list[dict[str, Any]] | None = None, purpose: CallPurpose = "turn",
+                    cache_key: str | None = None) -> Reply:
+        """One call through the run's client (limits, retry, events, cost, audit live there).
+        `cache_key` marks a turn of a growing conversation for the vendor's prompt cache (never a
+        response cache: every call is a new request)."""
         overrides = self.p.params.model_dump(exclude_none=True)
         if self.spec.seed is not None:
             overrides["seed"] = self.spec.seed
         return await self.client.chat(model, messages, alias=alias, owner=self.id, purpose=purpose,
-                                      overrides=overrides, tools=tools, cacheable_system=self.cacheable)
+                                      overrides=overrides, tools=tools, cacheable_system=self.cacheable,
+                                      cache_key=cache_key)
 
     # ------------------------------------------------------------ roles
 
@@ -555,6 +598,7 @@ class Conversation:
         side = first
         while True:
             await self.model_turn(f"pair.{side}", side)
+            await self.stopping.after_pair_reply(side)  # a check-in to this side, every K of its replies
             side = other if side == first else first
 
 

@@ -120,9 +120,22 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
         turns=conv.turns,
         tokens_in=sum(m.tokens_in for m in msgs), tokens_out=sum(m.tokens_out for m in msgs),
         cached_tokens=sum(m.cached_tokens for m in msgs), cost=round(sum(m.cost for m in msgs), 10), ended_at=utcnow(),
+        **_input_totals(msgs),
     )
     statuses[status] += 1
     ctx.emit(ConversationFinished(conv.id, spec.model_alias, status, reason))
+
+
+def _input_totals(msgs: list[Any]) -> dict[str, Any]:
+    """The conversation's cache writes and its model replies' prompt cost, charged and uncached
+    (None when no reply had a known price)."""
+    replies = [m for m in msgs if m.role == "assistant"]
+    priced = [m for m in replies if m.input_cost is not None]
+    return {
+        "cache_write_tokens": sum(m.cache_write_tokens for m in msgs),
+        "input_cost": round(sum(m.input_cost for m in priced), 10) if priced else None,
+        "input_cost_uncached": round(sum(m.input_cost_uncached or 0.0 for m in priced), 10) if priced else None,
+    }
 
 
 def run_row(plan: Plan, run_id: str, options: dict[str, Any], models_json: str, versions: tuple[str, str]) -> RunRow:

@@ -13,6 +13,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import schema, templates
+from ..store.records import StopReviewPayload
 from ..store.tables import StopCandidateRow, SuggestionRow
 from . import stops
 
@@ -67,7 +68,7 @@ def review_item(row: StopCandidateRow) -> SuggestionRow:
                "judge": row.judge, "judge_evidence": row.judge_evidence}
     return SuggestionRow(kind="stop", conversation_id=row.conversation_id, message_idx=row.message_idx,
                          code=REVIEW_CODE, definition=f"Is this a stop? The detector said {row.decision} ({row.rule}).",
-                         payload_json=json.dumps(payload))
+                         payload_json=StopReviewPayload.model_validate(payload).dump())
 
 
 class StopFlow:
@@ -90,6 +91,10 @@ class StopFlow:
         self.suspended = False
         self.script_turns = 0
         self.last_check_in = 0
+        self.side_turns: dict[str, int] = {}
+        """A pair: each side's own replies so far (outside check-ins)."""
+        self.side_checked: dict[str, int] = {}
+        """A pair: each side's reply count at its last check-in."""
         self.confirm_asked = False
         self._pending_tool: StopCandidateRow | None = None
         self._extra: list[StopCandidateRow] = []
@@ -163,24 +168,21 @@ class StopFlow:
         if stored is not None and stored.judge:
             return stops.shifted(c, stored.decision, stored.rule, stored.evidence), stored.judge, \
                 stored.judge_evidence or ""  # type: ignore[arg-type]
-        from ..protocol.models_file import resolve_model
+        from . import verdict
 
         rule = self.rule
         assert rule is not None and rule.judge
-        judge = resolve_model(rule.judge, self.conv.ctx.models)
-        if judge is None:
-            raise ValueError(f"unknown stop judge model alias {rule.judge!r}")
-        if judge.model == self.conv.spec.model.model:
+        judge = verdict.resolve(self.conv, rule.judge, "stop judge")
+        if judge.is_subject:
             return (stops.shifted(c, "ambiguous", "judge_unclear",
                                   f"not asked: the judge would be the subject model; {c.evidence}"), None,
                     "the judge is the subject model; a model never judges its own stop")
-        prompt = stops.judge_prompt(c, content)
-        result = await self.conv._call(judge, rule.judge, [{"role": "user", "content": prompt}], purpose="stop_judge")
-        verdict = stops.judge_verdict(result.content)
+        said = await verdict.ask(self.conv, judge, stops.judge_prompt(c, content), stops.JUDGE_WORDS,
+                                 purpose="stop_judge")
         decided = {"stop": ("used", "judge_used"), "mention": ("rejected", "judge_rejected")}.get(
-            verdict, ("ambiguous", "judge_unclear"))
-        return (stops.shifted(c, decided[0], decided[1], f"judge said {verdict}; was {c.rule}: {c.evidence}"),  # type: ignore[arg-type]
-                f"judge:{judge.model}", result.content.strip()[:2000])
+            said.word, ("ambiguous", "judge_unclear"))
+        return (stops.shifted(c, decided[0], decided[1], f"judge said {said.word}; was {c.rule}: {c.evidence}"),  # type: ignore[arg-type]
+                judge.method, said.evidence)
 
     # ------------------------------------------------------------ tool
 
@@ -218,30 +220,53 @@ class StopFlow:
 
     # ------------------------------------------------------------ check-in
 
-    def on_scripted_reply(self) -> None:
+    def on_scripted_reply(self, side: str = "model") -> None:
         if not self.suspended:
             self.script_turns += 1
+            self.side_turns[side] = self.side_turns.get(side, 0) + 1
 
-    async def before_user_turn(self) -> None:
-        """Before a scripted user turn: ask the check-in question when K turns have passed."""
+    def _check_in_rule(self) -> Any:
         rule = self.rule
         ci = rule.check_in if rule else None
         if ci is None or "check_in" not in self.channels or self.suspended:
+            return None
+        return ci
+
+    async def before_user_turn(self) -> None:
+        """Before a scripted user turn: ask the check-in question when K turns have passed."""
+        ci = self._check_in_rule()
+        if ci is None or self.script_turns == 0 or self.script_turns % ci.every \
+                or self.script_turns == self.last_check_in:
             return
-        if self.script_turns == 0 or self.script_turns % ci.every or self.script_turns == self.last_check_in:
+        self.last_check_in = self.script_turns
+        await self._check_in(ci, "stop.check_in", "model", f"check-in after {self.script_turns} turns")
+
+    async def after_pair_reply(self, side: str) -> None:
+        """A pair, after `side` spoke: after every K of that side's own replies, ask it the check-in
+        question privately, before its partner answers (the partner never sees the question or the
+        answer, and the side's next request still ends with the partner's turn). Either side choosing
+        to stop ends the conversation."""
+        ci = self._check_in_rule()
+        n = self.side_turns.get(side, 0)
+        if ci is None or n == 0 or n % ci.every or self.side_checked.get(side) == n:
             return
+        self.side_checked[side] = n
+        from .conversation import ASIDE_STEP
+
+        await self._check_in(ci, f"{ASIDE_STEP}{side}", side, f"check-in to side {side} after {n} of its replies")
+
+    async def _check_in(self, ci: Any, step: str, side: str, when: str) -> None:
         conv = self.conv
         if conv.turns >= conv.p.max_turns:
             return
-        self.last_check_in = self.script_turns
-        from .conversation import Msg
+        from .conversation import Msg, aside_of
 
         text = templates.render(schema.text_of(ci.question),
                                 {**conv.variables(), "options": self.order, "tag": ci.tag})
-        conv.add_local(Msg("user", "user", text), "stop.check_in")
+        conv.add_local(Msg("user", "user", text, aside=aside_of(step)), step)
         self.suspended = True
         try:
-            reply = await conv.model_turn("stop.check_in")
+            reply = await conv.model_turn(step, side)
         finally:
             self.suspended = False
         idx = conv.last_reply_idx
@@ -252,8 +277,7 @@ class StopFlow:
             conversation_id=conv.id, message_idx=idx, stop_channel="check_in",
             phrase={"stop": ci.stop_option, "continue": ci.continue_option}.get(answer, ""),
             decision=decision, rule=rule_name, text=evidence,  # type: ignore[arg-type]
-            evidence=f"check-in after {self.script_turns} turns; options shown as {' / '.join(self.order)}; "
-                     f"answer: {evidence}",
+            evidence=f"{when}; options shown as {' / '.join(self.order)}; answer: {evidence}",
             options_json=json.dumps({"order": self.order, "seed": self.order_seed}), prompted=False,
         )
         if decision == "used":

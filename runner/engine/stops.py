@@ -527,6 +527,10 @@ def announced_at(turns: list[Turn], phrases: list[str], step: str | None = None)
     return 0
 
 
+JUDGE_WORDS = {"stop": "stop", "mention": "mention", "unclear": "unclear"}
+"""A stop judge's words → its verdict (read by `runner.engine.verdict.read`)."""
+
+
 def judge_prompt(c: Candidate, content: str) -> str:
     """What a separate judge model is asked about an ambiguous match."""
     return (
@@ -541,9 +545,10 @@ def judge_prompt(c: Candidate, content: str) -> str:
 
 
 def judge_verdict(answer: str) -> str:
-    """``stop``, ``mention`` or ``unclear`` from the judge's first line."""
-    first = (answer.strip().splitlines() or [""])[0].strip().strip("*_`\"'.:").lower()
-    return next((v for v in ("stop", "mention", "unclear") if first.startswith(v)), "unclear")
+    """``stop``, ``mention`` or ``unclear`` from the judge's first line (`runner.engine.verdict.read`)."""
+    from .verdict import read
+
+    return read(answer, JUDGE_WORDS)
 
 
 def shifted(c: Candidate, decision: Decision, rule: Rule, evidence: str) -> Candidate:

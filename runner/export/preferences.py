@@ -33,8 +33,13 @@ def _pct(p: Any) -> str:
     return f"{p.p:.0%} [{p.low:.0%}, {p.high:.0%}] ({p.count} of {p.n})"
 
 
+Z95 = 1.959963984540054
+"""The normal quantile of a two-sided 95% interval (the Thurstonian mean's Wald interval)."""
+
+
 def utility_rows(report: PrefsReport) -> list[dict[str, Any]]:
-    """One row per group × option: BT utility with its interval, Thurstonian mean and variance, Elo."""
+    """One row per group × option: BT utility with its interval, Thurstonian mean with its 95% Wald interval
+    (inverse-Hessian standard error) and variance, Elo."""
     rows = []
     for g in report.groups:
         th = {t.option: t for t in g.thurstonian}
@@ -47,6 +52,8 @@ def utility_rows(report: PrefsReport) -> list[dict[str, Any]]:
                 "bt_utility": round(u.value, 4), "bt_low": round(u.low, 4), "bt_high": round(u.high, 4),
                 "bt_se": round(u.se, 4), "wins": u.wins, "comparisons": u.n, "anchor": g.anchor,
                 "thurstonian_mean": round(t.mean, 4) if t else None,
+                "thurstonian_low": round(t.mean - Z95 * t.se, 4) if t and math.isfinite(t.se) else None,
+                "thurstonian_high": round(t.mean + Z95 * t.se, 4) if t and math.isfinite(t.se) else None,
                 "thurstonian_variance": round(t.variance, 4) if t else None,
                 "elo_mean": round(elo_mean, 1), "elo_sd": round(elo_sd, 1),
             })

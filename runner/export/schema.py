@@ -67,6 +67,41 @@ class ExportChoice(BaseModel):
     seed: int = 0
 
 
+class ExportStopCandidate(BaseModel):
+    """A candidate stop the detector recorded in a reply (a `stop_candidates` row of the conversation's
+    latest detection): used, rejected or ambiguous, with the rule that decided it."""
+
+    detection: int
+    """Which detection found it (1: the run's own; higher: a later `latitude restop`)."""
+    message_idx: int
+    """The reply it was found in."""
+    stop_channel: str
+    """`phrase`, `tool`, `check_in` or `own_words`."""
+    phrase: str = ""
+    """The configured phrase (or own-words pattern, tool name, check-in option) that matched."""
+    match: str = ""
+    """The match mode in force (`used`, `final_line`, `anywhere`; empty for tools and check-ins)."""
+    text: str = ""
+    """The matched text, the tool call's arguments (JSON), or the check-in answer tag."""
+    decision: Literal["used", "rejected", "ambiguous"]
+    rule: str
+    """The rule that decided (e.g. `own_line`, `quoted`, `negated`, `question`)."""
+    span_start: int | None = None
+    span_end: int | None = None
+    evidence: str = ""
+    judge: str | None = None
+    """The judge model that decided, when one did."""
+    judge_evidence: str | None = None
+    prompted: bool | None = None
+    """Whether the turn it answered signalled the end (a closing step)."""
+    counted: bool = False
+    """The one candidate taken as the conversation's stop in this detection."""
+    hypothetical: bool = False
+    """Recorded without ending the conversation."""
+    confirm_answer: str | None = None
+    """The model's answer to "do you really want to end?" (`then: confirm`)."""
+
+
 class ExportArtifact(BaseModel):
     name: str
     content: str
@@ -108,3 +143,5 @@ class ExportConversation(BaseModel):
     artifacts: list[ExportArtifact] = []
     choices: list[ExportChoice] = []
     """Pairwise choices asked in the conversation (preference protocols)."""
+    stops: list[ExportStopCandidate] = []
+    """Stop candidates of the latest detection, in message order (empty when no stop rule looked)."""

@@ -35,6 +35,7 @@ __all__ = [
     "ProvenanceModel",
     "Report",
     "TallyExport",
+    "echo_table",
     "factor_table",
     "render",
     "table_of",
@@ -192,6 +193,12 @@ def _code_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
     cols += ["finished", "planned"]
     if judged:
         cols += ["judge_kappa", "judge_kappa_low", "judge_kappa_high", "judge_kappa_units", "judge_validated"]
+    led = {t.code: t.possibly_led for t in report.echo}
+    if led:
+        cols += ["echo_flag"]
+
+    def echo_cols(code: str) -> dict[str, Any]:
+        return {"echo_flag": "possibly led" if led.get(code) else ""} if led else {}
 
     def test_cols(code: str) -> dict[str, Any]:
         t = tests.get(code)
@@ -215,7 +222,7 @@ def _code_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
         for r in report.rows:
             rows.append({"code": r.code, **r.group, "n": r.n, "count": r.count, "proportion": _nan(r.proportion),
                          "ci_low": _nan(r.low), "ci_high": _nan(r.high), **test_cols(r.code),
-                         "finished": r.finished, "planned": r.planned, **judge_cols(r.code)})
+                         "finished": r.finished, "planned": r.planned, **judge_cols(r.code), **echo_cols(r.code)})
         return cols, rows
     for pr in report.paraphrases:
         t = tests.get(pr.code)
@@ -237,6 +244,21 @@ def _code_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
     return cols, rows
 
 
+def echo_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
+    """Per code, with ``--by echo-band``: present of coded per band, the trend test, the led flag."""
+    cols = ["code", "low", "mid", "high", "none", "high share of present", "high share of units", "test", "z", "p",
+            "echo_flag"]
+    rows = []
+    for t in report.echo:
+        cells = {b: f"{c} of {n}" for b, (c, n) in t.counts.items()}
+        rows.append({"code": t.code, **cells,
+                     "high share of present": f"{t.present_high} of {t.present}",
+                     "high share of units": f"{t.units_high} of {t.units}",
+                     "test": t.test, "z": _nan(t.z), "p": _nan(t.p),
+                     "echo_flag": "possibly led" if t.possibly_led else ""})
+    return cols, rows
+
+
 def factor_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
     """The factor model of a code tally as a flat table: one row per code, factor and level."""
     cols = ["code", "factor", "level", "reference", "odds_ratio", "or_low", "or_high", "p", "factor_p", "n",
@@ -254,7 +276,7 @@ def _detail(report: Report) -> dict[str, Any]:
     if isinstance(report, CodeTally):
         return {"rows": to_jsonable(report.rows), "tests": to_jsonable(report.tests),
                 "paraphrases": to_jsonable(report.paraphrases), "validation": to_jsonable(report.validation),
-                "factors": to_jsonable(report.factors)}
+                "factors": to_jsonable(report.factors), "echo": to_jsonable(report.echo)}
     if isinstance(report, StopTally):
         return {"rows": to_jsonable(report.rows), "curves": to_jsonable(report.curves),
                 "test": to_jsonable(report.test)}
@@ -343,6 +365,12 @@ def _md(report: Report) -> str:
                                for c in fcols) + "|"]
         out += ["| " + " | ".join(_fmt(r[c], 3 if c not in ("p", "factor_p") else 4).translate(_MD_ESCAPE)
                                   for c in fcols) + " |" for r in frows]
+    if isinstance(report, CodeTally) and report.echo:
+        ecols, erows = echo_table(report)
+        out += ["", "Echo bands (present of coded per band; Cochran-Armitage trend over low < mid < high):", "",
+                "| " + " | ".join(ecols) + " |", "|" + "|".join("---:" if c in ("z", "p") else "---" for c in ecols) + "|"]
+        out += ["| " + " | ".join(_fmt(r[c], 3 if c == "z" else 4).translate(_MD_ESCAPE) for c in ecols) + " |"
+                for r in erows]
     if isinstance(report, CodeTally) and any(t.ranking_flips for t in report.tests):
         out += ["", "Ranking flips between paraphrases:", ""]
         out += [f"- `{t.code}`: {t.flip_detail}".translate(_MD_ESCAPE) for t in report.tests if t.ranking_flips]

@@ -15,6 +15,7 @@ from .schema import (
     ExportConversation,
     ExportMessage,
     ExportOffer,
+    ExportStopCandidate,
     Usage,
 )
 
@@ -59,6 +60,7 @@ def to_export(session: Session, run: RunRow, conv: ConversationRow) -> ExportCon
         artifacts=[ExportArtifact(name=a.name, content=a.content, message_idx=a.message_idx)
                    for a in queries.conversation_artifacts(session, conv.id)],
         choices=_choices(session, conv.id),
+        stops=_stops(session, conv.id),
     )
 
 
@@ -70,6 +72,19 @@ def _choices(session: Session, conversation_id: str) -> list[ExportChoice]:
     rows = session.exec(select(ChoiceRow).where(ChoiceRow.conversation_id == conversation_id)
                         .order_by(ChoiceRow.message_idx)).all()
     return [ExportChoice.model_validate(r.model_dump(exclude={"id", "conversation_id", "created_at"})) for r in rows]
+
+
+def _stops(session: Session, conversation_id: str) -> list[ExportStopCandidate]:
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from ..store.tables import StopCandidateRow as sc
+
+    latest = select(func.max(sc.detection)).where(sc.conversation_id == conversation_id).scalar_subquery()
+    rows = session.exec(select(sc).where(sc.conversation_id == conversation_id, sc.detection == latest)
+                        .order_by(col(sc.message_idx), col(sc.id))).all()
+    fields = set(ExportStopCandidate.model_fields)
+    return [ExportStopCandidate.model_validate({k: v for k, v in r.model_dump().items() if k in fields}) for r in rows]
 
 
 def write_jsonl(session: Session, run: RunRow, out: TextIO) -> int:

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..kinds import CacheTTL
+
 Vendor = Literal["anthropic", "openai", "local", "sim", "other"]
 """Who serves a model, as shown in listings and tallies."""
 
@@ -76,6 +78,15 @@ class ModelAlias(BaseModel):
     stream: bool = True
     """Stream the reply (time to first token is measured). `false` reads one JSON body; the
     native transport only (litellm always streams)."""
+    prompt_cache: bool = True
+    """Mark prompts for the vendor's prompt cache: Anthropic `cache_control` breakpoints on the
+    system prompt (when the protocol marks it `cacheable`) and on the latest turn of a
+    conversation (the moving prefix); OpenAI `prompt_cache_key` per conversation. `false` sends
+    neither (an OpenAI-compatible server that refuses `prompt_cache_key`, or a comparison run).
+    Never a response cache: every turn is a new request."""
+    cache_ttl: CacheTTL = "5m"
+    """Anthropic cache lifetime asked for on every breakpoint (`CacheTTL`); the batch transport
+    asks for ``1h`` itself. Recorded with every request (`RequestRecord.cache_ttl`)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -138,6 +138,16 @@ class SystemPrompt(BaseModel):
         return self
 
 
+def compiled(patterns: list[str]) -> list[str]:
+    """`patterns` unchanged, once each has compiled as a regular expression (else a ValueError naming it)."""
+    for p in patterns:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {p!r}: {exc}") from None
+    return patterns
+
+
 class Classifier(BaseModel):
     """How a reply to an offer is classified as accept, decline or unclear."""
 
@@ -169,12 +179,7 @@ class Classifier(BaseModel):
     @field_validator("accept", "decline")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {p!r}: {exc}") from None
-        return patterns
+        return compiled(patterns)
 
 
 class Say(BaseModel):
@@ -688,12 +693,7 @@ class Option(BaseModel):
     @field_validator("match")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            try:
-                re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {p!r}: {exc}") from None
-        return patterns
+        return compiled(patterns)
 
 
 class OptionsFile(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from ..kinds import CacheTTL
 from ..protocol.models_file import ModelAlias
 
 
@@ -37,6 +38,17 @@ class Reply:
     """When the request that produced this reply was sent (set by the client, before the call)."""
     attempts: int = 1
     """Requests the client made for this reply, the first included."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the vendor's prompt cache by this request (Anthropic
+    `cache_creation_input_tokens`; included in `tokens_in`, like `cached_tokens`)."""
+    cache_ttl: CacheTTL | None = None
+    """The cache lifetime the request's breakpoints asked for; None when nothing was marked."""
+    input_cost: float | None = None
+    """USD charged for the prompt: uncached tokens at the input price, cache reads and writes at
+    theirs (set by the client; None when the price is unknown)."""
+    input_cost_uncached: float | None = None
+    """USD the same prompt costs with no cache at all (every token at the input price): the
+    baseline a saving is measured against."""
 
     @property
     def empty(self) -> bool:
@@ -67,13 +79,20 @@ class Provider(Protocol):
     `chat` sends one request and raises on any failure (the client's retry decides);
     `cost`, `context_window` and `price_per_token` answer for the family's own models;
     `deterministic` says whether asking again can give another reply (a seeded local model
-    cannot, so an empty reply of one is never retried)."""
+    cannot, so an empty reply of one is never retried).
+
+    `cache_key` names the conversation a turn belongs to (None: a one-off call, a judge's): a
+    family with a prompt cache marks the moving prefix (Anthropic) or sends a
+    `prompt_cache_key` (OpenAI) for it; `cache_ttl` overrides the alias's cache lifetime (the
+    batch transport asks for ``1h``). In-process families ignore both."""
 
     async def chat(self, model: ModelAlias, messages: list[dict[str, Any]], *,
                    overrides: dict[str, Any] | None = None, tools: list[dict[str, Any]] | None = None,
-                   cacheable_system: bool = False) -> Reply: ...
+                   cacheable_system: bool = False, cache_key: str | None = None,
+                   cache_ttl: CacheTTL | None = None) -> Reply: ...
 
-    def cost(self, model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None: ...
+    def cost(self, model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+             cache_ttl: CacheTTL | None = None) -> float | None: ...
 
     def context_window(self, model: ModelAlias) -> int | None: ...
 
@@ -118,11 +137,38 @@ def messages_hash(messages: list[dict[str, Any]]) -> str:
 
 
 def audit(model: ModelAlias, params: dict[str, Any], messages: list[dict[str, Any]],
-          tools: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """What a provider reports it sent (`Reply.request`): never the key."""
-    return {"model": model.model, "params": params, "messages_sha256": messages_hash(messages),
-            "messages": len(messages), "tools": [t["function"]["name"] for t in tools or []]}
+          tools: list[dict[str, Any]] | None, cache: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a provider reports it sent (`Reply.request`): never the key. `cache` adds what was
+    asked of the vendor's prompt cache (`cache_ttl`, `cache_breakpoints`, `prompt_cache_key`)."""
+    out = {"model": model.model, "params": params, "messages_sha256": messages_hash(messages),
+           "messages": len(messages), "tools": [t["function"]["name"] for t in tools or []]}
+    out.update({k: v for k, v in (cache or {}).items() if v})
+    return out
+
+
+def cache_plan(model: ModelAlias, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *,
+               cacheable_system: bool, cache_key: str | None,
+               cache_ttl: CacheTTL | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The messages to send, marked for the vendor's prompt cache, and what was asked (for
+    `audit` and the body builders): Anthropic breakpoints (`runner.providers.caching`), the
+    OpenAI `prompt_cache_key`. The same for both transports and the batch lines."""
+    from . import caching
+
+    info: dict[str, Any] = {}
+    if not model.prompt_cache:
+        return messages, info
+    if model.vendor == "anthropic":
+        ttl = cache_ttl or model.cache_ttl
+        sent = caching.mark_messages(messages, system=cacheable_system, moving=cache_key is not None, ttl=ttl,
+                                     tools=tools)
+        n = caching.count_breakpoints(sent, tools)
+        if n:
+            info = {"cache_ttl": ttl, "cache_breakpoints": n}
+        return sent, info
+    if model.vendor == "openai" and cache_key is not None:
+        info = {"prompt_cache_key": caching.prompt_cache_key(cache_key)}
+    return messages, info
 
 
 __all__ = ["MalformedReply", "MissingKey", "Provider", "ProviderBadRequest", "Reply", "StreamCut", "api_key",
-           "audit", "messages_hash", "request_params"]
+           "audit", "cache_plan", "messages_hash", "request_params"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal, Protocol
 
+from ..kinds import BatchPriceBasis
 from ..protocol.models_file import ModelAlias
 from .base import Reply
 
@@ -41,6 +42,10 @@ class BatchRequest:
     cacheable_system: bool = False
     cache_ttl: Literal["5m", "1h"] | None = None
     """Anthropic cache lifetime asked for (a batch sharing a long prefix uses ``1h``)."""
+    cache_key: str | None = None
+    """The conversation a turn belongs to (`ModelClient.chat`'s `cache_key`): the body builders
+    (`native._openai_body` / `_anthropic_body`, keyword `cache_key`) mark its moving prefix
+    (Anthropic) or send its `prompt_cache_key` (OpenAI); None for one-off calls."""
 
 
 @dataclass
@@ -69,16 +74,25 @@ class ItemResult:
     custom_id: str
     reply: Reply | None = None
     error: BaseException | None = None
+    price_basis: BatchPriceBasis | None = None
+    """Where `reply.cost` comes from: the price map's batch prices or the vendor's 50% rule
+    (`runner.kinds.BatchPriceBasis`); None without a reply or a price."""
 
 
 class BatchItemFailed(Exception):
     """A request inside a batch did not succeed (`kind`: errored, expired, cancelled); the
     retry policy decides (`runner.engine.retry.classify`)."""
 
-    def __init__(self, kind: Literal["errored", "expired", "cancelled"], message: str, status: int | None = None):
+    def __init__(self, kind: Literal["errored", "expired", "cancelled"], message: str, status: int | None = None,
+                 *, error_type: str | None = None, code: str | None = None):
         super().__init__(f"batch request {kind}: {message}")
         self.kind = kind
         self.status = status
+        """The HTTP status the vendor gave the request (errored only; None when it gave none)."""
+        self.error_type = error_type
+        """The vendor's error type (`invalid_request_error`, `overloaded_error`, `server_error`, ...)."""
+        self.code = code
+        """The vendor's error code where it gives one (OpenAI: `context_length_exceeded`, `batch_expired`, ...)."""
 
 
 class BatchAPI(Protocol):
@@ -115,6 +129,31 @@ class BatchAPI(Protocol):
     async def cancel(self, model: ModelAlias, vendor_id: str) -> None: ...
 
 
+def request_audit(request: BatchRequest) -> dict[str, Any]:
+    """What was sent for `request` (`Reply.request`), as the live transports report it: a batch
+    result carries only its custom_id, so the collector fills each reply's `request` from this."""
+    from . import native
+    from .base import audit, request_params
+
+    model = request.model
+    params = request_params(model, request.overrides)
+    build = native._openai_body if native.wire_format(model) == "openai" else native._anthropic_body
+    body = build(model, params, request.messages, request.tools, False, cacheable_system=request.cacheable_system,
+                 cache_key=request.cache_key, cache_ttl=request.cache_ttl)
+    return audit(model, params, request.messages, request.tools, native.body_cache_audit(body))
+
+
+def reply_cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+               cache_write_1h: int = 0) -> tuple[float | None, BatchPriceBasis | None]:
+    """USD cost of one batch reply and its price basis: the one place both vendor modules price
+    a reply (`prices.batch_cost`), so another cost function (cache accounting) is swapped in here.
+    `tokens_in` includes cache reads (`cached`) and writes (`cache_write`: 5-minute lifetime,
+    `cache_write_1h`: one hour), as `Reply.tokens_in` does."""
+    from . import prices
+
+    return prices.batch_cost(model.model, tokens_in, tokens_out, cached, cache_write, cache_write_1h)
+
+
 def batch_api(model: ModelAlias) -> BatchAPI:
     """The batch API serving `model` (by its wire format); ValueError for a vendor without one."""
     from .native import wire_format
@@ -130,4 +169,4 @@ def batch_api(model: ModelAlias) -> BatchAPI:
 
 
 __all__ = ["FINAL_STATES", "BatchAPI", "BatchItemFailed", "BatchRequest", "BatchState", "BatchStatus", "ItemResult",
-           "batch_api"]
+           "batch_api", "reply_cost", "request_audit"]

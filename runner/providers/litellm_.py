@@ -16,8 +16,9 @@ import os
 import time
 from typing import Any
 
+from ..kinds import CacheTTL
 from ..protocol.models_file import ModelAlias
-from .base import Reply, StreamCut, api_key, audit, messages_hash, request_params
+from .base import Reply, StreamCut, api_key, audit, cache_plan, messages_hash, request_params
 
 _ = messages_hash  # re-exported for older callers
 
@@ -59,11 +60,9 @@ def with_cache_control(messages: list[dict[str, Any]], model: ModelAlias) -> lis
     """Mark a system prompt cacheable where the vendor takes `cache_control` (Anthropic)."""
     if model.vendor != "anthropic" or not messages or messages[0]["role"] != "system":
         return messages
-    first = messages[0]
-    content = first["content"]
-    if isinstance(content, str):
-        content = [{"type": "text", "text": content, "cache_control": {"type": "ephemeral"}}]
-    return [{**first, "content": content}, *messages[1:]]
+    from .caching import mark_messages
+
+    return mark_messages(messages, system=True, moving=False, ttl=model.cache_ttl)
 
 
 async def chat(
@@ -73,13 +72,20 @@ async def chat(
     overrides: dict[str, Any] | None = None,
     tools: list[dict[str, Any]] | None = None,
     cacheable_system: bool = False,
+    cache_key: str | None = None,
+    cache_ttl: CacheTTL | None = None,
 ) -> Reply:
-    """One streamed completion. Raises on any failure (the caller's retry decides)."""
+    """One streamed completion. Raises on any failure (the caller's retry decides). The prompt
+    cache is asked for as the native transport asks (`base.cache_plan`): litellm passes block-level
+    `cache_control` and `prompt_cache_key` through to the vendor."""
     lm = litellm()
     params = request_params(model, overrides)
     key = api_key(model)
-    sent = with_cache_control(messages, model) if cacheable_system else messages
+    sent, cache = cache_plan(model, messages, tools, cacheable_system=cacheable_system, cache_key=cache_key,
+                             cache_ttl=cache_ttl)
     kwargs: dict[str, Any] = dict(params)
+    if cache.get("prompt_cache_key"):
+        kwargs["prompt_cache_key"] = cache["prompt_cache_key"]
     if key:
         kwargs["api_key"] = key
     if tools:
@@ -143,6 +149,8 @@ async def chat(
     tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
     tokens_out = int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0
     cached = _cached_tokens(usage)
+    written = int(getattr(usage, "cache_creation_input_tokens", 0) or 0) if usage else 0
+    ttl = cache.get("cache_ttl")
     return Reply(
         content=content,
         reasoning="".join(reasoning) or None,
@@ -151,11 +159,13 @@ async def chat(
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         cached_tokens=cached,
-        cost=cost(model, tokens_in, tokens_out, cached),
+        cost=cost(model, tokens_in, tokens_out, cached, written, ttl),
         latency_ms=latency,
         ttft_ms=ttft,
         request_id=_provider_request_id(stream) or request_id,
-        request=audit(model, params, messages, tools),
+        request=audit(model, params, messages, tools, cache),
+        cache_write_tokens=written,
+        cache_ttl=ttl,
     )
 
 
@@ -202,8 +212,15 @@ def _cached_tokens(usage: Any) -> int:
     return int(cached or 0)
 
 
-def cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None:
-    """USD cost from litellm's bundled price map; None when unknown."""
+def cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+         cache_ttl: CacheTTL | None = None) -> float | None:
+    """USD cost from litellm's bundled price map; None when unknown. OpenAI and Anthropic models
+    are priced as the native transport prices them (`prices.cost`: the same map, cache reads
+    and writes at their own prices, the write price by TTL); other vendors by litellm."""
+    if model.vendor in ("openai", "anthropic"):
+        from . import prices
+
+        return prices.cost(model.model, tokens_in, tokens_out, cached, cache_write, cache_ttl)
     try:
         prompt, completion = litellm().cost_per_token(
             model=model.model, prompt_tokens=tokens_in, completion_tokens=tokens_out,

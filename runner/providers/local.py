@@ -831,7 +831,8 @@ def _quiet_llama_logs(llama_cpp: Any) -> None:
 
 
 async def achat(model: Any, messages: list[dict[str, Any]], *, overrides: dict[str, Any] | None = None,
-                tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False) -> Any:
+                tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False,
+                cache_key: str | None = None, cache_ttl: str | None = None) -> Any:
     """One local completion as a `Reply`. Resolving and loading the file happen off the
     event loop; the generation runs on the model's own worker thread (conversations queue
     there); a cancelled caller stops the generation at its next token."""
@@ -871,7 +872,8 @@ async def achat(model: Any, messages: list[dict[str, Any]], *, overrides: dict[s
     )
 
 
-def cost(model: Any, tokens_in: int, tokens_out: int, cached: int = 0) -> float:
+def cost(model: Any, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+         cache_ttl: str | None = None) -> float:
     """A local model costs nothing."""
     return 0.0
 

@@ -38,10 +38,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..kinds import ErrorKind
+from ..kinds import CacheTTL, ErrorKind
 from ..protocol.models_file import ModelAlias
 from . import prices
-from .base import MalformedReply, Reply, StreamCut, api_key, audit, request_params
+from .base import MalformedReply, Reply, StreamCut, api_key, audit, cache_plan, request_params
 
 WireFormat = Literal["openai", "anthropic"]
 """The two wire formats the native transport speaks."""
@@ -240,7 +240,12 @@ async def aclose() -> None:
 
 
 def _openai_body(model: ModelAlias, params: dict[str, Any], messages: list[dict[str, Any]],
-                 tools: list[dict[str, Any]] | None, stream: bool) -> dict[str, Any]:
+                 tools: list[dict[str, Any]] | None, stream: bool, *, cacheable_system: bool = False,
+                 cache_key: str | None = None, cache_ttl: CacheTTL | None = None) -> dict[str, Any]:
+    """The chat-completions body; `cache_key` (a conversation's) adds its `prompt_cache_key`
+    (`base.cache_plan`). OpenAI caches by itself: nothing is marked."""
+    messages, cache = cache_plan(model, messages, tools, cacheable_system=cacheable_system, cache_key=cache_key,
+                                 cache_ttl=cache_ttl)
     if any(m.get("content", "") is None for m in messages):  # an assistant turn of tool calls only
         messages = [{k: v for k, v in m.items() if not (k == "content" and v is None)} for m in messages]
     body: dict[str, Any] = {"model": _wire_model(model), "messages": messages}
@@ -250,6 +255,8 @@ def _openai_body(model: ModelAlias, params: dict[str, Any], messages: list[dict[
         body[k] = v
     if tools:
         body["tools"] = tools
+    if cache.get("prompt_cache_key"):
+        body["prompt_cache_key"] = cache["prompt_cache_key"]
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -276,8 +283,10 @@ def anthropic_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, A
             system = (system or []) + _text_blocks(m.get("content"))
             continue
         if role == "tool":
-            role, blocks = "user", [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"),
-                                     "content": m.get("content") or ""}]
+            result = {"type": "tool_result", "tool_use_id": m.get("tool_call_id"), "content": m.get("content") or ""}
+            if m.get("cache_control"):
+                result["cache_control"] = m["cache_control"]  # a breakpoint on a tool result (litellm's shape)
+            role, blocks = "user", [result]
         elif role == "assistant":
             blocks = _text_blocks(m.get("content"))
             for call in m.get("tool_calls") or []:
@@ -307,7 +316,13 @@ def _anthropic_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _anthropic_body(model: ModelAlias, params: dict[str, Any], messages: list[dict[str, Any]],
-                    tools: list[dict[str, Any]] | None, stream: bool) -> dict[str, Any]:
+                    tools: list[dict[str, Any]] | None, stream: bool, *, cacheable_system: bool = False,
+                    cache_key: str | None = None, cache_ttl: CacheTTL | None = None) -> dict[str, Any]:
+    """The messages body, with `cache_control` breakpoints on the system prompt (`cacheable_system`)
+    and on the latest turn of a conversation (`cache_key` given), at `cache_ttl` or the alias's
+    lifetime (`base.cache_plan`)."""
+    messages, _ = cache_plan(model, messages, tools, cacheable_system=cacheable_system, cache_key=cache_key,
+                             cache_ttl=cache_ttl)
     system, turns = anthropic_messages(messages)
     body: dict[str, Any] = {"model": _wire_model(model), "messages": turns}
     if tools:
@@ -334,6 +349,8 @@ async def chat(
     overrides: dict[str, Any] | None = None,
     tools: list[dict[str, Any]] | None = None,
     cacheable_system: bool = False,
+    cache_key: str | None = None,
+    cache_ttl: CacheTTL | None = None,
 ) -> Reply:
     """One completion (streamed unless the alias says `stream: false`). Raises on any failure."""
     import aiohttp
@@ -341,10 +358,11 @@ async def chat(
     wire = wire_format(model)
     params = request_params(model, overrides)
     key = api_key(model)
-    sent = with_cache_control(messages, model) if cacheable_system else messages
     stream = getattr(model, "stream", True)
     build = _openai_body if wire == "openai" else _anthropic_body
-    body = build(model, params, sent, tools, stream)
+    body = build(model, params, messages, tools, stream, cacheable_system=cacheable_system, cache_key=cache_key,
+                 cache_ttl=cache_ttl)
+    cache = body_cache_audit(body)
     ep = _endpoint(model, wire, key)
     timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=model.timeout_s, sock_read=model.timeout_s)
     data = json.dumps(body, ensure_ascii=False).encode()
@@ -372,7 +390,8 @@ async def chat(
     latency = (time.perf_counter() - started) * 1000
     content, reasoning, tool_calls, finish, usage, ttft, body_id = got
     # An empty reply is returned as it came (the model's behaviour): the client records it.
-    tokens_in, tokens_out, cached = usage
+    tokens_in, tokens_out, cached, written = usage
+    ttl = cache.get("cache_ttl")
     return Reply(
         content=content,
         reasoning=reasoning or None,
@@ -381,12 +400,34 @@ async def chat(
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         cached_tokens=cached,
-        cost=cost(model, tokens_in, tokens_out, cached),
+        cost=cost(model, tokens_in, tokens_out, cached, written, ttl),
         latency_ms=latency,
         ttft_ms=ttft,
         request_id=request_id or body_id,
-        request=audit(model, params, messages, tools),
+        request=audit(model, params, messages, tools, cache),
+        cache_write_tokens=written,
+        cache_ttl=ttl,
     )
+
+
+def body_cache_audit(body: dict[str, Any]) -> dict[str, Any]:
+    """What a wire body asks of the prompt cache, for the request audit: Anthropic breakpoints
+    (counted in tools, system and messages) and their lifetime; OpenAI's `prompt_cache_key`."""
+    if body.get("prompt_cache_key"):
+        return {"prompt_cache_key": body["prompt_cache_key"]}
+    marks = [t.get("cache_control") for t in body.get("tools") or [] if isinstance(t, dict)]
+    system = body.get("system")
+    if isinstance(system, list):
+        marks += [b.get("cache_control") for b in system if isinstance(b, dict)]
+    for m in body.get("messages") or []:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list):
+            marks += [b.get("cache_control") for b in content if isinstance(b, dict)]
+    marks = [cc for cc in marks if cc]
+    if not marks:
+        return {}
+    return {"cache_ttl": "1h" if any(cc.get("ttl") == "1h" for cc in marks) else "5m",
+            "cache_breakpoints": len(marks)}
 
 
 def with_cache_control(messages: list[dict[str, Any]], model: ModelAlias) -> list[dict[str, Any]]:
@@ -400,9 +441,11 @@ def with_cache_control(messages: list[dict[str, Any]], model: ModelAlias) -> lis
 # ----------------------------------------------------------------------------- the Provider interface
 
 
-def cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None:
-    """USD cost from litellm's bundled price map, read as data (`prices`); None when unknown."""
-    return prices.cost(model.model, tokens_in, tokens_out, cached)
+def cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+         cache_ttl: CacheTTL | None = None) -> float | None:
+    """USD cost from litellm's bundled price map, read as data (`prices`), cache reads and writes
+    at their own prices; None when unknown."""
+    return prices.cost(model.model, tokens_in, tokens_out, cached, cache_write, cache_ttl)
 
 
 def context_window(model: ModelAlias) -> int | None:
@@ -447,7 +490,7 @@ def _loads(ep: _Endpoint, raw: bytes | str, model: ModelAlias) -> Any:
         raise MalformedReply(f"unreadable JSON from {model.model}: {exc}") from exc
 
 
-_Parsed = tuple[str, str, list[dict[str, Any]], str, tuple[int, int, int], "float | None", "str | None"]
+_Parsed = tuple[str, str, list[dict[str, Any]], str, tuple[int, int, int, int], "float | None", "str | None"]
 
 
 def _calls(slots: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -455,18 +498,21 @@ def _calls(slots: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
             for i, c in sorted(slots.items())]
 
 
-def _openai_usage(u: dict[str, Any] | None) -> tuple[int, int, int]:
+def _openai_usage(u: dict[str, Any] | None) -> tuple[int, int, int, int]:
+    """(prompt, completion, cache reads, cache writes); OpenAI reports no writes (they cost nothing extra)."""
     if not u:
-        return 0, 0, 0
+        return 0, 0, 0, 0
     details = u.get("prompt_tokens_details") or {}
-    return int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), int(details.get("cached_tokens") or 0)
+    return (int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0),
+            int(details.get("cached_tokens") or 0), 0)
 
 
-def _anthropic_usage(u: dict[str, Any]) -> tuple[int, int, int]:
-    """Anthropic usage as litellm reports it: prompt = input + cache writes + cache reads; cached = cache reads."""
+def _anthropic_usage(u: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Anthropic usage as litellm reports it: prompt = input + cache writes + cache reads; cached =
+    cache reads; and the cache writes."""
     read = int(u.get("cache_read_input_tokens") or 0)
     write = int(u.get("cache_creation_input_tokens") or 0)
-    return int(u.get("input_tokens") or 0) + read + write, int(u.get("output_tokens") or 0), read
+    return int(u.get("input_tokens") or 0) + read + write, int(u.get("output_tokens") or 0), read, write
 
 
 def _read_body(ep: _Endpoint, raw: bytes, model: ModelAlias) -> _Parsed:
@@ -675,5 +721,6 @@ def _in_band_kind(etype: str) -> ErrorKind | None:
     return "server"
 
 
-__all__ = ["ANTHROPIC_DEFAULT_MAX_TOKENS", "MAX_CONNECTIONS", "WireFormat", "aclose", "anthropic_messages", "chat",
+__all__ = ["ANTHROPIC_DEFAULT_MAX_TOKENS", "MAX_CONNECTIONS", "WireFormat", "aclose", "anthropic_messages",
+           "body_cache_audit", "chat",
            "context_window", "cost", "deterministic", "error_kind", "price_per_token", "wire_format"]

@@ -7,8 +7,9 @@ litellm costs seconds of CPU, so the file is located without importing it
 
 The arithmetic follows what `runner.engine.providers.cost_of` asks of
 `litellm.cost_per_token(model, prompt_tokens, completion_tokens, cache_read_input_tokens)`:
-uncached prompt tokens at the input price, cache reads at the cache-read price (the input
-price when the map has none), completion tokens at the output price, and the
+uncached prompt tokens at the input price, cache reads at the cache-read price and cache writes
+at the cache-write price for their TTL (the vendor's published multiplier of the input price when
+the map has none: `runner.providers.caching`), completion tokens at the output price, and the
 `_above_200k_tokens` tier when the prompt is longer than 200,000 tokens. The conformance
 suite checks the figures against litellm's own on the models it uses.
 """
@@ -21,6 +22,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from ..kinds import BatchPriceBasis
 
 PRICE_FILE = "model_prices_and_context_window_backup.json"
 """The file name of litellm's bundled price map."""
@@ -66,22 +69,116 @@ def model_info(model: str) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) else None
 
 
-def cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None:
-    """USD cost of one completion; None when the model has no input or output price."""
+def _vendor(model: str, info: dict[str, Any]) -> str:
+    provider = str(info.get("litellm_provider") or model.split("/", 1)[0])
+    return provider if provider in ("anthropic", "openai") else "other"
+
+
+def input_prices(model: str, tokens_in: int = 0, cache_ttl: str | None = None) -> tuple[float, float, float] | None:
+    """(uncached input, cache read, cache write) USD per token of `model`: the price map's own
+    `cache_read_input_token_cost` and `cache_creation_input_token_cost` (``_above_1hr`` for a
+    one-hour write) where it has them, else the vendor's published multipliers of the input price
+    (`runner.providers.caching`: reads 0.1× on Anthropic, 0.5×/0.25×/0.1× on OpenAI by family;
+    writes 1.25× for 5 minutes, 2× for an hour, on Anthropic; OpenAI writes are free). None when
+    the model has no input price."""
+    from .caching import read_multiplier, write_multiplier
+
+    info = model_info(model)
+    if info is None or info.get("input_cost_per_token") is None:
+        return None
+    vendor = _vendor(model, info)
+    inp = info["input_cost_per_token"]
+    read = info.get("cache_read_input_token_cost")
+    write = info.get("cache_creation_input_token_cost_above_1hr" if cache_ttl == "1h" else
+                     "cache_creation_input_token_cost")
+    if tokens_in > _TIER:
+        inp = info.get("input_cost_per_token_above_200k_tokens", inp)
+        read = info.get("cache_read_input_token_cost_above_200k_tokens", read)
+        write = info.get("cache_creation_input_token_cost_above_200k_tokens", write) if cache_ttl != "1h" else write
+    if read is None:
+        read = inp * read_multiplier(model, vendor)
+    if write is None:
+        write = inp * write_multiplier(vendor, cache_ttl)
+    return float(inp), float(read), float(write)
+
+
+def input_cost(model: str, tokens_in: int, cached: int = 0, cache_write: int = 0,
+               cache_ttl: str | None = None) -> tuple[float, float] | None:
+    """(charged, uncached) USD of one request's prompt: as charged (uncached tokens at the input
+    price, cache reads and writes at theirs) and what the same prompt costs with no cache at
+    all; None when the model has no input price."""
+    p = input_prices(model, tokens_in, cache_ttl)
+    if p is None:
+        return None
+    inp, read, write = p
+    uncached = max(tokens_in - cached - cache_write, 0)
+    return float(uncached * inp + cached * read + cache_write * write), float(tokens_in * inp)
+
+
+def cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+         cache_ttl: str | None = None) -> float | None:
+    """USD cost of one completion (`tokens_in` counts the cache reads `cached` and writes
+    `cache_write`, as both transports report them); None when the model has no input or output
+    price."""
     info = model_info(model)
     if info is None:
         return None
-    inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if inp is None or out is None:
+    out = info.get("output_cost_per_token")
+    charged = input_cost(model, tokens_in, cached, cache_write, cache_ttl)
+    if out is None or charged is None:
         return None
-    read = info.get("cache_read_input_token_cost")
     if tokens_in > _TIER:
-        inp = info.get("input_cost_per_token_above_200k_tokens", inp)
         out = info.get("output_cost_per_token_above_200k_tokens", out)
-        read = info.get("cache_read_input_token_cost_above_200k_tokens", read)
-    read = inp if read is None else read
-    uncached = max(tokens_in - cached, 0)
-    return float(uncached * inp + cached * read + tokens_out * out)
+    return float(charged[0] + tokens_out * out)
+
+
+BATCH_DISCOUNT = 0.5
+"""The share of the live price both vendors charge through their batch APIs (OpenAI Batch API,
+Anthropic Message Batches: 50% off every token), used where the map has no batch price."""
+
+
+def batch_cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+               cache_write_1h: int = 0) -> tuple[float | None, BatchPriceBasis | None]:
+    """USD cost of one reply of a vendor batch, and where its prices came from
+    (`BatchPriceBasis`); ``(None, None)`` when the model has no live price either.
+
+    `tokens_in` is the whole prompt as the transports count it (cache reads and writes
+    included); `cached` the cache reads; `cache_write` / `cache_write_1h` the Anthropic cache
+    writes with a 5-minute / 1-hour lifetime (part of `tokens_in`). Batch prices are the map's
+    ``*_batches`` entries where it has them (``price map``, which needs both input and output),
+    else half the live price (``50% rule``). A cache read or write without a batch entry costs
+    half its live price. Above 200,000 prompt tokens the
+    map's ``_above_200k_tokens`` live prices are halved (basis ``50% rule``: the map has no batch
+    prices for that tier). The live cache prices are `input_prices` (the map's, else the vendor's
+    multipliers), so a batch is never priced by other cache rules than the live transport."""
+    info = model_info(model)
+    if info is None:
+        return None, None
+    out = info.get("output_cost_per_token")
+    live = input_prices(model, tokens_in)
+    live_1h = input_prices(model, tokens_in, "1h")
+    if out is None or live is None or live_1h is None:
+        return None, None
+    half = BATCH_DISCOUNT
+    inp, read, write = live  # the live prices: the map's own, else the vendor's cache multipliers
+    write_1h = live_1h[2]
+    b_inp, b_out = info.get("input_cost_per_token_batches"), info.get("output_cost_per_token_batches")
+    b_read = info.get("cache_read_input_token_cost_batches")
+    b_write = info.get("cache_creation_input_token_cost_batches")
+    basis: BatchPriceBasis = "price map" if b_inp is not None and b_out is not None else "50% rule"
+    if tokens_in > _TIER:  # the map has no batch prices for the long-prompt tier: half the live ones
+        out = info.get("output_cost_per_token_above_200k_tokens", out)
+        basis = "50% rule"
+    if basis == "50% rule":
+        b_inp = b_out = b_read = b_write = None
+    p_inp = b_inp if b_inp is not None else inp * half
+    p_out = b_out if b_out is not None else out * half
+    p_read = b_read if b_read is not None else read * half
+    p_write = b_write if b_write is not None else write * half
+    p_write_1h = write_1h * half
+    plain = max(tokens_in - cached - cache_write - cache_write_1h, 0)
+    total = plain * p_inp + cached * p_read + cache_write * p_write + cache_write_1h * p_write_1h + tokens_out * p_out
+    return float(total), basis
 
 
 def price_per_token(model: str) -> tuple[float, float] | None:
@@ -100,4 +197,5 @@ def context_window(model: str) -> int | None:
     return int(info.get("max_input_tokens") or info.get("max_tokens") or 0) or None
 
 
-__all__ = ["context_window", "cost", "model_info", "price_map", "price_map_path", "price_per_token"]
+__all__ = ["BATCH_DISCOUNT", "batch_cost", "context_window", "cost", "input_cost", "input_prices", "model_info",
+           "price_map", "price_map_path", "price_per_token"]

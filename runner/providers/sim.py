@@ -62,37 +62,17 @@ class SimFault(Exception):
         self.attempt = attempt
 
 
-class SimRateLimitError(SimFault):
-    kind = "rate_limit"
-    status_code = 429
+def _fault(name: str, kind: str, status: int, doc: str) -> type[SimFault]:
+    """A `SimFault` subclass for one error kind (the engine classifies it by `kind`)."""
+    return type(name, (SimFault,), {"kind": kind, "status_code": status, "__doc__": doc, "__module__": __name__})
 
 
-class SimOverloadedError(SimFault):
-    kind = "overloaded"
-    status_code = 529
-
-
-class SimServerError(SimFault):
-    kind = "server"
-    status_code = 500
-
-
-class SimTimeoutError(SimFault):
-    kind = "timeout"
-    status_code = 408
-
-
-class SimConnectionError(SimFault):
-    kind = "connection"
-    status_code = 500
-
-
-class SimMalformedError(SimFault):
-    """The reply body could not be read (broken JSON)."""
-
-    kind = "malformed"
-    status_code = 500
-
+SimRateLimitError = _fault("SimRateLimitError", "rate_limit", 429, "Too many requests (retryable).")
+SimOverloadedError = _fault("SimOverloadedError", "overloaded", 529, "The provider is overloaded (retryable).")
+SimServerError = _fault("SimServerError", "server", 500, "A server error (retryable).")
+SimTimeoutError = _fault("SimTimeoutError", "timeout", 408, "The request timed out (retryable).")
+SimConnectionError = _fault("SimConnectionError", "connection", 500, "The connection failed (retryable).")
+SimMalformedError = _fault("SimMalformedError", "malformed", 500, "The reply body could not be read (broken JSON).")
 
 FAULTS: dict[str, type[SimFault]] = {
     cls.kind: cls
@@ -602,7 +582,8 @@ def _params(model: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 async def chat(model: Any, messages: list[dict[str, Any]], *, overrides: dict[str, Any] | None = None,
-               tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False) -> Any:
+               tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False,
+               cache_key: str | None = None, cache_ttl: str | None = None) -> Any:
     """One simulated completion as a `Reply`. ``latency`` (seconds, a model parameter:
     ``extra: {latency: 1.0}``) waits that long before answering, like a remote model would,
     so the simulator can stand in for a vendor in a scale benchmark; without it the reply is
@@ -634,7 +615,8 @@ async def chat(model: Any, messages: list[dict[str, Any]], *, overrides: dict[st
     )
 
 
-def cost(model: Any, tokens_in: int, tokens_out: int, cached: int = 0) -> float:
+def cost(model: Any, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+         cache_ttl: str | None = None) -> float:
     """Simulated replies cost nothing."""
     return 0.0
 

@@ -27,6 +27,7 @@ from runner.store.tables import (
 
 __all__ = [
     "UNFINISHED_STATUSES",
+    "cache_totals",
     "conversation_artifacts",
     "conversation_messages",
     "conversation_offers",
@@ -74,6 +75,9 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
             func.coalesce(func.sum(c.tokens_out), 0),
             func.coalesce(func.sum(c.cached_tokens), 0),
             func.coalesce(func.sum(c.cost), 0.0),
+            func.coalesce(func.sum(c.cache_write_tokens), 0),
+            func.sum(c.input_cost),
+            func.sum(c.input_cost_uncached),
         )
         .group_by(c.run_id, c.status)
     )
@@ -81,14 +85,20 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
         stmt = stmt.where(col(c.run_id).in_([r.id for r in runs]))
     totals: dict[str, list[float]] = {}
     counts: dict[str, dict[str, int]] = {}
-    for run_id, status, n, turns, t_in, t_out, cached, cost in session.exec(stmt):
-        acc = totals.setdefault(run_id, [0, 0, 0, 0, 0, 0.0])
-        for i, v in enumerate((n, turns, t_in, t_out, cached, cost)):
+    priced: dict[str, list[float]] = {}
+    for run_id, status, n, turns, t_in, t_out, cached, cost, written, in_cost, in_uncached in session.exec(stmt):
+        acc = totals.setdefault(run_id, [0, 0, 0, 0, 0, 0.0, 0])
+        for i, v in enumerate((n, turns, t_in, t_out, cached, cost, written)):
             acc[i] += v
+        if in_cost is not None:
+            p = priced.setdefault(run_id, [0.0, 0.0])
+            p[0] += float(in_cost)
+            p[1] += float(in_uncached or 0.0)
         counts.setdefault(run_id, {})[status] = int(n)
     out = []
     for r in runs:
-        n, turns, t_in, t_out, cached, cost = totals.get(r.id, [0, 0, 0, 0, 0, 0.0])
+        n, turns, t_in, t_out, cached, cost, written = totals.get(r.id, [0, 0, 0, 0, 0, 0.0, 0])
+        in_cost, in_uncached = priced.get(r.id, (None, None))
         by_status = {s: 0 for s in CONVERSATION_STATUSES}
         by_status.update(counts.get(r.id, {}))  # type: ignore[arg-type]
         out.append(
@@ -107,6 +117,9 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
                 tokens_out=int(t_out),
                 cached_tokens=int(cached),
                 cost=float(cost),
+                cache_write_tokens=int(written),
+                input_cost=in_cost,
+                input_cost_uncached=in_uncached,
             )
         )
     return out
@@ -194,3 +207,45 @@ def conversation_artifacts(session: Session, conversation_id: str) -> list[Artif
         .order_by(col(ArtifactRow.message_idx), col(ArtifactRow.id))
     )
     return list(session.exec(stmt))
+
+
+def cache_totals(session: Session, run_id: str) -> list[dict[str, object]]:
+    """Per model of a run (the alias that replied: side b of a pair is its partner), over its
+    model replies: replies, input tokens, cache reads, cache writes, the prompts' cost charged and
+    uncached (None without prices), and the largest first-request prompt of a conversation (the
+    shared prefix: system prompt and first user turn, as the vendor counted it)."""
+    c, m = ConversationRow, MessageRow
+    first = (
+        select(m.conversation_id, func.min(m.idx).label("idx"))
+        .join(c, c.id == m.conversation_id)
+        .where(c.run_id == run_id, m.role == "assistant")
+        .group_by(m.conversation_id)
+        .subquery()
+    )
+    side_b = m.speaker == "b"
+    stmt = (
+        select(c.model_alias, c.partner_alias, c.litellm_model, c.partner_model, c.vendor, side_b,
+               func.count(), func.coalesce(func.sum(m.tokens_in), 0), func.coalesce(func.sum(m.cached_tokens), 0),
+               func.coalesce(func.sum(m.cache_write_tokens), 0), func.sum(m.input_cost),
+               func.sum(m.input_cost_uncached),
+               func.max(func.coalesce(m.tokens_in, 0)).filter(first.c.idx.is_not(None)))
+        .join(c, c.id == m.conversation_id)
+        .outerjoin(first, (first.c.conversation_id == m.conversation_id) & (first.c.idx == m.idx))
+        .where(c.run_id == run_id, m.role == "assistant")
+        .group_by(c.model_alias, c.partner_alias, c.litellm_model, c.partner_model, c.vendor, side_b)
+    )
+    out: dict[str, dict[str, object]] = {}
+    for alias, p_alias, model, p_model, vendor, is_b, n, t_in, cached, written, cost, uncached, first_max in session.exec(stmt):
+        name, model_name = (p_alias or alias, p_model or model) if is_b else (alias, model)
+        row = out.setdefault(str(name), {"alias": name, "model": model_name, "vendor": vendor, "replies": 0,
+                                         "tokens_in": 0, "cached_tokens": 0, "cache_write_tokens": 0,
+                                         "input_cost": None, "input_cost_uncached": None, "first_prompt_max": 0})
+        row["replies"] = int(row["replies"]) + int(n)  # type: ignore[call-overload]
+        row["tokens_in"] = int(row["tokens_in"]) + int(t_in)  # type: ignore[call-overload]
+        row["cached_tokens"] = int(row["cached_tokens"]) + int(cached)  # type: ignore[call-overload]
+        row["cache_write_tokens"] = int(row["cache_write_tokens"]) + int(written)  # type: ignore[call-overload]
+        if cost is not None:
+            row["input_cost"] = float(row["input_cost"] or 0.0) + float(cost)  # type: ignore[arg-type]
+            row["input_cost_uncached"] = float(row["input_cost_uncached"] or 0.0) + float(uncached or 0.0)  # type: ignore[arg-type]
+        row["first_prompt_max"] = max(int(row["first_prompt_max"]), int(first_max or 0))  # type: ignore[call-overload]
+    return list(out.values())

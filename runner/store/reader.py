@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_, union
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -30,7 +30,9 @@ from runner.store.tables import (
     ConversationRow,
     MessageRow,
     OfferRow,
+    ReviewedRow,
     RunRow,
+    StopCandidateRow,
     SuggestionRow,
     TagRow,
 )
@@ -111,6 +113,9 @@ class ConversationSummary:
     snippet: str | None = None
     """When the list is searched: an excerpt of the first message holding a searched term
     (plain text, ``…`` where cut; highlight with `SearchQuery.highlighter`)."""
+    echo: float | None = None
+    """Mean echo of the model replies (`MessageRow.echo`, over the replies where it is stored and defined);
+    None when none is (short replies, or a run stored before the measure: `latitude echo RUN`)."""
 
     @property
     def key(self) -> PageKey:
@@ -153,6 +158,9 @@ class ConversationRecord:
     captures: list[CaptureRow]
     tags: list[TagRow]
     """Live tags (not deleted) of every coder, oldest first."""
+    stops: list[StopCandidateRow] = field(default_factory=list)
+    """Stop candidates of the conversation's latest detection (the run's own, or the newest re-detection),
+    in message order: used, rejected (quoted, negated, ...) and ambiguous alike."""
 
     def tags_of(self, coder: str) -> list[TagRow]:
         return [t for t in self.tags if t.coder == coder]
@@ -282,6 +290,7 @@ class StoreReader:
             raw = [by_id[i] for i in ids if i in by_id]
             offers = self._offer_counts(s, ids)
             tags = self._tag_codes(s, ids)
+            echoes = self._mean_echo(s, ids)
             query = search.parse(flt.search)
             snips = search.snippets(s.connection(), query, ids) if query is not None else {}
         rows = [
@@ -289,7 +298,7 @@ class StoreReader:
                 id=r[0], seq=r[1], model=r[2] if not r[3] else f"{r[2]} ↔ {r[3]}", vendor=r[4], condition=r[5],
                 replicate=r[6], kind=r[7], status=r[8], turns=r[9], stop_reason=r[10], cost=float(r[11] or 0.0),
                 simulated=bool(r[12]), offers=offers.get(r[0], {}), tags=tuple(sorted(tags.get(r[0], ()))),
-                snippet=snips.get(r[0]),
+                snippet=snips.get(r[0]), echo=echoes.get(r[0]),
             )
             for r in raw
         ]
@@ -308,6 +317,16 @@ class StoreReader:
         for cid, outcome, n in s.execute(stmt):
             out.setdefault(cid, {})[outcome] = int(n)
         return out
+
+    @staticmethod
+    def _mean_echo(s: Session, ids: Sequence[str]) -> dict[str, float]:
+        if not ids:
+            return {}
+        m = MessageRow
+        stmt = (select(m.conversation_id, func.avg(m.echo))
+                .where(col(m.conversation_id).in_(ids), m.role == "assistant", col(m.echo).is_not(None))
+                .group_by(m.conversation_id))
+        return {cid: float(v) for cid, v in s.execute(stmt) if v is not None}
 
     @staticmethod
     def _tag_codes(s: Session, ids: Sequence[str]) -> dict[str, set[str]]:
@@ -342,11 +361,15 @@ class StoreReader:
             return s.execute(stmt.limit(1)).scalar_one_or_none()
 
     def _coded_by(self, coder: str) -> Any:
-        """Conversations with at least one live tag of ``coder`` (present or absent, any unit)."""
-        return select(TagRow.conversation_id).where(TagRow.coder == coder, col(TagRow.deleted_at).is_(None))
+        """Conversations ``coder`` has coded: at least one live tag of theirs (present or absent, any
+        unit), or a standing reviewed mark (read, nothing to code: every code absent)."""
+        tagged = select(TagRow.conversation_id).where(TagRow.coder == coder, col(TagRow.deleted_at).is_(None))
+        marked = select(ReviewedRow.conversation_id).where(ReviewedRow.coder == coder,
+                                                           col(ReviewedRow.deleted_at).is_(None))
+        return union(tagged, marked)
 
     def coded_count(self, run_id: str, flt: ConversationFilter, coder: str) -> int:
-        """How many conversations of the filtered list ``coder`` has coded (at least one live tag)."""
+        """How many conversations of the filtered list ``coder`` has coded (a live tag or a reviewed mark)."""
         c = ConversationRow
         with self.session() as s:
             stmt = select(func.count()).select_from(c).where(*self._where(run_id, flt),
@@ -447,6 +470,10 @@ class StoreReader:
             assert run is not None
             captures = list(s.execute(select(CaptureRow).where(CaptureRow.conversation_id == conversation_id)
                                       .order_by(col(CaptureRow.message_idx), col(CaptureRow.id))).scalars())
+            sc = StopCandidateRow
+            latest = select(func.max(sc.detection)).where(sc.conversation_id == conversation_id).scalar_subquery()
+            stops = list(s.execute(select(sc).where(sc.conversation_id == conversation_id, sc.detection == latest)
+                                   .order_by(col(sc.message_idx), col(sc.id))).scalars())
             return ConversationRecord(
                 conversation=conv, run=run,
                 messages=queries.conversation_messages(s, conversation_id),
@@ -454,6 +481,7 @@ class StoreReader:
                 artifacts=queries.conversation_artifacts(s, conversation_id),
                 captures=captures,
                 tags=self._tags(s, conversation_id),
+                stops=stops,
             )
 
     @staticmethod

@@ -44,6 +44,21 @@ class RunSummary:
     """Cached prompt tokens summed over the conversations."""
     cost: float = 0.0
     """Cost in USD summed over the conversations."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the vendor's prompt cache, summed over the conversations."""
+    input_cost: float | None = None
+    """USD charged for the model replies' prompts (cache reads and writes at their prices), summed
+    over the conversations; None when no price was known."""
+    input_cost_uncached: float | None = None
+    """USD the same prompts cost with no cache: the baseline of `input_saving`."""
+
+    @property
+    def input_saving(self) -> float | None:
+        """Fraction of the uncached prompt cost the cache saved (negative when writes cost more
+        than reads saved); None without prices."""
+        if self.input_cost is None or not self.input_cost_uncached:
+            return None
+        return 1.0 - self.input_cost / self.input_cost_uncached
 
     @property
     def unfinished(self) -> int:
@@ -92,6 +107,12 @@ class RequestRecord(_Payload):
     """True when the model's reply was empty (no text, no tool call): its behaviour, recorded."""
     attempts: int | None = None
     """Requests made for this message (retries included), when more than one."""
+    cache_ttl: str | None = None
+    """The prompt-cache lifetime the request's Anthropic breakpoints asked for (``5m`` or ``1h``)."""
+    cache_breakpoints: int | None = None
+    """How many Anthropic `cache_control` breakpoints the request carried (at most 4)."""
+    prompt_cache_key: str | None = None
+    """The OpenAI `prompt_cache_key` sent (a hash of the conversation's id)."""
 
 
 class ToolCall(BaseModel):
@@ -170,12 +191,86 @@ class ModelRecord(_Payload):
 
 
 class SuggestionPayload(_Payload):
-    """`SuggestionRow.payload_json`: what the review queue shows for a suggestion."""
+    """`SuggestionRow.payload_json`: what the review queue shows for a suggestion (one subclass per
+    `SuggestionKind`; written whole, None values included, so a reader finds every key)."""
+
+    def dump(self) -> str:
+        return self.model_dump_json()
+
+
+class StopReviewPayload(SuggestionPayload):
+    """A stop candidate queued for a person (kind ``stop``): the detector's decision and why."""
+
+    detection: int
+    """The detection the candidate belongs to (1: the run's own)."""
+    channel: str
+    """`StopChannel` of the candidate."""
+    decision: str
+    """The detector's `StopDecision`."""
+    rule: str
+    """The rule that decided."""
+    phrase: str = ""
+    match: str = ""
+    """The match mode in force."""
+    text: str = ""
+    """The matched text."""
+    evidence: str = ""
+    span: list[int | None] = Field(default_factory=lambda: [None, None])
+    """``[start, end)`` of the match in the message."""
+    prompted: bool | None = None
+    counted: bool = False
+    judge: str | None = None
+    judge_evidence: str | None = None
+
+
+class JudgeSuggestionPayload(SuggestionPayload):
+    """A judge's coding queued for a person (kind ``judge``)."""
+
+    coder: str
+    """The judge coder (``judge:<model>``)."""
+    present: bool
+    evidence: str = ""
+    quotes: list[dict[str, Any]] = Field(default_factory=list)
+    """The quotes the judge gave (checked against the transcript)."""
+    codebook_id: int | None = None
+    unit: str
+    """``conversation`` or ``message``."""
+
+
+class ThemePayload(SuggestionPayload):
+    """A suggested theme (kind ``theme``): its cluster, terms, examples and members."""
+
+    cluster: int
+    size: int
+    """Members of the cluster."""
+    include: str = ""
+    exclude: str = ""
+    terms: list[str] = Field(default_factory=list)
+    named_by: str = ""
+    examples: list[dict[str, Any]] = Field(default_factory=list)
+    contrast: list[dict[str, Any]] = Field(default_factory=list)
+    members: list[dict[str, Any]] = Field(default_factory=list)
+    """``{conversation_id, message_idx}`` of every member."""
+    by_model: dict[str, int] = Field(default_factory=dict)
+    by_condition: dict[str, int] = Field(default_factory=dict)
 
 
 class MethodRecord(_Payload):
     """`SuggestionRunRow.method_json`: how a theme suggestion run was made (embedder, k, seed...)."""
 
+    embedder: str | None = None
+    """The embedding model."""
+    algorithm: str | None = None
+    """The clustering algorithm."""
+    k: int | None = None
+    """Clusters chosen."""
+    k_rule: str | None = None
+    """The stated rule that chose k."""
+    seed: int | None = None
+    """The clustering seed."""
+    naming: str | None = None
+    """How themes were named (a judge, or c-TF-IDF terms)."""
 
-__all__ += ["ConversationParams", "MethodRecord", "ModelRecord", "PlanRecord", "RequestRecord", "RunOptions",
-            "SuggestionPayload", "ToolCall"]
+
+__all__ += ["ConversationParams", "JudgeSuggestionPayload", "MethodRecord", "ModelRecord", "PlanRecord",
+            "RequestRecord", "RunOptions", "StopReviewPayload", "SuggestionPayload", "ThemePayload", "ToolCall"]

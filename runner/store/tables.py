@@ -204,6 +204,13 @@ class ConversationRow(SQLModel, table=True):
     """Completion tokens summed over the conversation's requests."""
     cached_tokens: int = 0
     """Cached prompt tokens summed over the conversation's requests."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the vendor's prompt cache, summed over the conversation's requests."""
+    input_cost: float | None = None
+    """USD charged for the prompts of the conversation's model replies (cache reads and writes at
+    their prices); None when no price was known."""
+    input_cost_uncached: float | None = None
+    """USD the same prompts cost with no cache (every input token at the input price)."""
     cost: float = 0.0
     """Cost in USD summed over the conversation's requests."""
     started_at: datetime = Field(default_factory=utcnow)
@@ -247,13 +254,34 @@ class MessageRow(SQLModel, table=True):
     tokens_out: int | None = None
     """Completion tokens of the request that produced it."""
     cached_tokens: int | None = None
-    """Cached prompt tokens of the request that produced it."""
+    """Cached prompt tokens of the request that produced it (read from the vendor's prompt cache)."""
+    cache_write_tokens: int | None = None
+    """Prompt tokens the request wrote to the vendor's prompt cache (Anthropic
+    ``cache_creation_input_tokens``); counted in ``tokens_in``, like ``cached_tokens``."""
+    cache_ttl: str | None = None
+    """The cache lifetime the request's breakpoints asked for (`CacheTTL`: ``5m`` or ``1h``);
+    None when nothing was marked."""
+    input_cost: float | None = None
+    """USD charged for the request's prompt: uncached tokens at the input price, cache reads and
+    writes at theirs (part of ``cost``)."""
+    input_cost_uncached: float | None = None
+    """USD the same prompt costs with no cache (every input token at the input price)."""
     cost: float | None = None
     """Cost in USD of the request that produced it."""
     request_id: str | None = None
     """Provider's request/response id."""
     request_json: str | None = Field(default=None, sa_type=Text)
     """The request as JSON text: resolved model, parameters, sha256 of the message list."""
+    echo: float | None = None
+    """Model replies: the share of the reply's content bigrams that occur in the prompts it read
+    (`runner.analysis.echo`); None when the reply has no bigram (under two content words) or was
+    not measured yet (then `echo_bigrams` is None too). Always None for other messages."""
+    echo_unigram: float | None = None
+    """Model replies: the share of the reply's content words that occur in the prompts it read;
+    None when it has no content word or was not measured yet."""
+    echo_bigrams: int | None = None
+    """Model replies: how many content bigrams the reply has (what `echo` is out of; 0 for a short
+    reply); None means not measured yet (a run stored before the measure: `latitude echo RUN`)."""
     started_at: datetime = Field(default_factory=utcnow)
     """When the request was sent (UTC); for scripted messages, when it was composed."""
     created_at: datetime = Field(default_factory=utcnow)

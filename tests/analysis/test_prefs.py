@@ -202,3 +202,31 @@ def test_elo_is_averaged_over_orderings() -> None:
     ratings = prefs.elo(data, ids)
     assert all(sd > 0 for _, sd in ratings.values())  # the orderings differ, and the spread is reported
     assert sum(m for m, _ in ratings.values()) == pytest.approx(1000 * len(ids))
+
+
+def test_the_thurstonian_mean_is_shown_with_its_wald_interval(cli, tmp_path: Path, tmp_db_url: str) -> None:
+    """Every utility says how uncertain it is: the Thurstonian μ carries μ ± 1.96·SE in the csv and the table."""
+    import csv
+    import io
+
+    models = tmp_path / "models.yaml"
+    models.write_text("models:\n  planted:\n    model: sim/chooser\n    extra: {noise: 1.0}\n")
+    proto = tmp_path / "planted.yaml"
+    proto.write_text(protocol_text(samples=1))
+    result = cli("run", proto, "-m", "planted", "--models", models)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(cli("prefs", result.run_id, "--db", tmp_db_url, "--format", "json").stdout)
+    se = {t["option"]: (t["mean"], t["se"]) for t in doc["groups"][0]["thurstonian"]}
+    rows = list(csv.DictReader(io.StringIO(cli("prefs", result.run_id, "--db", tmp_db_url, "--format", "csv").stdout)))
+    checked = 0
+    for r in rows:
+        mean, s = se[r["option"]]
+        if r["thurstonian_low"] and math.isfinite(s):
+            assert float(r["thurstonian_low"]) == pytest.approx(mean - 1.959964 * s, abs=1e-3)
+            assert float(r["thurstonian_high"]) == pytest.approx(mean + 1.959964 * s, abs=1e-3)
+            assert float(r["thurstonian_low"]) < float(r["thurstonian_mean"]) < float(r["thurstonian_high"]) \
+                or s == 0
+            checked += 1
+    assert checked >= len(TASKS) - 1
+    table = cli("prefs", result.run_id, "--db", tmp_db_url, env={"COLUMNS": "200"}).stdout
+    assert "Thurstonian μ [95% CI] (σ²)" in table

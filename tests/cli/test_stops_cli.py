@@ -163,3 +163,22 @@ steps:
     as_json = json.loads(cli("tally", res.run_id, "--what", "stops", "--format", "json", "--db", tmp_db_url).stdout)
     assert as_json["provenance"]["detections"] == {res.run_id: 1} and len(as_json["rows"]) == 2
     assert cli("tally", res.run_id, "--what", "stops", "--by", "colour", "--db", tmp_db_url).exit_code == 1
+
+
+def test_the_jsonl_export_carries_every_stop_candidate_of_the_latest_detection(cli, store, tmp_db_url,
+                                                                                tmp_path: Path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "open-latitude.md"
+    path.write_text(published_session_markdown(), encoding="utf-8")
+    res = cli("import", path, "--stop-phrase", "stopping now", "--db", tmp_db_url)
+    assert res.exit_code == 0, res.output
+    run_id = _run_id(res.stdout)
+    out = tmp_path / "t.jsonl"
+    exported = cli("export", "transcripts", run_id, "--format", "jsonl", "-o", out, "--db", tmp_db_url)
+    assert exported.exit_code == 0, exported.output
+    (line,) = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    stored = _q(store, "SELECT message_idx, decision, rule, counted FROM stop_candidates WHERE conversation_id = ? "
+                       "ORDER BY message_idx", line["id"])
+    assert [(s["message_idx"], s["decision"], s["rule"], s["counted"]) for s in line["stops"]] == [
+        (c["message_idx"], c["decision"], c["rule"], bool(c["counted"])) for c in stored]
+    assert [(s["decision"], s["rule"]) for s in line["stops"]] == [("rejected", "quoted"), ("used", "own_line")]
+    assert line["stops"][0]["detection"] == 1 and "stopping now" in line["stops"][1]["text"].lower()

@@ -62,7 +62,8 @@ def servers() -> Iterator[dict[Variant, FakeProvider]]:
 
 
 _COMPARED = ("role", "speaker", "content", "reasoning", "tool_calls_json", "finish_reason", "tokens_in", "tokens_out",
-             "cached_tokens", "cost", "request_id")
+             "cached_tokens", "cost", "request_id", "cache_write_tokens", "cache_ttl", "input_cost",
+             "input_cost_uncached")
 
 
 def _request(raw: str | None) -> Any:
@@ -70,6 +71,8 @@ def _request(raw: str | None) -> Any:
         return None
     data = json.loads(raw)
     data.get("params", {}).pop("api_base", None)  # each variant has its own server
+    if data.get("prompt_cache_key"):  # a hash of the conversation id, which each run draws afresh
+        data["prompt_cache_key"] = "lat-<conversation>"
     return data
 
 

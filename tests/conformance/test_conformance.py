@@ -100,6 +100,7 @@ def faults_protocol(tmp_path):
 
 
 def _rules(fp):
+    fp.set_cache(min_tokens=1, openai_step=1)  # the suite's short prompts cache (the vendors' minimum is 1,024+)
     fp.add_rule(match="write a file", reasoning="Let me think about a name.",
                 tool_call={"name": "write_artifact", "arguments": {"name": "notes.md", "content": "hello there"}},
                 after_tool="Saved it as {tool_result}.")
@@ -127,10 +128,46 @@ def test_clean_runs_store_identical_records(run_variant, servers, clean_protocol
     assert any(m["reasoning"] == "Thinking it over." for m in replies)
     assert all(m["cost"] and m["request_id"] for m in replies)
     assert max(m["cached_tokens"] or 0 for m in replies) > 0
+    assert max(m["cache_write_tokens"] or 0 for m in replies) > 0 or alias == "gpt"
     # exactly one request per stored reply on every variant
     for v in (LITELLM, NATIVE, NATIVE_BODY):
         assert len(servers[v].requests) == 2 * len(replies)
         assert all(r.stream == v.stream for r in servers[v].requests)
+    # and both transports asked the same of the prompt cache, request by request
+    marks = {v: _numbered_keys([_cache_marks(r.body) for r in servers[v].requests]) for v in (LITELLM, NATIVE, NATIVE_BODY)}
+    assert marks[NATIVE] == marks[LITELLM] == marks[NATIVE_BODY]
+    if alias == "claude":  # the system prompt and the latest turn (a tool result included), at most 4
+        assert all(len(m["blocks"]) == 2 and m["blocks"][0][0] == "system" for m in marks[NATIVE])
+        assert any(m["blocks"][1][2] == "tool_result" for m in marks[NATIVE])
+    else:  # OpenAI: nothing marked, one prompt_cache_key per conversation
+        assert all(not m["blocks"] for m in marks[NATIVE])
+        assert len({m["prompt_cache_key"] for m in marks[NATIVE]}) == 2 and None not in {m["prompt_cache_key"] for m in marks[NATIVE]}
+
+
+def _numbered_keys(marks):
+    """prompt_cache_key values replaced by their order of appearance (each run draws new conversation ids)."""
+    order: dict[str, str] = {}
+    for m in marks:
+        if m["prompt_cache_key"] is not None:
+            m["prompt_cache_key"] = order.setdefault(m["prompt_cache_key"], f"key{len(order)}")
+    return marks
+
+
+def _cache_marks(body):
+    """Where a request asks for caching: (place, message index, block type, cache_control) of every
+    breakpoint, and the OpenAI prompt_cache_key."""
+    blocks = []
+    system = body.get("system")
+    for b in system if isinstance(system, list) else []:
+        if b.get("cache_control"):
+            blocks.append(("system", None, b.get("type"), b["cache_control"]))
+    for i, m in enumerate(body.get("messages") or []):
+        if m.get("cache_control"):
+            blocks.append(("message", i, None, m["cache_control"]))
+        for b in m.get("content") if isinstance(m.get("content"), list) else []:
+            if isinstance(b, dict) and b.get("cache_control"):
+                blocks.append(("message", i, b.get("type"), b["cache_control"]))
+    return {"blocks": blocks, "prompt_cache_key": body.get("prompt_cache_key")}
 
 
 def _inject(fp, kind: str, per_attempt: int = 1) -> None:

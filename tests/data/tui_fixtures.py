@@ -218,6 +218,10 @@ def tui_store(target: Path | str) -> TuiStore:
                     s.add(MessageRow(conversation_id=cid, idx=0, role="user", speaker="user", step="steps[0]",
                                      content="What would you like to do?", started_at=_t(120), created_at=_t(120)))
             s.commit()
+            from runner.analysis.echo_band import backfill  # each reply's echo, as the engine stores it
+
+            backfill(s, convs)
+            s.commit()
             book = import_codebook(s, CODEBOOK_YAML, coder="ana")
             book_id = book.id or 0
             tags = [

@@ -17,6 +17,7 @@ def _history_hash(messages: list[dict]) -> str:
 
 def test_open_latitude_on_both_wire_formats(cli, store, models_file, fake_provider):
     fake_provider.set_latency(latency_s=0.01, ttft_s=0.005)
+    fake_provider.set_cache(min_tokens=1, openai_step=1)  # short prompts cache here (the vendors' minimum: 1,024)
     result = cli("run", PROTOCOLS / "open-latitude.yaml", "-m", "fake-gpt", "-m", "fake-claude",
                  "--replicates", "2", "--models", models_file)
     assert result.exit_code == 0, result

@@ -120,3 +120,90 @@ def test_artifact_tool_call_is_stored_and_answered(cli, store, models_file, fake
     assert "sanitised" not in json.dumps(reqs[1].body) and "sanitised" not in json.dumps(reqs[2].body)
     (sent,) = [m for m in reqs[1].body["messages"] if m["role"] == "assistant"]
     assert not _text(sent.get("content") or "")
+
+
+PAIR_CHECK_IN = """
+name: pair-checkin
+description: Two instances, a check-in to each side every 2 of its replies.
+max_turns: 12
+system:
+  text: You are talking with another AI instance.
+stop:
+  check_in:
+    every: 2
+    question: "Private check-in: continue or stop? Options: {{ options | join(', ') }}. Answer <{{ tag }}>...</{{ tag }}>."
+pair:
+  b: fake-claude
+  opener: Hello, opener speaking.
+"""
+
+
+def _pair_check_in(fake_provider, tmp_path):  # type: ignore[no-untyped-def]
+    """The pair check-in protocol; side a goes on at its check-in, side b chooses to stop at its."""
+    path = tmp_path / "pair-checkin.yaml"
+    path.write_text(PAIR_CHECK_IN)
+    fake_provider.add_rule(model="fake-gpt", match="Private check-in", reply="Go on. <choice>continue</choice>")
+    fake_provider.add_rule(model="claude-fake", match="Private check-in", reply="Enough for me. <choice>stop</choice>")
+    return path
+
+
+def test_a_pair_checks_in_with_each_side_privately_and_either_may_stop(cli, store, models_file, fake_provider,
+                                                                        tmp_path):
+    """`stop.check_in` in a pair: after every K of its own replies a side is asked, privately (its partner
+    sees neither the question nor the answer); a side choosing stop ends the conversation."""
+    path = _pair_check_in(fake_provider, tmp_path)
+    result = cli("run", path, "-m", "fake-gpt", "--models", models_file)
+    assert result.exit_code == 0, result
+    (conv,) = store.conversations(result.run_id)
+    msgs = store.messages(conv["id"])
+    assert_well_formed(msgs)
+    steps = [(m["role"], m["speaker"], m["step"]) for m in msgs[1:]]
+    assert steps == [
+        ("user", "user", "pair.opener"),
+        ("assistant", "a", "pair.a"), ("assistant", "b", "pair.b"),
+        ("assistant", "a", "pair.a"),
+        ("user", "user", "stop.check_in:a"), ("assistant", "a", "stop.check_in:a"),  # a's 2nd reply: a is asked
+        ("assistant", "b", "pair.b"),
+        ("user", "user", "stop.check_in:b"), ("assistant", "b", "stop.check_in:b"),  # b's 2nd: b, who stops
+    ]
+    assert (conv["status"], conv["stop_reason"], conv["stop_message_idx"]) == ("done", "stop_check_in", 9)
+    cands = store._q("SELECT message_idx, decision, rule, counted, evidence FROM stop_candidates WHERE "
+                     "conversation_id = ? ORDER BY message_idx", conv["id"])
+    assert [(c["message_idx"], c["decision"], c["rule"], c["counted"]) for c in cands] == [
+        (6, "rejected", "chose_continue", 0), (9, "used", "chose_stop", 1)]
+    assert "side b after 2 of its replies" in cands[1]["evidence"]
+    reqs = fake_provider.requests
+    assert [r.model for r in reqs] == ["fake-gpt", "claude-fake", "fake-gpt", "fake-gpt", "claude-fake",
+                                       "claude-fake"]
+    a1, b1, a2, qa, ans_a, b2, qb = (msgs[i]["content"] for i in (2, 3, 4, 5, 6, 7, 8))
+    system = "You are talking with another AI instance."
+    assert _wire(reqs[3]) == [("system", system), ("user", "Hello, opener speaking."), ("assistant", a1),
+                              ("user", b1), ("assistant", a2), ("user", qa)]
+    # b never sees a's check-in or its answer; its own check-in comes after its own reply
+    assert _wire(reqs[4]) == [("system", system), ("user", a1), ("assistant", b1), ("user", a2)]
+    assert _wire(reqs[5]) == [("system", system), ("user", a1), ("assistant", b1), ("user", a2),
+                              ("assistant", b2), ("user", qb)]
+    assert "Go on." in ans_a and "Go on." not in " ".join(t for r in reqs[4:] for _, t in _wire(r))
+
+
+def test_a_pair_resumed_after_an_outage_replays_its_check_ins_without_asking_again(cli, store, models_file,
+                                                                                  fake_provider, tmp_path):
+    path = _pair_check_in(fake_provider, tmp_path)
+    fake_provider.inject("500", count=None, skip=4)  # b's 2nd reply, after a's check-in, fails for good
+    result = cli("run", path, "-m", "fake-gpt", "--models", models_file)
+    run = result.run_id
+    (conv,) = store.conversations(run)
+    assert conv["status"] == "error" and len(store.messages(conv["id"])) == 7  # through a's check-in answer
+    fake_provider.clear_faults()
+    before = len(fake_provider.requests)
+    resumed = cli("resume", run, "--retry-errors")
+    assert resumed.exit_code == 0, resumed
+    (conv,) = store.conversations(run)
+    assert (conv["status"], conv["stop_reason"], conv["stop_message_idx"]) == ("done", "stop_check_in", 9)
+    new = [r.model for r in fake_provider.requests[before:] if r.completed]
+    assert new == ["claude-fake", "claude-fake"]  # b's reply and b's check-in; nothing stored asked again
+    cands = store._q("SELECT message_idx, rule, counted FROM stop_candidates WHERE conversation_id = ? "
+                     "ORDER BY message_idx", conv["id"])
+    assert [(c["message_idx"], c["rule"], c["counted"]) for c in cands] == [(6, "chose_continue", 0),
+                                                                            (9, "chose_stop", 1)]
+    assert_well_formed(store.messages(conv["id"]))

@@ -97,3 +97,14 @@ def test_offer_classified_by_a_judge_model(cli, store, models_file, fake_provide
     msgs = store.messages(conv["id"])
     assert [m["content"] for m in msgs if m["role"] == "user"] == ["Would you like to write a story?",
                                                                     "declined-branch"]
+
+
+def test_an_offer_judge_that_is_the_subject_model_is_refused(cli, store, models_file, fake_provider):
+    """A model never classifies its own reply: with the subject as judge the conversation fails with that
+    reason, and the judge is never asked."""
+    fake_provider.add_rule(model="claude-fake", reply="I would rather not.")
+    result = cli("run", TEST_PROTOCOLS / "offer-judge.yaml", "-m", "fake-claude", "--models", models_file)
+    (conv,) = store.conversations(result.run_id)
+    assert conv["status"] == "error"
+    assert "never classifies itself" in (conv["stop_detail"] or "")
+    assert len(fake_provider.requests) == 1  # the subject's reply only

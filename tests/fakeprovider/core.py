@@ -189,7 +189,9 @@ class Rule:
     match:      case-insensitive substring of the last user message (None: any).
     model:      exact model name or fnmatch pattern, e.g. ``"claude-*"`` (None: any).
     reply:      reply text (None: the default reply).  Placeholders
-                ``{model} {n} {hash} {last_user}`` are substituted.
+                ``{model} {n} {hash} {last_user}`` are substituted, and ``{seq}`` (the
+                server's response number: two identical requests get different replies, as
+                sampled replicates do).
     reasoning:  reasoning text, surfaced as OpenAI ``reasoning_content`` or an
                 Anthropic ``thinking`` block.
     tool_call:  ``{"name": ..., "arguments": {...}, "id": optional}``; used only
@@ -385,27 +387,6 @@ def _sha(data: str) -> str:
     return hashlib.sha1(data.encode()).hexdigest()
 
 
-class _BoundedSet:
-    """A set that forgets its oldest entries beyond ``cap``."""
-
-    def __init__(self, cap: int) -> None:
-        self._cap = cap
-        self._d: dict[str, None] = {}
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._d
-
-    def add(self, key: str) -> None:
-        if key in self._d:
-            return
-        self._d[key] = None
-        if len(self._d) > self._cap:
-            self._d.pop(next(iter(self._d)))
-
-    def clear(self) -> None:
-        self._d.clear()
-
-
 class State:
     """Rules, fault plan, latency, caches and the request log."""
 
@@ -429,8 +410,15 @@ class State:
         self.log: deque[RequestRecord] = deque(maxlen=max_log)
         self._seq = itertools.count(1)
         self._resp_seq = itertools.count(1)
-        self._anthropic_cache = _BoundedSet(100_000)
-        self._openai_prefixes = _BoundedSet(200_000)
+        self._anthropic_cache = _Expiring(100_000)
+        self._anthropic_ttl: dict[str, float] = {}
+        self._openai_prefixes = _Expiring(200_000)
+        self.clock_offset = 0.0
+        """Seconds added to the cache clock by `advance_clock` (tests make entries expire)."""
+        self.cache_min_tokens: int | None = None
+        """Minimum cacheable prefix for every model (None: the vendors' tables)."""
+        self.openai_cache_step = 128
+        """OpenAI caches prefixes in steps of this many tokens past the minimum."""
         self._log_cond = threading.Condition(self.lock)
 
     # ---- configuration -------------------------------------------------
@@ -469,7 +457,11 @@ class State:
             self.faults.clear()
             self.log.clear()
             self._anthropic_cache.clear()
+            self._anthropic_ttl.clear()
             self._openai_prefixes.clear()
+            self.clock_offset = 0.0
+            self.cache_min_tokens = None
+            self.openai_cache_step = 128
             self.latency = Latency(**asdict(self._initial_latency))
 
     def snapshot(self) -> dict:
@@ -537,6 +529,7 @@ class State:
         last_user = _last_user_text(messages)
         tool_result = _last_tool_result(messages)
         rule = self._find_rule(model, last_user)
+        seq = next(self._resp_seq)
 
         def fill(template: str) -> str:
             return (
@@ -544,6 +537,7 @@ class State:
                 .replace("{n}", str(n))
                 .replace("{hash}", h)
                 .replace("{last_user}", last_user)
+                .replace("{seq}", str(seq))
                 .replace("{tool_result}", tool_result or "")
             )
 
@@ -575,7 +569,6 @@ class State:
             if rule.finish_reason:
                 finish = rule.finish_reason
 
-        seq = next(self._resp_seq)
         if api == "openai":
             rid = f"chatcmpl-fake{seq:06d}{h}"
         else:
@@ -606,64 +599,185 @@ class State:
         )
 
     # ---- prompt caching emulation ---------------------------------------
+    def now(self) -> float:
+        """The cache clock: monotonic time plus what tests advanced it by (`advance_clock`)."""
+        return time.monotonic() + self.clock_offset
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the cache clock forward (entries expire as if `seconds` had passed)."""
+        with self.lock:
+            self.clock_offset += float(seconds)
+            return self.clock_offset
+
+    def set_cache(self, *, min_tokens: int | None = None, openai_step: int | None = None,
+                  use_default_min: bool = False) -> dict:
+        """Override the model's minimum cacheable length (`min_tokens`, every model) and
+        OpenAI's prefix step; `use_default_min` goes back to the vendor tables."""
+        with self.lock:
+            if use_default_min:
+                self.cache_min_tokens = None
+            if min_tokens is not None:
+                self.cache_min_tokens = int(min_tokens)
+            if openai_step is not None:
+                self.openai_cache_step = max(1, int(openai_step))
+            return {"min_tokens": self.cache_min_tokens, "openai_step": self.openai_cache_step}
+
+    def min_cacheable(self, api: str, model: str) -> int:
+        """The smallest prefix the model caches, in (fake) tokens."""
+        if self.cache_min_tokens is not None:
+            return self.cache_min_tokens
+        return min_cacheable_tokens(api, model)
+
     def _openai_cached(self, body: dict) -> tuple[int, int]:
-        """Automatic prefix caching: cached_tokens = words of the longest
-        message prefix (excluding the last message) that was the start of an
-        earlier request to the same model."""
+        """Automatic prefix caching as OpenAI does it: the prompt's tokens (words, each message's
+        first word tagged with its role so a different split never matches) are cached in
+        prefixes of ``min + k * step`` tokens (1,024 + k·128); ``cached_tokens`` is the longest
+        such prefix an earlier request with the same model and ``prompt_cache_key`` sent.
+        Entries live `OPENAI_CACHE_TTL_S` from their last use. Returns (read, 0): OpenAI
+        reports no writes."""
         if not self.openai_prefix_cache:
             return 0, 0
-        messages = body.get("messages") or []
+        tokens: list[str] = []
+        for m in body.get("messages") or []:
+            if not isinstance(m, dict):
+                continue
+            words = [w for piece in prompt_pieces({"messages": [m]}) for w in piece.split()]
+            if words:
+                words[0] = f"<{m.get('role')}>{words[0]}"
+            tokens.extend(words)
         model = str(body.get("model"))
-        h = _sha(model)
-        hashes, words = [], []
-        total = 0
-        for m in messages:
-            h = _sha(h + json.dumps(m, sort_keys=True, default=str))
-            total += sum(count_words(p) for p in prompt_pieces({"messages": [m]}))
-            hashes.append(h)
-            words.append(total)
+        lo, step = self.min_cacheable("openai", model), self.openai_cache_step
+        namespace = f"{model}\x00{body.get('prompt_cache_key') or ''}"
+        h = hashlib.sha1(namespace.encode())
+        keys: list[tuple[int, str]] = []
+        for i, tok in enumerate(tokens, start=1):
+            h.update(b"\x00" + tok.encode())
+            if i >= max(lo, 1) and (i - lo) % step == 0:
+                keys.append((i, h.copy().hexdigest()))
         cached = 0
         with self.lock:
-            # Never the whole prompt: at most everything but the last message.
-            for hh, w in zip(hashes[:-1], words[:-1], strict=True):
-                if hh in self._openai_prefixes:
-                    cached = w
-            for hh in hashes:
-                self._openai_prefixes.add(hh)
+            now = self.now()
+            for n, key in keys:
+                expiry = self._openai_prefixes.get(key)
+                if expiry is not None and expiry > now:
+                    cached = n
+            for _, key in keys:
+                self._openai_prefixes.put(key, now + OPENAI_CACHE_TTL_S)
         return cached, 0
 
     def _anthropic_cache_tokens(self, body: dict) -> tuple[int, int]:
-        """Anthropic prompt caching: the prefix (system blocks then message
-        content blocks) up to and including the last block carrying
-        ``cache_control`` is the cacheable part.  First time seen:
-        cache_creation_input_tokens = its words; afterwards:
-        cache_read_input_tokens = its words.  Returns (read, creation)."""
-        segments: list[tuple[str, bool]] = []
+        """Anthropic prompt caching: the request is a sequence of blocks (tool definitions, then
+        system blocks, then message content blocks; a string is one block); a block carrying
+        ``cache_control`` is a breakpoint. For each breakpoint the cache is looked up at it and
+        at the 19 block boundaries before it; the longest live entry found is read
+        (``cache_read_input_tokens``); the tokens from there to the last breakpoint are written
+        (``cache_creation_input_tokens``) and an entry is made at every breakpoint whose prefix
+        reaches the model's minimum length (shorter ones are not cached and cost nothing
+        extra). An entry lives for its breakpoint's ``ttl`` (5 minutes unless ``"1h"``) from
+        its last use. More than 4 breakpoints is a 400 in the real API: here it raises.
+        Returns (read, creation)."""
+        blocks: list[tuple[str, int, dict | None]] = []
+        for t in body.get("tools") or []:
+            if isinstance(t, dict):
+                blocks.append((json.dumps(t, sort_keys=True), 0, t.get("cache_control")))
         system = body.get("system")
         if isinstance(system, str):
-            segments.append((system, False))
+            blocks.append((json.dumps(system), count_words(system), None))
         elif isinstance(system, list):
             for b in system:
                 if isinstance(b, dict):
-                    segments.append(("\n".join(_block_texts([b])), bool(b.get("cache_control"))))
+                    blocks.append((_block_key(b), sum(count_words(t) for t in _block_texts([b])), b.get("cache_control")))
         for m in body.get("messages") or []:
             if not isinstance(m, dict):
                 continue
             content = m.get("content")
+            role = str(m.get("role"))
             if isinstance(content, list):
                 for b in content:
                     if isinstance(b, dict):
-                        segments.append(("\n".join(_block_texts([b])), bool(b.get("cache_control"))))
+                        blocks.append((role + _block_key(b), sum(count_words(t) for t in _block_texts([b])),
+                                       b.get("cache_control")))
             else:
-                segments.append(("\n".join(_block_texts(content)), False))
-        last = max((i for i, (_, cc) in enumerate(segments) if cc), default=-1)
-        if last < 0:
+                blocks.append((role + json.dumps(content), count_words(content if isinstance(content, str) else None),
+                               None))
+        marks = [i for i, (_, _, cc) in enumerate(blocks) if cc]
+        if len(marks) > 4:
+            raise ValueError(f"A maximum of 4 blocks with cache_control may be provided. Found {len(marks)}.")
+        if not marks:
             return 0, 0
-        prefix = segments[: last + 1]
-        n_words = sum(count_words(t) for t, _ in prefix)
-        key = _sha(str(body.get("model")) + "\x00" + json.dumps(prefix))
+        model = str(body.get("model"))
+        h = hashlib.sha1(model.encode())
+        keys, totals = [], []
+        running = 0
+        for key, n, _ in blocks:
+            h.update(b"\x00" + key.encode())
+            running += n
+            keys.append(h.copy().hexdigest())
+            totals.append(running)
+        minimum = self.min_cacheable("anthropic", model)
         with self.lock:
-            if key in self._anthropic_cache:
-                return n_words, 0
-            self._anthropic_cache.add(key)
-            return 0, n_words
+            now = self.now()
+            read_at = -1
+            for b in marks:
+                for i in range(b, max(b - 20, -1), -1):
+                    entry = self._anthropic_cache.get(keys[i])
+                    if entry is not None and entry > now and i > read_at:
+                        read_at = i
+                        break
+            read = totals[read_at] if read_at >= 0 else 0
+            if read_at >= 0:  # a read refreshes the entry's lifetime
+                ttl = self._anthropic_ttl.get(keys[read_at], 300.0)
+                self._anthropic_cache.put(keys[read_at], now + ttl)
+            written = 0
+            for b in marks:
+                if totals[b] < minimum:
+                    continue
+                ttl = 3600.0 if (blocks[b][2] or {}).get("ttl") == "1h" else 300.0
+                self._anthropic_cache.put(keys[b], now + ttl)
+                self._anthropic_ttl[keys[b]] = ttl
+                if b > read_at:
+                    written = max(written, totals[b] - read)
+        return read, written
+
+
+OPENAI_CACHE_TTL_S = 600.0
+"""How long the fake keeps an OpenAI prefix after its last use (OpenAI: 5-10 minutes idle)."""
+
+ANTHROPIC_MIN_TOKENS: tuple[tuple[str, int], ...] = (
+    ("opus-4-5", 4096), ("opus-4-6", 4096), ("haiku-4-5", 4096), ("sonnet-4-6", 2048), ("haiku", 2048),
+)
+"""Anthropic's minimum cacheable prompt lengths by model name (substring, first match; any other
+model: 1,024), from its prompt-caching documentation. The fake's own table: it stands in for the
+vendor, so it does not read latitude's."""
+
+
+def min_cacheable_tokens(api: str, model: str) -> int:
+    """The vendor's minimum cacheable prompt length for `model` (OpenAI: 1,024 for every model)."""
+    if api == "anthropic":
+        return next((n for name, n in ANTHROPIC_MIN_TOKENS if name in model), 1024)
+    return 1024
+
+
+def _block_key(block: dict) -> str:
+    """A content block as it counts for the cache: everything but its ``cache_control``."""
+    return json.dumps({k: v for k, v in block.items() if k != "cache_control"}, sort_keys=True, default=str)
+
+
+class _Expiring:
+    """key → expiry time, forgetting the oldest beyond ``cap`` entries."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._d: dict[str, float] = {}
+
+    def get(self, key: str) -> float | None:
+        return self._d.get(key)
+
+    def put(self, key: str, expiry: float) -> None:
+        self._d.pop(key, None)
+        self._d[key] = expiry
+        if len(self._d) > self._cap:
+            self._d.pop(next(iter(self._d)))
+
+    def clear(self) -> None:
+        self._d.clear()

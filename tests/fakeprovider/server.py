@@ -5,10 +5,13 @@ Routes
 POST /v1/chat/completions, /chat/completions   OpenAI chat completions
 POST /v1/messages, /messages                   Anthropic messages
 POST /_control                                 {"action": ..., ...} or {"actions": [...]}
+                                               (reset, inject, add_rule, set_latency, clear_faults,
+                                               clear_rules, advance_clock {seconds}, set_cache {min_tokens, openai_step})
 POST /_control/reset | /_control/faults | /_control/rules | /_control/latency
 GET  /_control/requests?since=SEQ              request log (JSON list)
 GET  /_control/state                           rules, pending faults, latency
 GET  /_control/health                          "ok"
+OpenAI files + batches, Anthropic message batches, GET /_control/batches: see batches.py
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .batches import Batches, add_routes, batches_for
 from .core import Fault, Latency, ReplyPlan, RequestRecord, Rule, State, split_chunks
 
 __all__ = ["FakeProvider", "build_app", "raise_fd_limit"]
@@ -461,7 +465,11 @@ class _Handlers:
                 _abort(request, rec)
                 await _wait_for_cancel(request)
 
-        plan = state.plan(api, body)
+        try:
+            plan = state.plan(api, body)
+        except ValueError as exc:  # a request the vendor refuses (too many cache breakpoints)
+            rec.status, rec.outcome = 400, "error"
+            return _error_response(api, 400, Fault(kind="400", message=str(exc)), rid)
         rec.response_id, rec.reply, rec.usage = plan.response_id, plan.text, plan.usage_dict
         await self._sleep(plan.latency_s)
         if not stream:
@@ -564,13 +572,20 @@ class _Handlers:
         action = a.pop("action", None)
         if action == "reset":
             self.state.reset()
+            batches_for(self.state).reset()
             return None
+        if action and action.startswith("batch_"):  # batches.py: batch_config, batch_finish, batch_reset
+            return batches_for(self.state).apply_action(action, a)
         if action == "inject":
             return self.state.inject(Fault.from_dict(a)).to_dict()
         if action == "add_rule":
             return self.state.add_rule(Rule.from_dict(a)).to_dict()
         if action == "set_latency":
             return asdict(self.state.set_latency(**a))
+        if action == "advance_clock":
+            return self.state.advance_clock(float(a.get("seconds", 0)))
+        if action == "set_cache":
+            return self.state.set_cache(**a)
         if action == "clear_faults":
             self.state.clear_faults()
             return None
@@ -581,6 +596,7 @@ class _Handlers:
 
     async def control_reset(self, request: web.Request) -> web.Response:
         self.state.reset()
+        batches_for(self.state).reset()
         return web.json_response({"ok": True})
 
     async def _control_list(self, request: web.Request, action: str) -> web.Response:
@@ -620,7 +636,7 @@ class _Handlers:
 
 def build_app(state: State) -> web.Application:
     h = _Handlers(state)
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=300 * 1024 * 1024)  # a batch upload is up to 256 MB
     app.router.add_post("/v1/chat/completions", h.openai)
     app.router.add_post("/chat/completions", h.openai)
     app.router.add_post("/v1/messages", h.anthropic)
@@ -634,6 +650,7 @@ def build_app(state: State) -> web.Application:
     app.router.add_get("/_control/state", h.control_state)
     app.router.add_get("/_control/health", h.health)
     app[STATE_KEY] = state
+    add_routes(app, state)  # the vendors' batch APIs (batches.py)
     return app
 
 
@@ -804,6 +821,15 @@ class FakeProvider:
             latency_s=latency_s, ttft_s=ttft_s, chunk_delay_s=chunk_delay_s, n_chunks=n_chunks
         )
 
+    def advance_clock(self, seconds: float) -> float:
+        """Move the prompt-cache clock forward: cache entries expire as if `seconds` had passed."""
+        return self.state.advance_clock(seconds)
+
+    def set_cache(self, *, min_tokens: int | None = None, openai_step: int | None = None,
+                  use_default_min: bool = False) -> dict:
+        """Override the minimum cacheable length (every model) and OpenAI's prefix step, until `reset`."""
+        return self.state.set_cache(min_tokens=min_tokens, openai_step=openai_step, use_default_min=use_default_min)
+
     def clear_faults(self) -> None:
         self.state.clear_faults()
 
@@ -816,8 +842,14 @@ class FakeProvider:
             return [Fault(**{**f.to_dict()}) for f in self.state.faults]
 
     def reset(self) -> None:
-        """Clear rules, faults, the request log and the caches; restore latency."""
+        """Clear rules, faults, the request log and the caches; restore latency; forget batches."""
         self.state.reset()
+        batches_for(self.state).reset()
+
+    @property
+    def batches(self) -> Batches:
+        """The batch APIs' state and controls (`configure`, `finish`, `snapshot`, `received`)."""
+        return batches_for(self.state)
 
     @property
     def requests(self) -> list[RequestRecord]:

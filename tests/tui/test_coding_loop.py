@@ -127,3 +127,25 @@ async def test_a_new_codes_name_is_checked_as_it_is_typed(app_factory, store) ->
         await pilot.press("ctrl+s")
         await settle(pilot, lambda: any(t["code"] == "curiosity-2" for t in live_tags(store, "cleo")))
         assert q(store, "SELECT count(*) AS n FROM codebooks")[0]["n"] == before + 1
+
+
+async def test_a_conversation_marked_reviewed_counts_as_coded_and_next_uncoded_skips_it(app_factory, store) -> None:
+    """A reviewed mark (read, nothing to code) is coding: it enters "k of n coded by" and `N` passes it by."""
+    app = app_factory(coder="ana")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await to_transcript(pilot, row=0)
+        total = len(store.conversations)
+        done = coded_by(store, "ana")
+        uncoded = [c for c in store.conversations if c not in done]
+        assert len(uncoded) >= 2
+        await settle(pilot, lambda: screen.coded is not None)
+        await pilot.press("N")
+        await settle(pilot, lambda: screen.loaded_id == uncoded[0])
+        await pilot.press("x")
+        await settle(pilot, lambda: q(store, "SELECT 1 FROM reviewed_marks WHERE coder = 'ana' AND conversation_id = ? "
+                                             "AND deleted_at IS NULL", uncoded[0]))
+        assert uncoded[0] not in coded_by(store, "ana")  # no tag: only the mark
+        await settle(pilot, lambda: f"{len(done) + 1} of {total} coded by ana" in title(screen))
+        await pilot.press("N")
+        await settle(pilot, lambda: screen.loaded_id not in (None, uncoded[0]))
+        assert screen.loaded_id == uncoded[1]

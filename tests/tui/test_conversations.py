@@ -33,9 +33,11 @@ async def test_table_columns_and_counts(app_factory, store) -> None:
         # columns are sized to their content when there is room (was cut to "gpt-4o ↔ claude-s…")
         assert column(screen, "model")[12] == "gpt-4o ↔ claude-sonnet"
         assert column(screen, "stop")[1] == "stop_phrase" and column(screen, "stop")[10] == "error:timeout"
-        assert column(screen, "stop")[13] == "experimenter_ended"
+        # the echo column took the last cells of room at 120 columns: the longest stop reason is cut by one
+        assert column(screen, "stop")[13] == "experimenter_end…"
         assert column(screen, "offers")[:3] == ["✓1", "?1", "?1"]
-        assert column(screen, "tags")[0] == "curiosity, visuali…"  # the room left at 120 columns
+        assert column(screen, "tags")[0] == "curiosity, vis…"  # the room left at 120 columns (beside echo)
+        assert column(screen, "echo")[:2] == ["0.10", "0.00"]
         assert column(screen, "cost")[0] == "$0.0125"
         title = str(screen.query_one("#conversations-title").render())
         assert "14 conversations" in title

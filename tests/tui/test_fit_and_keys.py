@@ -91,7 +91,7 @@ async def test_conversation_columns_fit_and_size_to_content(app_factory) -> None
     async with app_factory().run_test(size=LARGE) as pilot:
         screen = await to_conversations(pilot)
         widths = dict(screen.columns_layout)
-        assert len(widths) == 11
+        assert len(widths) == 12  # every column, echo included
         longest = max(len(r.condition) for r in screen.rows.values())
         assert widths["condition"] >= longest  # never "brainstorm…" when there is room
         assert max(len(", ".join(r.tags)) for r in screen.rows.values()) <= widths["tags"]

@@ -31,18 +31,18 @@ PAGE = 100
 
 COLUMNS: tuple[tuple[str, str | None, int], ...] = (
     ("#", None, 5), ("model", "model", 18), ("vendor", "vendor", 10), ("condition", "condition", 11),
-    ("rep", "replicate", 3), ("turns", None, 5), ("stop", "stop_reason", 14), ("status", "status", 9),
+    ("rep", "replicate", 3), ("turns", None, 5), ("echo", None, 4), ("stop", "stop_reason", 14), ("status", "status", 9),
     ("offers", "offer_outcome", 8), ("tags", "tag", 15), ("cost", None, 8),
 )
 """Column label, the filter field it maps to, and its usual width (a row of them fits 120 columns)."""
 
-PRIORITY = ("#", "model", "condition", "stop", "status", "tags", "rep", "turns", "offers", "vendor", "cost")
+PRIORITY = ("#", "model", "condition", "stop", "status", "tags", "echo", "rep", "turns", "offers", "vendor", "cost")
 """Which columns a narrow terminal keeps first (the row number always: it names the row)."""
 
 MAX_WIDTH = {"model": 32, "condition": 32, "stop": 24, "tags": 40, "vendor": 16, "offers": 12}
 """How wide a column may grow to fit its content when there is room."""
 
-RIGHT = {"#", "rep", "turns", "cost"}
+RIGHT = {"#", "rep", "turns", "echo", "cost"}
 """Right-aligned columns."""
 
 SEP = " "
@@ -149,6 +149,8 @@ def cells_of(r: ConversationSummary) -> dict[str, Text]:
         "stop": Text(literal(r.stop_reason or "—"), style="red" if (r.stop_reason or "").startswith("error") else ""),
         "status": Text(r.status, style=STATUS_STYLE.get(r.status, "")), "offers": offer_cell(r.offers),
         "tags": Text(literal(", ".join(r.tags)), style="cyan"), "cost": Text(f"${r.cost:.4f}"),
+        # mean echo of the replies: the share of their content bigrams found in the prompts they read
+        "echo": Text(f"{r.echo:.2f}") if r.echo is not None else Text("—", style="dim"),
     }
     return cells
 

@@ -26,7 +26,7 @@ from tui.widgets.status_line import StatusLine
 
 __all__ = ["BREAKDOWNS", "TalliesScreen"]
 
-BREAKDOWNS = ("model", "condition", "vendor", "protocol")
+BREAKDOWNS = ("model", "condition", "vendor", "protocol", "echo-band")
 
 
 class TalliesScreen(BaseScreen):

@@ -49,6 +49,9 @@ def turn_context(record: ConversationRecord, coder: str, query: str | None = Non
         ctx.artifacts.setdefault(a.message_idx, []).append(a.name)
     for c in record.captures:
         ctx.captures.setdefault(c.message_idx, []).append(c.name)
+    for sc in record.stops:  # the stop that ended the conversation is shown as ■ stop already
+        if not (sc.counted and not sc.hypothetical and sc.message_idx == conv.stop_message_idx):
+            ctx.stops.setdefault(sc.message_idx, []).append(sc)
     parsed = search.parse(query)
     ctx.search = parsed.highlighter() if parsed else None
     return ctx
@@ -508,9 +511,11 @@ class TranscriptScreen(BaseScreen):
         if self.record is None:
             return
 
+        cid = self.record.conversation.id
+
         def done(now: bool) -> None:
-            self.notify("marked reviewed: codes you did not apply count as absent" if now
-                        else "reviewed mark withdrawn", markup=False, timeout=2)
+            self.load_tags(cid, "marked reviewed: codes you did not apply count as absent" if now
+                           else "reviewed mark withdrawn")  # the progress count includes the mark
 
         self.lapp.write(self.lapp.coding.toggle_reviewed(self.record.conversation.id, self._codebook_id()), done,
                         what="reviewed")

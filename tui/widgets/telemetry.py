@@ -1,4 +1,5 @@
-"""Per-turn telemetry of a transcript: latency, time to first token, tokens, cost, context fill."""
+"""Per-turn telemetry of a transcript: latency, time to first token, tokens, cost, context fill, echo
+(the share of the reply's content bigrams found in the prompts it read; — when undefined or not measured)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class TelemetryPanel(Table):
         self.can_focus = False
 
     def on_mount(self) -> None:
-        self.add_columns("#", "ms", "ttft", "in", "out", "$", "ctx")
+        self.add_columns("#", "ms", "ttft", "in", "out", "$", "ctx", "echo")
 
     def show(self, messages: list[MessageRow], window: int | None) -> None:
         """Fill the panel; ``window`` is the model's context window when known (for the fill %)."""
@@ -40,7 +41,7 @@ class TelemetryPanel(Table):
                 fill = Text(f"{context:,}" if context else "—", justify="right", style="dim")
             rows.append((str(m.idx), (
                 Text(str(m.idx), style="dim"), _num(m.latency_ms), _num(m.ttft_ms), _num(m.tokens_in),
-                _num(m.tokens_out), _num(m.cost, "{:.4f}"), fill,
+                _num(m.tokens_out), _num(m.cost, "{:.4f}"), fill, _num(m.echo, "{:.2f}"),
             )))
         self.sync(rows)
 

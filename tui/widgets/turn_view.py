@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.widgets import Static
 
-from runner.store.tables import MessageRow, OfferRow, TagRow
+from runner.store.tables import MessageRow, OfferRow, StopCandidateRow, TagRow
 from tui.text import highlight, literal, literal_map, shown_span
 
 __all__ = ["SPEAKER_STYLE", "TurnContext", "TurnView", "tag_chip"]
@@ -66,6 +66,27 @@ class TurnContext:
     artifacts: dict[int, list[str]] = field(default_factory=dict)
     """Message idx → names of artifacts taken from it."""
     captures: dict[int, list[str]] = field(default_factory=dict)
+    stops: dict[int, list[StopCandidateRow]] = field(default_factory=dict)
+    """Message idx → stop candidates found in it (the counted stop is shown as ``■ stop`` too)."""
+
+
+STOP_DECISION_STYLE = {"used": "bold yellow", "rejected": "dim", "ambiguous": "bold magenta"}
+
+
+def stop_candidate_line(c: StopCandidateRow) -> Text:
+    """One stop candidate as a line under its turn: the decision, the channel and rule, the text matched."""
+    mark = "■" if c.counted else "□"
+    what = "counted stop" if c.counted else f"stop candidate {c.decision}"
+    if c.hypothetical:
+        what += " (hypothetical)"
+    line = Text.assemble((f"{mark} {what}", STOP_DECISION_STYLE.get(c.decision, "bold")),
+                         (f"  {literal(c.stop_channel)} · {literal(c.rule)}", "dim"))
+    shown = c.text or c.phrase
+    if shown:
+        line.append(f": “{literal(shown)[:80]}”", style="yellow" if c.decision == "used" else "dim")
+    if c.judge:
+        line.append(f"  judge {literal(c.judge)}", style="dim")
+    return line
 
 
 class TurnView(Static):
@@ -150,6 +171,8 @@ class TurnView(Static):
             parts.append(Text.assemble(("■ stop ", "bold black on yellow"),
                                        (f" {literal(ctx.stop_reason or '')}", "yellow"),
                                        (f": “{literal(ctx.stop_text)}”" if ctx.stop_text else "", "yellow")))
+        for c in ctx.stops.get(m.idx, []):
+            parts.append(stop_candidate_line(c))
         for name in ctx.artifacts.get(m.idx, []):
             parts.append(Text.assemble(("▤ artifact ", "bold green"), (literal(name), "green"),
                                        ("  (o to view)", "dim")))

@@ -1,7 +1,7 @@
 """choices: pairwise preference choices (options as shown, the classified answer, round).
 
 Revision ID: 0006
-Revises: 0004 (the lead relinks the chain when merging)
+Revises: 0005
 Create Date: 2026-12-01
 """
 

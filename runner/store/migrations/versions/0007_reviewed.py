@@ -1,7 +1,7 @@
 """reviewed_marks: a coder's explicit "I read this conversation" mark (reviewed without codes = absent).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01
 """
 

@@ -222,9 +222,6 @@ class Conversation:
         return out
 
     def render(self, source: str, side: str | None = None) -> str:
-        plain = plain_text(source)
-        if plain is not None:  # no template syntax: what Jinja would give, without building the variables
-            return plain
         return templates.render(source, self.variables(side))
 
     def test(self, expression: str | None) -> bool:
@@ -600,15 +597,6 @@ class Conversation:
             await self.model_turn(f"pair.{side}", side)
             await self.stopping.after_pair_reply(side)  # a check-in to this side, every K of its replies
             side = other if side == first else first
-
-
-def plain_text(source: str) -> str | None:
-    """What `templates.render` gives for a text with no template syntax (no ``{``) and no
-    carriage return: the text less one trailing newline (``keep_trailing_newline=False``); None
-    for any other text (it is rendered). Held equal to Jinja's output by a test."""
-    if "{" in source or "\r" in source:
-        return None
-    return source[:-1] if source.endswith("\n") else source
 
 
 def comparison_variables(protocol: schema.Protocol, spec: ConversationSpec) -> dict[str, Any]:

@@ -389,7 +389,14 @@ def engine(args: argparse.Namespace, out: dict[str, Any]) -> None:
         out["rss_timeline"] = state["timeline"].stop()
         stop_profile(state["prof"], args)
 
-    asyncio.run(main())
+    if args.gc_default:
+        asyncio.run(main())
+    else:  # as `latitude run` drives it (runner.engine.runs.drive)
+        from runner.engine.gctune import tuned_gc
+
+        with tuned_gc():
+            asyncio.run(main())
+    out["gc_tuned"] = not args.gc_default
     gcc = state["gc"]
     out["gc_s"], out["gc_collections"] = gcc.total, gcc.collections
     out["rss_peak_mib"] = hwm_mib()
@@ -455,6 +462,9 @@ def main() -> None:
     p.add_argument("--gc-freeze", action="store_true",
                    help="what-if: gc.freeze() after imports and warm-up (moves litellm's import-time objects "
                         "out of the collector's reach)")
+    p.add_argument("--gc-default", action="store_true",
+                   help="engine: keep CPython's GC settings (`latitude run` freezes and raises thresholds: "
+                        "runner.engine.gctune)")
     p.add_argument("--gc-threshold", type=int, default=0,
                    help="what-if: gc.set_threshold(N, 20, 100) after warm-up (CPython's default is 700, 10, 10)")
     args = p.parse_args()

@@ -173,7 +173,7 @@ def main() -> None:
 
         for name, fn, reps in (
             ("Limits.for_model (no limits set)", limits, n),
-            ("call_with_retry wrapper (tenacity, no retry)", retry, n),
+            ("call_with_retry wrapper (no retry: the first attempt runs outside tenacity)", retry, n),
             ("writer: gather(add, add) round trip, 1 conversation", two_adds, max(200, n // 10)),
             ("writer: gather(insert, insert) round trip", two_inserts, max(200, n // 10)),
             ("writer: update round trip", one_update, max(200, n // 10)),
@@ -202,7 +202,7 @@ def main() -> None:
         "MessageRow(...) construction (x2 per turn)", "cost_of (litellm cost_per_token)",
         "messages_hash + json.dumps(request)", "render user turn (variables + Jinja)",
         "conv.view() (message list for the request)", "request_params + params.model_dump",
-        "Limits.for_model (no limits set)", "call_with_retry wrapper (tenacity, no retry)",
+        "Limits.for_model (no limits set)", "call_with_retry wrapper (no retry: the first attempt runs outside tenacity)",
         "writer: gather(add, add) round trip, 1 conversation"))
     per_turn += results.get("MessageRow(...) construction (x2 per turn)") or 0.0  # two rows per turn
     print(f"\nsum of the engine's own per-turn pieces above: ~{per_turn / 1000:.2f} ms per completion "

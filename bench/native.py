@@ -1,6 +1,7 @@
 """The native transport against its targets, side by side in one session.
 
-    uv run python bench/native.py [--quick] [--no-litellm] [--no-cli] [--scale] [--wait-quiet S]
+    uv run python bench/native.py [--quick] [--no-litellm] [--no-cli] [--scale] [--compare-gc] [--repeat N]
+                                  [--wait-quiet S]
 
 One fake provider process (its CPU reported apart, never counted as the client's); each
 client in a fresh interpreter (bench/_worker.py):
@@ -9,9 +10,11 @@ client in a fresh interpreter (bench/_worker.py):
     bare aiohttp loop            the floor
     bare native transport        `runner.providers.native.chat` in the same loop (no engine)
     engine, native transport     target: wall <= 1.3x ideal, CPU per completion <= 2 ms
+                                 (--compare-gc: also with CPython's GC defaults)
     engine, litellm transport    today's path, for the ratio (skip with --no-litellm)
     `latitude run`, all native   the whole process (what a user waits for): wall <= 1.5x
-                                 ideal; and whether litellm was imported (it must not be)
+                                 ideal; and whether litellm was imported (it must not be); into
+                                 a new store (Alembic creates it) and into one already migrated
   streaming: 200-word replies in 4 and 200 chunks (50 x 6, 25 in flight), engine native
     and bare aiohttp: the slope is the CPU per chunk (target <= 0.05 ms)
   --scale: 10,000 x 3 turns, 1 s latency, 2,000 in flight, engine native: wall <= 1.3x 15 s,
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
     BENCH,
+    BYTECODE,
     PYTHON,
     QUIET,
     REPO,
@@ -44,6 +48,7 @@ from _harness import (  # noqa: E402
     run_child,
     save,
     table,
+    warm_bytecode,
     worker,
     write_models_file,
 )
@@ -84,17 +89,31 @@ def main() -> None:
     ap.add_argument("--no-cli", action="store_true", help="skip the `latitude run` subprocess")
     ap.add_argument("--no-streaming", action="store_true", help="skip the per-chunk rows")
     ap.add_argument("--scale", action="store_true", help="also 10,000 x 3 turns, 1 s latency, 2,000 in flight")
+    ap.add_argument("--compare-gc", action="store_true",
+                    help="also run the engine rows with CPython's GC defaults (`latitude run` freezes and raises "
+                         "the thresholds: runner.engine.gctune)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each W1 row this many times and keep the least-CPU run (a shared machine)")
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="let every child compile what it imports from source when the environment sets "
+                         "PYTHONDONTWRITEBYTECODE (by default they keep a bytecode cache, as an installed latitude has)")
     ap.add_argument("--wait-quiet", type=float, default=0.0,
                     help="before each run, wait up to this many seconds for other processes to go quiet")
     args = ap.parse_args()
     QUIET["max_wait_s"] = args.wait_quiet
+    BYTECODE["cache"] = not args.no_bytecode_cache
     raise_fd_limit()
+    warm_bytecode("runner.cli", "runner.cli.run", "runner.engine.runs", "runner.display", "runner.providers.native",
+                  "runner.store.writer", "aiohttp", "rich.live", "tests.fakeprovider", "httpx", "openai",
+                  then="import tempfile, runner.store.db as d\nwith tempfile.TemporaryDirectory() as t:\n"
+                       "    d.upgrade(f'sqlite:///{t}/warm.db')")
     n, turns, conc = (50, 6, 25) if args.quick else (200, 6, 50)
     ideal = n / conc * turns * 0.1
     shape = ["--conversations", str(n), "--turns", str(turns), "--concurrency", str(conc)]
     rows: list[dict[str, Any]] = []
     out: dict[str, Any] = {"shape": {"conversations": n, "turns": turns, "in_flight": conc, "latency_s": 0.1,
-                                     "ideal_wall_s": ideal}, "load_start": load()}
+                                     "ideal_wall_s": ideal}, "load_start": load(),
+                           "bytecode_cache": BYTECODE["cache"]}
     print(f"native: W1 {n} x {turns}, 100 ms, {conc} in flight; ideal {ideal:.2f} s ({load()})", flush=True)
     with tempfile.TemporaryDirectory(prefix="latitude-bench-") as td:
         tmp = Path(td)
@@ -107,34 +126,49 @@ def main() -> None:
                 ("engine, native", "engine", ["--native", "--protocol", str(SIX), "--models", str(native_models),
                                               "--db", f"sqlite:///{tmp}/native.db"]),
             ]
+            if args.compare_gc:
+                clients.append(("engine, native, CPython GC defaults", "engine",
+                                ["--native", "--gc-default", "--protocol", str(SIX), "--models", str(native_models),
+                                 "--db", f"sqlite:///{tmp}/native-gc.db"]))
             if not args.no_litellm:
                 clients.append(("engine, litellm", "engine", ["--protocol", str(SIX), "--models", str(lite_models),
                                                               "--db", f"sqlite:///{tmp}/litellm.db"]))
             for label, mode, extra in clients:
-                ch = worker(mode, *extra, *shape, server=server)
+                runs = [worker(mode, *extra, *shape, server=server) for _ in range(max(1, args.repeat))]
+                ch = min(runs, key=lambda c: c.report["cpu_s"])
                 rows.append(row(label, ch, ideal))
                 print(f"  {label}: {rows[-1]['wall_s']:.2f} s wall ({rows[-1]['x_ideal']:.2f}x), "
                       f"{rows[-1]['cpu_per_completion_ms']:.2f} ms CPU/completion, errors {rows[-1]['errors']}", flush=True)
             if not args.no_cli:
-                db = tmp / "cli.db"
-                argv = [PYTHON, "-c", CLI_WRAPPER, "run", str(SIX), "--models", str(native_models), "--db",
-                        f"sqlite:///{db}", "--concurrency", str(conc), "--replicates", str(n)]
-                ch = run_child(argv, server=server, env=base_env(COLUMNS="120"), parse_json=False)
-                imported = "LITELLM_IMPORTED=True" in ch.stderr_tail
-                if ch.rc != 0 or "LITELLM_IMPORTED=" not in ch.stderr_tail:
-                    raise RuntimeError(f"latitude run failed (rc {ch.rc}):\n{ch.stdout_tail}\n{ch.stderr_tail}")
                 import sqlite3
+                import subprocess
 
-                con = sqlite3.connect(db)
-                (done,) = con.execute("select count(*) from messages where role = 'assistant'").fetchone()
-                con.close()
-                rows.append({"client": "latitude run, all native (whole process)", "completions": done, "errors": None,
-                             "wall_s": ch.wall_s, "x_ideal": ch.wall_s / ideal, "cpu_s": ch.cpu_s,
-                             "cpu_per_completion_ms": None, "gc_s": None, "server_cpu_s": ch.server_cpu_s,
-                             "rss_peak_mib": ch.maxrss_mib, "foreign_cpu_s": ch.foreign_cpu_s,
-                             "litellm_imported": imported, "load": load()})
-                print(f"  latitude run: {ch.wall_s:.2f} s wall ({ch.wall_s / ideal:.2f}x), {ch.cpu_s:.2f} s CPU "
-                      f"(whole process), litellm imported: {imported}", flush=True)
+                for label, migrated in (("latitude run, all native, new store (whole process)", False),
+                                        ("latitude run, all native, existing store (whole process)", True)):
+                    tries = []
+                    for attempt in range(max(1, args.repeat)):
+                        db = tmp / f"cli-{int(migrated)}-{attempt}.db"
+                        if migrated:  # a store at the head revision: `open` does not import Alembic
+                            subprocess.run([PYTHON, "-c", f"from runner.store.db import upgrade; upgrade('sqlite:///{db}')"],
+                                           check=True, cwd=REPO, env=base_env())
+                        argv = [PYTHON, "-c", CLI_WRAPPER, "run", str(SIX), "--models", str(native_models), "--db",
+                                f"sqlite:///{db}", "--concurrency", str(conc), "--replicates", str(n)]
+                        ch = run_child(argv, server=server, env=base_env(COLUMNS="120"), parse_json=False)
+                        if ch.rc != 0 or "LITELLM_IMPORTED=" not in ch.stderr_tail:
+                            raise RuntimeError(f"latitude run failed (rc {ch.rc}):\n{ch.stdout_tail}\n{ch.stderr_tail}")
+                        con = sqlite3.connect(db)
+                        (done,) = con.execute("select count(*) from messages where role = 'assistant'").fetchone()
+                        con.close()
+                        tries.append((ch, done))
+                    ch, done = min(tries, key=lambda t: t[0].cpu_s)
+                    imported = "LITELLM_IMPORTED=True" in ch.stderr_tail
+                    rows.append({"client": label, "completions": done, "errors": None,
+                                 "wall_s": ch.wall_s, "x_ideal": ch.wall_s / ideal, "cpu_s": ch.cpu_s,
+                                 "cpu_per_completion_ms": None, "gc_s": None, "server_cpu_s": ch.server_cpu_s,
+                                 "rss_peak_mib": ch.maxrss_mib, "foreign_cpu_s": ch.foreign_cpu_s,
+                                 "litellm_imported": imported, "load": load()})
+                    print(f"  {label}: {ch.wall_s:.2f} s wall ({ch.wall_s / ideal:.2f}x), {ch.cpu_s:.2f} s CPU "
+                          f"(whole process), litellm imported: {imported}", flush=True)
 
         if not args.no_streaming:
             sshape = ["--conversations", "50", "--turns", "6", "--concurrency", "25"]
@@ -165,7 +199,16 @@ def main() -> None:
                             "--concurrency", "2000", server=server, sample_connections=True, timeout=1800)
                 rows.append(row("engine, native, scale 10,000 x 3, 1 s, 2,000 in flight", ch, 15.0))
                 print(f"  scale: {ch.report['wall_s']:.1f} s wall ({ch.report['wall_s'] / 15:.2f}x 15 s), "
+                      f"{rows[-1]['cpu_per_completion_ms']:.2f} ms CPU/completion, GC {ch.report.get('gc_s', 0):.1f} s, "
                       f"peak RSS {ch.maxrss_mib:.0f} MiB, peak connections {ch.peak_connections}", flush=True)
+                if args.compare_gc:
+                    ch = worker("engine", "--native", "--gc-default", "--protocol", str(THREE), "--models", str(models),
+                                "--db", f"sqlite:///{tmp}/scale-gc.db", "--conversations", "10000", "--turns", "3",
+                                "--concurrency", "2000", server=server, sample_connections=True, timeout=1800)
+                    rows.append(row("engine, native, scale, CPython GC defaults", ch, 15.0))
+                    print(f"  scale, GC defaults: {ch.report['wall_s']:.1f} s wall, "
+                          f"{rows[-1]['cpu_per_completion_ms']:.2f} ms CPU/completion, GC {ch.report.get('gc_s', 0):.1f} s, "
+                          f"peak RSS {ch.maxrss_mib:.0f} MiB", flush=True)
 
     print()
     print(table([[r["client"], r["completions"], r["wall_s"], r["x_ideal"], r["cpu_s"], r["cpu_per_completion_ms"],

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from ruamel.yaml import YAML
 from sqlmodel import Session, col, select
 
 from ..store.tables import CodebookRow, CodeRow, TagRow, utcnow
@@ -72,6 +71,8 @@ def read_codebook(path: Path) -> Codebook:
 def to_yaml(book: Codebook) -> str:
     import io
 
+    from ruamel.yaml import YAML  # here, not at the top: the TUI imports this module at start
+
     y = YAML()
     y.default_flow_style = False
     buf = io.StringIO()
@@ -99,6 +100,8 @@ def codes(session: Session, codebook_id: int) -> list[CodeRow]:
 
 
 def as_model(session: Session, row: CodebookRow) -> Codebook:
+    from ruamel.yaml import YAML
+
     stored = YAML(typ="safe").load(row.yaml) if row.yaml else None
     return Codebook(
         name=row.name,
@@ -138,6 +141,8 @@ def import_codebook(session: Session, book: Codebook | str | Path, *, coder: str
     if isinstance(book, Path):
         book = read_codebook(book)
     elif isinstance(book, str):
+        from ruamel.yaml import YAML
+
         book = Codebook.model_validate(YAML(typ="safe").load(book) or {})
     if name is not None:
         book = book.model_copy(update={"name": name})

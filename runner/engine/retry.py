@@ -348,7 +348,20 @@ async def call_with_retry(
     policy: RetryPolicy,
     on_retry: Callable[[str, int, float], None] | None = None,
 ) -> T:
-    """Run `call`, retrying retryable errors; re-raise the last error after the budget."""
+    """Run `call`, retrying retryable errors; re-raise the last error after the budget.
+
+    The first attempt runs outside tenacity (building its loop costs ~0.1 ms a call, and nearly
+    every call succeeds at once); a failure is handed to the tenacity loop as its first attempt's
+    outcome, so what follows (retry predicate, waits, events, attempt numbers) is unchanged."""
+    try:
+        return await call()
+    except Exception as exc:
+        failed: list[BaseException] = [exc]
+
+    async def attempt_call() -> T:
+        if failed:
+            raise failed.pop()
+        return await call()
 
     def before_sleep(state: RetryCallState) -> None:
         if on_retry and state.outcome is not None:
@@ -366,5 +379,5 @@ async def call_with_retry(
         reraise=True,
     ):
         with attempt:
-            return await call()
+            return await attempt_call()
     raise AssertionError("unreachable")  # pragma: no cover

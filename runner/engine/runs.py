@@ -351,12 +351,14 @@ def drive(prepared: Prepared, emit: Emit, retry: RetryPolicy | None = None) -> O
     """Run the session in its own event loop. Ctrl-C ends it with the run marked interrupted
     (committed turns kept; `resume` continues it)."""
     from ..store import StoreWriter
+    from .gctune import tuned_gc
 
     policy = retry or RetryPolicy.from_env()
     writer = StoreWriter(prepared.url)
     try:
         try:
-            statuses = asyncio.run(execute(prepared, writer, emit, policy))
+            with tuned_gc():
+                statuses = asyncio.run(execute(prepared, writer, emit, policy))
         except KeyboardInterrupt:
             cancel(writer, prepared.run_id)
             return Outcome(prepared.run_id, Counter(), interrupted=True)

@@ -6,7 +6,9 @@ a proxy — through `api_base`) and `anthropic/...` aliases.
 
 What comes from the official SDKs: the base URL (`AsyncOpenAI(...).base_url`, the
 `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL` defaults), the auth and version headers
-(`default_headers`, `auth_headers`), and every exception (`client._make_status_error_from_response`,
+(`default_headers`, `auth_headers`; for OpenAI computed as the SDK computes them without
+importing it, `_openai_config`, which hands over to the SDK in any case it does not
+reproduce; the SDK client is then built on the first error), and every exception (`client._make_status_error_from_response`,
 the same call the SDKs make on an HTTP error, and their `APITimeoutError` /
 `APIConnectionError` / `APIError`). What does not: the request itself and the reading of
 the reply. The SDKs' per-event parsing (a typed pydantic object per chunk) costs more CPU
@@ -29,6 +31,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 import weakref
@@ -87,10 +90,25 @@ class _Endpoint:
     """Headers of every request (auth included): never logged, never stored."""
     session: Any
     """The pooled `aiohttp.ClientSession`."""
-    sdk: Any
-    """The SDK's async client: exception mapping only (its own HTTP pool is never opened)."""
-    httpx: Any
-    """The httpx module the SDK's exceptions carry requests and responses of (`httpx` / `httpx2`)."""
+    sdk_args: tuple[str | None, str | None] = (None, None)
+    """(key, base URL) the SDK client is built from, when it is first needed."""
+    _sdk: Any = None
+    _httpx: Any = None
+
+    @property
+    def sdk(self) -> Any:
+        """The SDK's async client: exception mapping only (its own HTTP pool is never opened).
+        Built on first use: an OpenAI endpoint without an error never imports the SDK (~1 s)."""
+        if self._sdk is None:
+            self._sdk, self._httpx = _sdk_client(self.wire, *self.sdk_args)
+        return self._sdk
+
+    @property
+    def httpx(self) -> Any:
+        """The httpx module the SDK's exceptions carry requests and responses of (`httpx` / `httpx2`)."""
+        if self._httpx is None:
+            self.sdk
+        return self._httpx
 
     def request(self) -> Any:
         return self.httpx.Request("POST", self.url)
@@ -116,6 +134,54 @@ def _sdk_client(wire: WireFormat, key: str | None, base: str | None) -> tuple[An
     return anthropic.AsyncAnthropic(api_key=key or "none", base_url=base, max_retries=0), httpx2
 
 
+_OPENAI_SDK_ENV = ("OPENAI_CUSTOM_HEADERS", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+"""Environment variables that change the openai SDK's headers: when one is set, the SDK computes them."""
+
+_SIMPLE_URL = re.compile(r"^https?://[a-z0-9.-]+(:(?!80$|443$|80/|443/)[0-9]{1,5})?(/[A-Za-z0-9._~-]+)*/?$")
+"""A base URL the openai SDK's `httpx.URL` leaves as it is (lower-case host, no default port, plain path)."""
+
+
+def _openai_config(key: str | None, base: str | None) -> tuple[str, dict[str, str]] | None:
+    """What `AsyncOpenAI(api_key=key or "none", base_url=base)` would give for the URL and
+    headers (`base_url`, `default_headers`, `auth_headers`), computed as the SDK computes them
+    but without importing it; None whenever something falls outside the cases reproduced here
+    (an SDK header variable set, an unusual URL, an uncommon platform): then the SDK answers.
+    `tests/conformance/test_native_endpoint.py` holds both equal."""
+    import platform
+    from importlib.metadata import version
+
+    if any(name in os.environ for name in _OPENAI_SDK_ENV):
+        return None
+    if base is None:
+        base = os.environ.get("OPENAI_BASE_URL") or None
+        base = "https://api.openai.com/v1" if base is None and "OPENAI_BASE_URL" not in os.environ else base
+    if base is None or not _SIMPLE_URL.match(base):
+        return None
+    system, machine = platform.system().lower(), platform.machine().lower()
+    if system == "darwin" and "iphone" not in platform.platform().lower() and "ipad" not in platform.platform().lower():
+        os_name = "MacOS"
+    elif system == "linux" and "android" not in platform.platform().lower():
+        import distro
+
+        if distro.id() in ("freebsd", "openbsd"):
+            return None
+        os_name = "Linux"
+    else:
+        return None
+    arch = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "x64"}.get(machine)
+    if arch is None:
+        return None
+    sdk_version = version("openai")
+    headers = {
+        "Accept": "application/json", "Content-Type": "application/json",
+        "User-Agent": f"AsyncOpenAI/Python {sdk_version}", "X-Stainless-Lang": "python",
+        "X-Stainless-Package-Version": sdk_version, "X-Stainless-OS": os_name, "X-Stainless-Arch": arch,
+        "X-Stainless-Runtime": platform.python_implementation(), "X-Stainless-Runtime-Version": platform.python_version(),
+        "X-Stainless-Async": "async:asyncio", "Authorization": f"Bearer {key or 'none'}",
+    }
+    return base.rstrip("/") + "/chat/completions", headers
+
+
 def _endpoint(model: ModelAlias, wire: WireFormat, key: str | None) -> _Endpoint:
     loop = asyncio.get_running_loop()
     pool = _pools.get(loop)
@@ -129,10 +195,15 @@ def _endpoint(model: ModelAlias, wire: WireFormat, key: str | None) -> _Endpoint
     if ep is None:
         import aiohttp
 
-        sdk, hx = _sdk_client(wire, key, model.api_base)
-        base = str(sdk.base_url).rstrip("/")
-        url = base + ("/chat/completions" if wire == "openai" else "/v1/messages")
-        headers = {k: v for k, v in {**sdk.default_headers, **sdk.auth_headers}.items() if isinstance(v, str)}
+        sdk = hx = None
+        known = _openai_config(key, model.api_base) if wire == "openai" else None
+        if known is not None:
+            url, headers = known
+        else:
+            sdk, hx = _sdk_client(wire, key, model.api_base)
+            base = str(sdk.base_url).rstrip("/")
+            url = base + ("/chat/completions" if wire == "openai" else "/v1/messages")
+            headers = {k: v for k, v in {**sdk.default_headers, **sdk.auth_headers}.items() if isinstance(v, str)}
         if not key:
             headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "x-api-key")}
         headers["Accept"] = "application/json"
@@ -140,7 +211,7 @@ def _endpoint(model: ModelAlias, wire: WireFormat, key: str | None) -> _Endpoint
             connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0, keepalive_timeout=30),
             auto_decompress=True, raise_for_status=False,
         )
-        ep = pool[ident] = _Endpoint(wire, url, headers, session, sdk, hx)
+        ep = pool[ident] = _Endpoint(wire, url, headers, session, (key, model.api_base), sdk, hx)
     return ep
 
 

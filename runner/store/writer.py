@@ -177,7 +177,7 @@ class StoreWriter:
 
     ``StoreWriter(url)`` starts the thread (the database must already be migrated:
     call `runner.store.upgrade` first). Async API, for the engine's event loop:
-    `add`, `insert`, `update`, `call`, `flush`, `close` (also ``async with``). Blocking API,
+    `add`, `insert`, `write_all`, `update`, `call`, `flush`, `close` (also ``async with``). Blocking API,
     for code without a running loop (or another thread): `add_sync`, `insert_sync`,
     `update_sync`, `call_sync`, `flush_sync`, `close_sync` (also ``with``). Every call returns only
     after the transaction holding it committed; a failed write raises its own error
@@ -210,7 +210,7 @@ class StoreWriter:
         self.largest_batch = 0
         """Most operations seen in one transaction so far."""
         self._pg_sequences: dict[str, Any] = {}
-        self._queue: queue.SimpleQueue[_Op] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Op | list[_Op]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -312,6 +312,28 @@ class StoreWriter:
         Raises ``ValueError`` at once for unknown or missing fields.
         """
         return await self._submit(self._insert_op(row_class, fields))
+
+    async def write_all(self, inserts: Iterable[tuple[type[SQLModel], dict[str, Any]]] = (),
+                        rows: Iterable[SQLModel] = ()) -> list[Any]:
+        """`insert` each ``(row_class, fields)`` of ``inserts``, then `add` each of ``rows``, queued
+        together (so they share a transaction unless the batch is full) and awaited as one;
+        returns their primary keys in that order. The same as gathering `insert` and `add`
+        calls, without a task per write. Raises the first failed write's error (the others
+        still land, as with ``gather``); unknown or missing fields raise before anything is queued."""
+        ops = [self._insert_op(cls, fields) for cls, fields in inserts] + [self._add_op(r) for r in rows]
+        if not ops:
+            return []
+        loop = asyncio.get_running_loop()
+        for op in ops:
+            op.loop = loop
+            op.future = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise WriterClosedError("StoreWriter is closed")
+            self._queue.put(ops if len(ops) > 1 else ops[0])  # one wake-up of the writer thread, not one per op
+        if len(ops) == 1:
+            return [await ops[0].future]
+        return list(await asyncio.gather(*(op.future for op in ops)))
 
     async def update(self, row_class: type[SQLModel], row_id: Any, /, **fields: Any) -> None:
         """Set ``fields`` on the ``row_class`` row whose primary key is ``row_id``.
@@ -421,12 +443,17 @@ class StoreWriter:
         stop: _Op | None = None
         try:
             while stop is None:
-                batch = [self._queue.get()]
+                first = self._queue.get()
+                batch = list(first) if isinstance(first, list) else [first]
                 while len(batch) < self.max_batch:
                     try:
-                        batch.append(self._queue.get_nowait())
+                        item = self._queue.get_nowait()
                     except queue.Empty:
                         break
+                    if isinstance(item, list):  # the ops of one `write_all`
+                        batch.extend(item)
+                    else:
+                        batch.append(item)
                 work: list[_Op] = []
                 for op in batch:
                     if op.kind == _STOP:
@@ -451,11 +478,12 @@ class StoreWriter:
         pending = []
         while True:
             try:
-                op = self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            op.error = error
-            pending.append(op)
+            for op in item if isinstance(item, list) else [item]:
+                op.error = error
+                pending.append(op)
         self._resolve(pending)
 
     def _process(self, session: Session, ops: list[_Op]) -> None:

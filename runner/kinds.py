@@ -53,11 +53,29 @@ OnEmpty = Literal["end", "continue"]
 """What follows an empty model reply: end the conversation (``empty_reply``), or go on
 with the next step as if the model had said nothing."""
 
+BatchRowState = Literal["preparing", "submitted", "validating", "in_progress", "finalizing", "ended", "expired",
+                        "cancelling", "cancelled", "failed", "abandoned"]
+"""Where a batch of the store stands: ``preparing`` (its row and request ids committed, not yet
+created at the vendor: a kill here is recovered by looking the batch up by its label),
+``submitted`` (the vendor gave an id), then the vendor's own states (`batch_wire.BatchState`),
+or ``abandoned`` (the vendor never created it: its requests went out again in another batch)."""
+
+BatchRequestState = Literal["submitted", "succeeded", "failed", "resent"]
+"""One request of a batch: sent and waiting (``submitted``), answered (``succeeded``), ended
+without an answer (``failed``: errored, expired or cancelled at the vendor; the retry policy
+decides), or moved to another batch because its own was never created (``resent``)."""
+
+BatchFallback = Literal["none", "live"]
+"""What a batch alias does with a request whose batch item failed: retry it in the next wave
+(``none``), or send the retry on the live (native) transport (``live``)."""
+
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 CONVERSATION_STATUSES: tuple[ConversationStatus, ...] = get_args(ConversationStatus)
 ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 STOP_REASONS: tuple[StopReason, ...] = get_args(StopReason)
 CALL_PURPOSES: tuple[CallPurpose, ...] = get_args(CallPurpose)
+BATCH_ROW_STATES: tuple[BatchRowState, ...] = get_args(BatchRowState)
+BATCH_REQUEST_STATES: tuple[BatchRequestState, ...] = get_args(BatchRequestState)
 
 RETRYABLE: frozenset[ErrorKind] = frozenset(
     {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut"})
@@ -75,6 +93,7 @@ def is_stop_reason(value: str) -> bool:
 
 
 __all__ = [
+    "BATCH_REQUEST_STATES", "BATCH_ROW_STATES", "BatchFallback", "BatchRequestState", "BatchRowState",
     "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
     "CallPurpose", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",

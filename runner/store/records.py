@@ -92,6 +92,26 @@ class RequestRecord(_Payload):
     """True when the model's reply was empty (no text, no tool call): its behaviour, recorded."""
     attempts: int | None = None
     """Requests made for this message (retries included), when more than one."""
+    batch: "BatchOrigin | None" = None
+    """The reply came from a vendor batch: which one, at what price."""
+
+
+class BatchOrigin(BaseModel):
+    """`RequestRecord.batch`: the batch a reply came from."""
+
+    model_config = ConfigDict(extra="allow")
+    batch_id: str
+    """The store's batch id (`BatchRow.id`)."""
+    vendor_id: str | None = None
+    """The vendor's batch id."""
+    custom_id: str
+    """The request's id inside the batch."""
+    price: str = "50% rule"
+    """How its cost was priced: ``price map`` (the map's batch prices) or ``50% rule``."""
+
+
+class BatchStatusRecord(_Payload):
+    """`BatchRow.status_json`: the vendor's last status object of a batch, as it came (no key)."""
 
 
 class ToolCall(BaseModel):
@@ -177,5 +197,7 @@ class MethodRecord(_Payload):
     """`SuggestionRunRow.method_json`: how a theme suggestion run was made (embedder, k, seed...)."""
 
 
-__all__ += ["ConversationParams", "MethodRecord", "ModelRecord", "PlanRecord", "RequestRecord", "RunOptions",
+RequestRecord.model_rebuild()
+
+__all__ += ["BatchOrigin", "BatchStatusRecord", "ConversationParams", "MethodRecord", "ModelRecord", "PlanRecord", "RequestRecord", "RunOptions",
             "SuggestionPayload", "ToolCall"]

@@ -96,6 +96,18 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
     conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers, target.stops)
     conv.choices_by_reply = {c.message_idx: c for c in target.choices}
     ctx.emit(ConversationStarted(conv.id, spec.model_alias))
+    batches = ctx.client.batches if ctx.client is not None else None
+    if batches is not None:
+        batches.enter()  # a live caller: when every one is waiting on a batch, the wave goes out
+    try:
+        await _drive_one(ctx, target, conv, statuses)
+    finally:
+        if batches is not None:
+            batches.leave()
+
+
+async def _drive_one(ctx: RunContext, target: Target, conv: Conversation, statuses: Counter[str]) -> None:
+    spec = target.spec
     # a resumed conversation (pending, cut off, or cancelled) is running again; its start time stays
     started = {} if target.messages else {"started_at": utcnow()}
     await ctx.writer.update(ConversationRow, conv.id, status="running", **started)

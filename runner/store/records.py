@@ -172,6 +172,8 @@ class RunOptions(_Payload):
     """The models file named, if any."""
     rerun_of: str | None = None
     """The run this one repeats."""
+    batch: bool | None = None
+    """``--batch``: every openai/ and anthropic/ alias of the run on the batch transport."""
 
 
 class PlanRecord(_Payload):

@@ -77,6 +77,7 @@ def run(
     db: DbOption = None,
     models_file: ModelsOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Replace every model with the simulator: check the flow, spend nothing.")] = False,
+    batch: Annotated[bool, typer.Option("--batch", help="Send every openai/ and anthropic/ alias through the vendor's batch API (half price; waves, slower).")] = False,
 ) -> None:
     """Run a protocol: every model × condition × replicate, concurrently, every turn committed as it completes."""
     from ..engine import runs
@@ -93,7 +94,7 @@ def run(
     except ValueError as exc:
         fail(str(exc))
     options = {"models": model, "conditions": condition, "replicates": replicates, "concurrency": concurrency,
-               "dry_run": dry_run, "models_file": str(models_file) if models_file else None}
+               "dry_run": dry_run, "models_file": str(models_file) if models_file else None, "batch": batch or None}
     prepared = _prepared(lambda: runs.prepare_start(plan, db_url(db), options, concurrency=concurrency,
                                                     dry_run=dry_run))
     _announce(prepared.run_id)

@@ -197,6 +197,21 @@ def _after_connection_error(exc: BaseException, text: str) -> ErrorKind:
     return _by_text(text) or "connection"
 
 
+def _batch_item_kind(exc: BaseException) -> ErrorKind:
+    """A request inside a batch that did not succeed: expired (the vendor's window passed) is a
+    ``timeout``, cancelled an ``overloaded`` vendor; an errored item by the status it carries
+    (a 400 is not retried), else a ``server`` error."""
+    kind = getattr(exc, "kind", "errored")
+    if kind == "expired":
+        return "timeout"
+    if kind == "cancelled":
+        return "overloaded"
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return _status_kind(status, str(exc).lower()) or "server"
+    return "server"
+
+
 def classify(exc: BaseException) -> ErrorKind:
     """The error kind of an exception raised by a model call (see the order above)."""
     # ours, and the in-process providers'
@@ -212,6 +227,8 @@ def classify(exc: BaseException) -> ErrorKind:
         return "bad_request"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timeout"
+    if _is(exc, "runner.providers.batch_wire", "BatchItemFailed"):
+        return _batch_item_kind(exc)
     text = str(exc).lower()
     # litellm (its exceptions subclass the openai SDK's, so it goes first)
     if _is(exc, "litellm.exceptions", "MidStreamFallbackError"):

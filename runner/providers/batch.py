@@ -304,24 +304,29 @@ class BatchTransport:
                    cacheable_system: bool = False) -> Reply:
         """One request through a batch: the reply, or the item's error raised."""
         cid = custom_id(self.run_id, place, messages)
+        done = self._unclaimed.pop(cid, None)
+        if done is not None:
+            self.resumed += 1
+            return self._outcome(done)
+        stored = self.ledger.stored.get(cid)
+        if stored is not None and stored.state != "resent":
+            if stored.state == "failed":
+                kind = (stored.error_kind or "errored").split(":", 1)[0]
+                raise BatchItemFailed(kind if kind in ("errored", "expired", "cancelled") else "errored",  # type: ignore[arg-type]
+                                      f"(recorded in an earlier session) {stored.error_kind}")
+            vendor_id = stored.vendor_id or await self._recover(model, stored.batch_id)
+            if vendor_id is not None:
+                stored.vendor_id = vendor_id
+                self.resumed += 1
+                return await self._wait(self._join(stored.batch_id, vendor_id, alias, model, cid))
+        return await self._wait(self._enqueue(model, messages, alias, place, cid, overrides, tools, cacheable_system))
+
+    async def _wait(self, fut: asyncio.Future[Reply]) -> Reply:
+        """Await a batch future, counted as waiting (what decides when a wave goes out)."""
         self.waiting += 1
         try:
-            done = self._unclaimed.pop(cid, None)
-            if done is not None:
-                self.resumed += 1
-                return self._outcome(done)
-            stored = self.ledger.stored.get(cid)
-            if stored is not None and stored.state != "resent":
-                if stored.state == "failed":
-                    kind = (stored.error_kind or "errored").split(":", 1)[0]
-                    raise BatchItemFailed(kind if kind in ("errored", "expired", "cancelled") else "errored",  # type: ignore[arg-type]
-                                          f"(recorded in an earlier session) {stored.error_kind}")
-                vendor_id = stored.vendor_id or await self._recover(model, stored.batch_id)
-                if vendor_id is not None:
-                    stored.vendor_id = vendor_id
-                    self.resumed += 1
-                    return await self._join(stored.batch_id, vendor_id, alias, model, cid)
-            return await self._enqueue(model, messages, alias, place, cid, overrides, tools, cacheable_system)
+            self._maybe_flush()
+            return await fut
         finally:
             self.waiting -= 1
 
@@ -330,9 +335,9 @@ class BatchTransport:
             return item.reply
         raise item.error or BatchItemFailed("errored", "no result")
 
-    async def _enqueue(self, model: ModelAlias, messages: list[dict[str, Any]], alias: str, place: Place, cid: str,
+    def _enqueue(self, model: ModelAlias, messages: list[dict[str, Any]], alias: str, place: Place, cid: str,
                        overrides: dict[str, Any] | None, tools: list[dict[str, Any]] | None,
-                       cacheable_system: bool) -> Reply:
+                       cacheable_system: bool) -> asyncio.Future[Reply]:
         key = f"{alias}\x00{model.model}\x00{model.api_base or ''}"
         queue = self._queues.get(key)
         if queue is None:
@@ -349,9 +354,8 @@ class BatchTransport:
         if len(queue.items) >= queue.api.max_requests:
             self._flush(key)
         else:
-            self._maybe_flush()
             self._arm_timer()
-        return await fut
+        return fut
 
     # ------------------------------------------------------------ waves
 
@@ -441,7 +445,7 @@ class BatchTransport:
                 raise
         return await asyncio.shield(fut)
 
-    async def _join(self, batch_id: str, vendor_id: str, alias: str, model: ModelAlias, cid: str) -> Reply:
+    def _join(self, batch_id: str, vendor_id: str, alias: str, model: ModelAlias, cid: str) -> asyncio.Future[Reply]:
         watch = self._watches.get(batch_id)
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         if watch is None:
@@ -450,8 +454,7 @@ class BatchTransport:
             self._spawn(self._poll(watch, vendor_id, resumed=True))
         else:
             watch.waiting[cid] = fut
-        self._maybe_flush()
-        return await fut
+        return fut
 
     # ------------------------------------------------------------ polling and results
 

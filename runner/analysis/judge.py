@@ -404,10 +404,10 @@ async def judge_run(
 
             client.batches = await batches.collector(writer, None, emit, api_for=runs.batch_api_for)
             concurrency = max(1, len(todo))  # every unit waits on the wave
+            for _ in todo:
+                client.batches.enter()  # every unit a live caller from the start: the wave waits for all
 
         async def one(unit: Unit) -> None:
-            if client.batches is not None:
-                client.batches.enter()
             try:
                 await _judge_unit(unit, codes, names, judge, alias, coder, codebook, opts, emit, client, writer,
                                   summary)

@@ -87,6 +87,13 @@ async def run_bounded(items: Iterable[T], work: Callable[[T], Awaitable[Any]], m
 async def run_targets(ctx: RunContext, targets: Iterable[Target], max_in_flight: int) -> Counter[str]:
     """Run every target; returns a count of final statuses."""
     statuses: Counter[str] = Counter()
+    batches = ctx.client.batches if ctx.client is not None else None
+    if batches is not None:
+        # every conversation is a live caller from the start (all are in flight on a batch run): a
+        # wave goes out when each of them waits on one
+        targets = list(targets)
+        for _ in targets:
+            batches.enter()
     await run_bounded(targets, lambda target: _guarded(ctx, target, statuses), max_in_flight)
     return statuses
 
@@ -97,13 +104,11 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
     conv.choices_by_reply = {c.message_idx: c for c in target.choices}
     ctx.emit(ConversationStarted(conv.id, spec.model_alias))
     batches = ctx.client.batches if ctx.client is not None else None
-    if batches is not None:
-        batches.enter()  # a live caller: when every one is waiting on a batch, the wave goes out
     try:
         await _drive_one(ctx, target, conv, statuses)
     finally:
         if batches is not None:
-            batches.leave()
+            batches.leave()  # entered by run_targets
 
 
 async def _drive_one(ctx: RunContext, target: Target, conv: Conversation, statuses: Counter[str]) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from runner.protocol.models_file import ModelAlias
 from runner.providers.base import Reply
@@ -57,6 +57,8 @@ class SimBatchAPI:
     submits: int = 0
     lost_submit: bool = False
     """Create the batch, then raise (the answer lost): `find` still knows it."""
+    responder: Callable[[list[dict[str, Any]]], str] = answer
+    """What the model says to a message list."""
     _failed: int = 0
     _expired: int = 0
 
@@ -100,7 +102,7 @@ class SimBatchAPI:
                 self._failed += 1
                 yield ItemResult(item["custom_id"], error=BatchItemFailed("errored", "server_error", 500))
                 continue
-            text = answer(item["messages"])
+            text = self.responder(item["messages"])
             yield ItemResult(item["custom_id"], reply=Reply(
                 content=text, reasoning=None, tool_calls=[], finish_reason="stop", tokens_in=100, tokens_out=20,
                 cached_tokens=0, cost=None, latency_ms=1.0, ttft_ms=None, request_id=item["custom_id"],

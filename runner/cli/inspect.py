@@ -86,7 +86,7 @@ def runs(
         name = Text(f"{r.protocol_name} v{r.protocol_version}")
         if r.simulated:
             name.append(" [simulated]", style="magenta")
-        table.add_row(Text(r.id), name, r.started_at.strftime("%Y-%m-%d %H:%M"), Text(r.status), str(r.conversations),
+        table.add_row(Text(r.id), name, r.started_at.strftime("%Y-%m-%d %H:%M"), Text(r.shown_status), str(r.conversations),
                       str(r.by_status.get("done", 0)), str(r.by_status.get("error", 0)), str(r.unfinished),
                       f"{r.turns:,}", f"{r.tokens_in + r.tokens_out:,}", f"${r.cost:,.4f}")
         records.append({
@@ -95,12 +95,13 @@ def runs(
             "status": r.status, "conversations": r.conversations, "done": r.by_status.get("done", 0),
             "error": r.by_status.get("error", 0), "unfinished": r.unfinished, "turns": r.turns,
             "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": round(r.cost, 6),
+            "batches_out": r.batches_out,
         })
     emit(records, RUN_COLUMNS, fmt, table)
 
 
 RUN_COLUMNS = ["run", "protocol", "version", "simulated", "started", "ended", "status", "conversations", "done",
-               "error", "unfinished", "turns", "tokens_in", "tokens_out", "cost_usd"]
+               "error", "unfinished", "turns", "tokens_in", "tokens_out", "cost_usd", "batches_out"]
 """Fields of `latitude runs --format json|tsv`, in order."""
 
 

@@ -17,6 +17,7 @@ from runner.store.records import RunSummary
 from runner.store.tables import (
     CONVERSATION_STATUSES,
     ArtifactRow,
+    BatchRow,
     ConversationRow,
     ConversationStatus,
     MessageRow,
@@ -86,6 +87,12 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
         for i, v in enumerate((n, turns, t_in, t_out, cached, cost)):
             acc[i] += v
         counts.setdefault(run_id, {})[status] = int(n)
+    out_states = ("preparing", "submitted", "validating", "in_progress", "finalizing", "cancelling")
+    b = BatchRow
+    bstmt = select(b.run_id, func.count()).where(col(b.state).in_(out_states)).group_by(b.run_id)
+    if len(runs) <= 500:
+        bstmt = bstmt.where(col(b.run_id).in_([r.id for r in runs]))
+    batches_out = {run_id: int(n) for run_id, n in session.exec(bstmt)}
     out = []
     for r in runs:
         n, turns, t_in, t_out, cached, cost = totals.get(r.id, [0, 0, 0, 0, 0, 0.0])
@@ -107,6 +114,7 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
                 tokens_out=int(t_out),
                 cached_tokens=int(cached),
                 cost=float(cost),
+                batches_out=batches_out.get(r.id, 0),
             )
         )
     return out

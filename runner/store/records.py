@@ -44,6 +44,15 @@ class RunSummary:
     """Cached prompt tokens summed over the conversations."""
     cost: float = 0.0
     """Cost in USD summed over the conversations."""
+    batches_out: int = 0
+    """Vendor batches of the run not yet ended (committed, submitted or in progress)."""
+
+    @property
+    def shown_status(self) -> str:
+        """The status as listed: ``waiting: N batches out`` while an unfinished run has batches out."""
+        if self.batches_out and self.status != "done":
+            return f"waiting: {self.batches_out} batch{'es' if self.batches_out != 1 else ''} out"
+        return self.status
 
     @property
     def unfinished(self) -> int:

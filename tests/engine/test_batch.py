@@ -76,6 +76,9 @@ def test_conversations_advance_in_waves_and_replies_record_their_batch(cli, stor
             # gpt-4.1-mini's batch prices in litellm's map: 2e-7 in, 8e-7 out (half the live 4e-7, 1.6e-6)
             assert m["cost"] == pytest.approx(100 * 2e-7 + 20 * 8e-7)
         assert conv["cost"] == pytest.approx(10 * (100 * 2e-7 + 20 * 8e-7))
+    # the display's last word on batches: what is out, pending, finished, failed, and the saving
+    assert ("batches: 0 out of 10 submitted · requests: 0 pending, 60 finished, 0 failed · "
+            "saving $0.0022 (50% of $0.0043 live)") in result.stdout
     # one wave per turn: every conversation's turn k in one batch
     assert api.submits == 10
     assert [len(b.lines) for b in api.batches.values()] == [6] * 10
@@ -242,6 +245,11 @@ def test_resume_polls_the_batches_that_are_out_instead_of_resubmitting(cli, stor
     (row,) = _rows(tmp_db_path, "SELECT * FROM batches")
     assert row["vendor_id"] == "batch_1" and row["state"] in ("submitted", "in_progress")
     assert len(_rows(tmp_db_path, "SELECT * FROM batch_requests WHERE state = 'submitted'")) == 5
+    listed = cli("runs", "--format", "json")
+    assert listed.exit_code == 0, listed
+    (run,) = json.loads(listed.stdout)
+    assert (run["batches_out"], run["unfinished"]) == (1, 5)
+    assert "waiting: 1 batch out" in cli("runs", "--format", "table").stdout  # json/tsv keep the RunStatus
 
     api.polls_to_end = 1
     resumed = cli("resume", prepared.run_id)

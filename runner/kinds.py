@@ -20,11 +20,14 @@ unfinished and picked up by ``resume``; ``done`` and ``error`` are final."""
 
 ErrorKind = Literal[
     "rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut",
+    "batch_expired", "batch_cancelled",
     "auth", "context_window", "bad_request", "template", "other",
 ]
 """What went wrong with a model call, decided from the exception's type
-(`runner.engine.retry.classify`). The first seven are retried; a conversation that still
-fails ends with the stop reason ``error:<kind>``."""
+(`runner.engine.retry.classify`). The first nine are retried (``batch_expired``: a request of a
+vendor batch that did not run within the batch's window; ``batch_cancelled``: one that did not
+run before its batch was cancelled); a conversation that still fails ends with the stop
+reason ``error:<kind>``."""
 
 StopReason = Literal[
     "completed", "max_turns", "stop_phrase", "stop_tool", "stop_check_in", "declined", "experimenter_ended",
@@ -44,7 +47,7 @@ naming a theme, a pairwise choice."""
 
 RetryReason = Literal[
     "rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut",
-    "auth", "context_window", "bad_request", "template", "other", "empty_reply", "invalid_answer",
+    "batch_expired", "batch_cancelled", "auth", "context_window", "bad_request", "template", "other", "empty_reply", "invalid_answer",
 ]
 """Why a call is made again: an `ErrorKind`, an empty reply (a vendor's is asked once
 more), or an answer a judge has to give again (``invalid_answer``)."""
@@ -78,8 +81,19 @@ BATCH_ROW_STATES: tuple[BatchRowState, ...] = get_args(BatchRowState)
 BATCH_REQUEST_STATES: tuple[BatchRequestState, ...] = get_args(BatchRequestState)
 
 RETRYABLE: frozenset[ErrorKind] = frozenset(
-    {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut"})
+    {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut", "batch_expired",
+     "batch_cancelled"})
 """Error kinds worth another attempt."""
+
+
+BatchPriceBasis = Literal["price map", "50% rule"]
+"""Where a batch reply's cost comes from: ``price map``: litellm's bundled map has batch prices
+for the model's input and output tokens (`input_cost_per_token_batches`, ...), and they are used
+(a cache read or write the map has no batch price for is charged half its live price);
+``50% rule``: the map has no batch prices for the model, so every token is charged half its live
+price, the discount both vendors publish for their batch APIs."""
+
+BATCH_PRICE_BASES: tuple[BatchPriceBasis, ...] = get_args(BatchPriceBasis)
 
 
 def error_reason(kind: ErrorKind) -> str:
@@ -93,8 +107,9 @@ def is_stop_reason(value: str) -> bool:
 
 
 __all__ = [
-    "BATCH_REQUEST_STATES", "BATCH_ROW_STATES", "BatchFallback", "BatchRequestState", "BatchRowState",
-    "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE", "RUN_STATUSES", "STOP_REASONS",
+    "BATCH_PRICE_BASES", "BATCH_REQUEST_STATES", "BATCH_ROW_STATES", "BatchFallback", "BatchPriceBasis",
+    "BatchRequestState", "BatchRowState", "CALL_PURPOSES", "CONVERSATION_STATUSES", "ERROR_KINDS", "RETRYABLE",
+    "RUN_STATUSES", "STOP_REASONS",
     "CallPurpose", "ConversationStatus", "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",
 ]

@@ -16,6 +16,7 @@ T = TypeVar("T")
 
 from ..kinds import RETRYABLE, ErrorKind
 from ..providers.base import MalformedReply, MissingKey, ProviderBadRequest, StreamCut
+from ..providers.batch_wire import BatchItemFailed
 
 __all__ = ["RETRYABLE", "MalformedReply", "MissingKey", "RetryPolicy", "StreamCut", "call_with_retry", "classify",
            "is_retryable", "retry_after"]
@@ -197,24 +198,38 @@ def _after_connection_error(exc: BaseException, text: str) -> ErrorKind:
     return _by_text(text) or "connection"
 
 
-def _batch_item_kind(exc: BaseException) -> ErrorKind:
-    """A request inside a batch that did not succeed: expired (the vendor's window passed) is a
-    ``timeout``, cancelled an ``overloaded`` vendor; an errored item by the status it carries
-    (a 400 is not retried), else a ``server`` error."""
-    kind = getattr(exc, "kind", "errored")
-    if kind == "expired":
-        return "timeout"
-    if kind == "cancelled":
+def _batch_item_kind(exc: BatchItemFailed) -> ErrorKind:
+    """A request inside a vendor batch that did not succeed: expired and cancelled ones never
+    ran (retried); an errored one is decided like the live error it was, by its vendor error
+    type and HTTP status."""
+    if exc.kind == "expired":
+        return "batch_expired"
+    if exc.kind == "cancelled":
+        return "batch_cancelled"
+    etype = (exc.error_type or "").lower()
+    if "overloaded" in etype:
         return "overloaded"
-    status = getattr(exc, "status", None)
-    if isinstance(status, int):
-        return _status_kind(status, str(exc).lower()) or "server"
-    return "server"
+    if "rate_limit" in etype:
+        return "rate_limit"
+    if exc.code == "context_length_exceeded" or etype == "context_length_exceeded":
+        return "context_window"
+    kind = _status_kind(exc.status, str(exc).lower())
+    if kind is not None:
+        return kind
+    if etype in ("api_error", "server_error", "timeout_error"):
+        return "server"
+    if etype in ("authentication_error", "permission_error"):
+        return "auth"
+    if etype:
+        return "bad_request"
+    return "server"  # neither a status nor a type: the vendor lost the request, it never ran
 
 
 def classify(exc: BaseException) -> ErrorKind:
     """The error kind of an exception raised by a model call (see the order above)."""
     # ours, and the in-process providers'
+    if isinstance(exc, BatchItemFailed):
+        return _batch_item_kind(exc)
     if isinstance(exc, StreamCut):
         return "stream_cut"
     if isinstance(exc, MalformedReply):
@@ -227,8 +242,6 @@ def classify(exc: BaseException) -> ErrorKind:
         return "bad_request"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timeout"
-    if _is(exc, "runner.providers.batch_wire", "BatchItemFailed"):
-        return _batch_item_kind(exc)
     text = str(exc).lower()
     # litellm (its exceptions subclass the openai SDK's, so it goes first)
     if _is(exc, "litellm.exceptions", "MidStreamFallbackError"):

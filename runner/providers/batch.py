@@ -61,23 +61,15 @@ def _batch_prices(model: ModelAlias) -> tuple[float, float] | None:
 
 
 def price_note(model: ModelAlias) -> str:
-    """How a batch request of `model` is priced: ``price map`` (litellm's ``*_batches`` prices)
-    or ``50% rule`` (the vendor's half price applied to the live price)."""
+    """How a batch request of `model` is priced (`BatchPriceBasis`): ``price map`` (litellm's
+    ``*_batches`` prices) or ``50% rule`` (the vendor's half price applied to the live price)."""
     return "price map" if _batch_prices(model) else "50% rule"
 
 
 def cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None:
-    """USD cost of one batch request: the map's batch prices (cache reads at its batch cache-read
-    price, else half the live one), else half the live cost."""
-    batch = _batch_prices(model)
-    if batch is None:
-        live = prices.cost(model.model, tokens_in, tokens_out, cached)
-        return None if live is None else live * BATCH_DISCOUNT
-    info = prices.model_info(model.model) or {}
-    read, read_b = info.get("cache_read_input_token_cost"), info.get("cache_read_input_token_cost_batches")
-    if read_b is None:
-        read_b = batch[0] if read is None else float(read) * BATCH_DISCOUNT
-    return float(max(tokens_in - cached, 0) * batch[0] + cached * read_b + tokens_out * batch[1])
+    """USD cost of one batch request at the batch price (`prices.batch_cost`, the one pricing of
+    batch replies); None when the model has no price."""
+    return prices.batch_cost(model.model, tokens_in, tokens_out, cached)[0]
 
 
 def batch_price(model: ModelAlias) -> tuple[float, float] | None:
@@ -479,10 +471,10 @@ class BatchTransport:
                 fut = watch.waiting.pop(item.custom_id, None)
                 if item.reply is not None:
                     outcomes.append((item.custom_id, "succeeded", None))
-                    self._mark(item.reply, watch, vendor_id, item.custom_id)
+                    self._mark(item, watch, vendor_id)
                     r = item.reply
                     lc = prices.cost(model.model, r.tokens_in, r.tokens_out, r.cached_tokens)
-                    bc = cost(model, r.tokens_in, r.tokens_out, r.cached_tokens)
+                    bc = r.cost if r.cost is not None else cost(model, r.tokens_in, r.tokens_out, r.cached_tokens)
                     if lc is None or bc is None:
                         priced = False
                     else:
@@ -520,10 +512,14 @@ class BatchTransport:
             if not fut.done():
                 fut.set_exception(missing)
 
-    def _mark(self, reply: Reply, watch: _Watch, vendor_id: str, cid: str) -> None:
+    def _mark(self, item: ItemResult, watch: _Watch, vendor_id: str) -> None:
+        """Record in the reply's audit which batch it came from and how it was priced (the vendor
+        module prices it; where it did not, the client does, at the batch price)."""
+        reply = item.reply
+        assert reply is not None
+        basis = getattr(item, "price_basis", None) or price_note(watch.model)
         reply.request = {**(reply.request or {}), "batch": {
-            "batch_id": watch.batch_id, "vendor_id": vendor_id, "custom_id": cid, "price": price_note(watch.model)}}
-        reply.cost = None  # priced by the client at the batch price
+            "batch_id": watch.batch_id, "vendor_id": vendor_id, "custom_id": item.custom_id, "price": basis}}
 
     async def aclose(self) -> None:
         """Cancel the collector's own tasks (the run is over or interrupted)."""

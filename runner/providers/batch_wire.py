@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal, Protocol
 
+from ..kinds import BatchPriceBasis
 from ..protocol.models_file import ModelAlias
 from .base import Reply
 
@@ -69,16 +70,25 @@ class ItemResult:
     custom_id: str
     reply: Reply | None = None
     error: BaseException | None = None
+    price_basis: BatchPriceBasis | None = None
+    """Where `reply.cost` comes from: the price map's batch prices or the vendor's 50% rule
+    (`runner.kinds.BatchPriceBasis`); None without a reply or a price."""
 
 
 class BatchItemFailed(Exception):
     """A request inside a batch did not succeed (`kind`: errored, expired, cancelled); the
     retry policy decides (`runner.engine.retry.classify`)."""
 
-    def __init__(self, kind: Literal["errored", "expired", "cancelled"], message: str, status: int | None = None):
+    def __init__(self, kind: Literal["errored", "expired", "cancelled"], message: str, status: int | None = None,
+                 *, error_type: str | None = None, code: str | None = None):
         super().__init__(f"batch request {kind}: {message}")
         self.kind = kind
         self.status = status
+        """The HTTP status the vendor gave the request (errored only; None when it gave none)."""
+        self.error_type = error_type
+        """The vendor's error type (`invalid_request_error`, `overloaded_error`, `server_error`, ...)."""
+        self.code = code
+        """The vendor's error code where it gives one (OpenAI: `context_length_exceeded`, `batch_expired`, ...)."""
 
 
 class BatchAPI(Protocol):
@@ -115,6 +125,17 @@ class BatchAPI(Protocol):
     async def cancel(self, model: ModelAlias, vendor_id: str) -> None: ...
 
 
+def reply_cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+               cache_write_1h: int = 0) -> tuple[float | None, BatchPriceBasis | None]:
+    """USD cost of one batch reply and its price basis: the one place both vendor modules price
+    a reply (`prices.batch_cost`), so another cost function (cache accounting) is swapped in here.
+    `tokens_in` includes cache reads (`cached`) and writes (`cache_write`: 5-minute lifetime,
+    `cache_write_1h`: one hour), as `Reply.tokens_in` does."""
+    from . import prices
+
+    return prices.batch_cost(model.model, tokens_in, tokens_out, cached, cache_write, cache_write_1h)
+
+
 def batch_api(model: ModelAlias) -> BatchAPI:
     """The batch API serving `model` (by its wire format); ValueError for a vendor without one."""
     from .native import wire_format
@@ -130,4 +151,4 @@ def batch_api(model: ModelAlias) -> BatchAPI:
 
 
 __all__ = ["FINAL_STATES", "BatchAPI", "BatchItemFailed", "BatchRequest", "BatchState", "BatchStatus", "ItemResult",
-           "batch_api"]
+           "batch_api", "reply_cost"]

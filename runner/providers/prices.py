@@ -22,6 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..kinds import BatchPriceBasis
+
 PRICE_FILE = "model_prices_and_context_window_backup.json"
 """The file name of litellm's bundled price map."""
 
@@ -84,6 +86,57 @@ def cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0) -> float 
     return float(uncached * inp + cached * read + tokens_out * out)
 
 
+BATCH_DISCOUNT = 0.5
+"""The share of the live price both vendors charge through their batch APIs (OpenAI Batch API,
+Anthropic Message Batches: 50% off every token), used where the map has no batch price."""
+
+
+def batch_cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+               cache_write_1h: int = 0) -> tuple[float | None, BatchPriceBasis | None]:
+    """USD cost of one reply of a vendor batch, and where its prices came from
+    (`BatchPriceBasis`); ``(None, None)`` when the model has no live price either.
+
+    `tokens_in` is the whole prompt as the transports count it (cache reads and writes
+    included); `cached` the cache reads; `cache_write` / `cache_write_1h` the Anthropic cache
+    writes with a 5-minute / 1-hour lifetime (part of `tokens_in`). Batch prices are the map's
+    ``*_batches`` entries where it has them (``price map``, which needs both input and output),
+    else half the live price (``50% rule``). A cache read or write without a batch entry costs
+    half its live price (the cache-read price, else the input price; the cache-write price,
+    else 1.25x / 2x the input price, Anthropic's multipliers). Above 200,000 prompt tokens the
+    map's ``_above_200k_tokens`` live prices are halved (basis ``50% rule``: the map has no batch
+    prices for that tier)."""
+    info = model_info(model)
+    if info is None:
+        return None, None
+    inp, out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if inp is None or out is None:
+        return None, None
+    half = BATCH_DISCOUNT
+    read = info.get("cache_read_input_token_cost")
+    write = info.get("cache_creation_input_token_cost")
+    write_1h = info.get("cache_creation_input_token_cost_above_1hr")
+    b_inp, b_out = info.get("input_cost_per_token_batches"), info.get("output_cost_per_token_batches")
+    b_read = info.get("cache_read_input_token_cost_batches")
+    b_write = info.get("cache_creation_input_token_cost_batches")
+    basis: BatchPriceBasis = "price map" if b_inp is not None and b_out is not None else "50% rule"
+    if tokens_in > _TIER:  # the map has no batch prices for the long-prompt tier: half the live ones
+        inp = info.get("input_cost_per_token_above_200k_tokens", inp)
+        out = info.get("output_cost_per_token_above_200k_tokens", out)
+        read = info.get("cache_read_input_token_cost_above_200k_tokens", read)
+        write = info.get("cache_creation_input_token_cost_above_200k_tokens", write)
+        basis = "50% rule"
+    if basis == "50% rule":
+        b_inp = b_out = b_read = b_write = None
+    p_inp = b_inp if b_inp is not None else inp * half
+    p_out = b_out if b_out is not None else out * half
+    p_read = b_read if b_read is not None else (read if read is not None else inp) * half
+    p_write = b_write if b_write is not None else (write if write is not None else inp * 1.25) * half
+    p_write_1h = (write_1h if write_1h is not None else inp * 2.0) * half
+    plain = max(tokens_in - cached - cache_write - cache_write_1h, 0)
+    total = plain * p_inp + cached * p_read + cache_write * p_write + cache_write_1h * p_write_1h + tokens_out * p_out
+    return float(total), basis
+
+
 def price_per_token(model: str) -> tuple[float, float] | None:
     """(input, output) USD per token, for plan estimates; None when unknown."""
     info = model_info(model)
@@ -100,4 +153,4 @@ def context_window(model: str) -> int | None:
     return int(info.get("max_input_tokens") or info.get("max_tokens") or 0) or None
 
 
-__all__ = ["context_window", "cost", "model_info", "price_map", "price_map_path", "price_per_token"]
+__all__ = ["BATCH_DISCOUNT", "batch_cost", "context_window", "cost", "model_info", "price_map", "price_map_path", "price_per_token"]

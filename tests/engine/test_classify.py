@@ -20,6 +20,7 @@ from runner.engine.retry import RETRYABLE, classify, is_retryable
 from runner.kinds import ERROR_KINDS
 from runner.providers import MalformedReply, MissingKey, ProviderBadRequest, StreamCut
 from runner.providers import local, sim
+from runner.providers.batch_wire import BatchItemFailed
 
 REQUEST = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
 
@@ -110,6 +111,22 @@ CASES: list[tuple[str, BaseException, str]] = [
     ("httpx connect", httpx.ConnectError("refused", request=REQUEST), "connection"),
     ("json decode", json.JSONDecodeError("Expecting value", "x", 0), "malformed"),
     ("wrapped reset", caused(RuntimeError("while reading"), ConnectionResetError(104, "reset")), "connection"),
+    # a request inside a vendor batch (runner.providers.batch_openai / batch_anthropic)
+    ("batch expired", BatchItemFailed("expired", "window ended", code="batch_expired"), "batch_expired"),
+    ("batch cancelled", BatchItemFailed("cancelled", "batch cancelled"), "batch_cancelled"),
+    ("batch errored 400 invalid request", BatchItemFailed("errored", "bad", 400, error_type="invalid_request_error"),
+     "bad_request"),
+    ("batch errored 500 server error", BatchItemFailed("errored", "oops", 500, error_type="server_error"), "server"),
+    ("batch errored 529 overloaded", BatchItemFailed("errored", "busy", 529, error_type="overloaded_error"),
+     "overloaded"),
+    ("batch errored overloaded, no status", BatchItemFailed("errored", "busy", error_type="overloaded_error"),
+     "overloaded"),
+    ("batch errored api_error, no status", BatchItemFailed("errored", "oops", error_type="api_error"), "server"),
+    ("batch errored 429", BatchItemFailed("errored", "slow", 429, error_type="rate_limit_error"), "rate_limit"),
+    ("batch errored 401", BatchItemFailed("errored", "key", 401, error_type="authentication_error"), "auth"),
+    ("batch errored context length", BatchItemFailed("errored", "too long", 400, error_type="invalid_request_error",
+                                                     code="context_length_exceeded"), "context_window"),
+    ("batch errored, nothing known", BatchItemFailed("errored", "missing from the results"), "server"),
     # templates, and what nothing decides
     ("template", jinja2.exceptions.SecurityError("unsafe"), "template"),
     ("anything else", RuntimeError("surprise"), "other"),

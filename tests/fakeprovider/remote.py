@@ -63,6 +63,20 @@ class RemoteControl:
         r.raise_for_status()
         return r.json()
 
+    def batch_config(self, **kw: Any) -> dict:
+        """Set `BatchConfig` fields (tests/fakeprovider/batches.py)."""
+        return self.action("batch_config", **kw)
+
+    def batch_finish(self, id: str | None = None, outcome: str = "ended", finished_share: float | None = None) -> list:
+        """End one batch (or every open one) now."""
+        return self.action("batch_finish", id=id, outcome=outcome, finished_share=finished_share)
+
+    def batches(self, ids: bool = False) -> dict:
+        """Batches, config and per-custom_id received counts (`received`, `distinct`, `resubmitted`)."""
+        r = self._client.get("/_control/batches", params={"ids": "1" if ids else "0"})
+        r.raise_for_status()
+        return r.json()
+
 
 class FakeProviderProcess:
     """``python -m tests.fakeprovider`` in a subprocess (context manager).

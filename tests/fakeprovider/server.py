@@ -9,6 +9,7 @@ POST /_control/reset | /_control/faults | /_control/rules | /_control/latency
 GET  /_control/requests?since=SEQ              request log (JSON list)
 GET  /_control/state                           rules, pending faults, latency
 GET  /_control/health                          "ok"
+OpenAI files + batches, Anthropic message batches, GET /_control/batches: see batches.py
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .batches import Batches, add_routes, batches_for
 from .core import Fault, Latency, ReplyPlan, RequestRecord, Rule, State, split_chunks
 
 __all__ = ["FakeProvider", "build_app", "raise_fd_limit"]
@@ -564,7 +566,10 @@ class _Handlers:
         action = a.pop("action", None)
         if action == "reset":
             self.state.reset()
+            batches_for(self.state).reset()
             return None
+        if action and action.startswith("batch_"):  # batches.py: batch_config, batch_finish, batch_reset
+            return batches_for(self.state).apply_action(action, a)
         if action == "inject":
             return self.state.inject(Fault.from_dict(a)).to_dict()
         if action == "add_rule":
@@ -581,6 +586,7 @@ class _Handlers:
 
     async def control_reset(self, request: web.Request) -> web.Response:
         self.state.reset()
+        batches_for(self.state).reset()
         return web.json_response({"ok": True})
 
     async def _control_list(self, request: web.Request, action: str) -> web.Response:
@@ -620,7 +626,7 @@ class _Handlers:
 
 def build_app(state: State) -> web.Application:
     h = _Handlers(state)
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=300 * 1024 * 1024)  # a batch upload is up to 256 MB
     app.router.add_post("/v1/chat/completions", h.openai)
     app.router.add_post("/chat/completions", h.openai)
     app.router.add_post("/v1/messages", h.anthropic)
@@ -634,6 +640,7 @@ def build_app(state: State) -> web.Application:
     app.router.add_get("/_control/state", h.control_state)
     app.router.add_get("/_control/health", h.health)
     app[STATE_KEY] = state
+    add_routes(app, state)  # the vendors' batch APIs (batches.py)
     return app
 
 
@@ -816,8 +823,14 @@ class FakeProvider:
             return [Fault(**{**f.to_dict()}) for f in self.state.faults]
 
     def reset(self) -> None:
-        """Clear rules, faults, the request log and the caches; restore latency."""
+        """Clear rules, faults, the request log and the caches; restore latency; forget batches."""
         self.state.reset()
+        batches_for(self.state).reset()
+
+    @property
+    def batches(self) -> Batches:
+        """The batch APIs' state and controls (`configure`, `finish`, `snapshot`, `received`)."""
+        return batches_for(self.state)
 
     @property
     def requests(self) -> list[RequestRecord]:

@@ -39,7 +39,9 @@ __all__ = [
     "ProviderBadRequest",
     "Reply",
     "StreamCut",
+    "batch_price_per_token",
     "context_window",
+    "live_price_per_token",
     "family_name",
     "messages_hash",
     "price_per_token",
@@ -120,3 +122,21 @@ def context_window(model: ModelAlias) -> int | None:
 def price_per_token(model: ModelAlias) -> tuple[float, float] | None:
     """(input, output) USD per token, for plan estimates; None when unknown."""
     return provider_for(model).price_per_token(model)
+
+
+def batch_price_per_token(model: ModelAlias) -> tuple[tuple[float, float], str] | None:
+    """(input, output) USD per token on the vendor's batch API and how it was found (``price map``
+    or ``50% rule``), for plan estimates; None for a model without a batch API or a price."""
+    if not model.model.startswith(("openai/", "anthropic/")):
+        return None
+    from . import batch
+
+    price = batch.batch_price(model)
+    return None if price is None else (price, batch.price_note(model))
+
+
+def live_price_per_token(model: ModelAlias) -> tuple[float, float] | None:
+    """(input, output) USD per token on the live transport (a batch alias's native price)."""
+    if model.transport == "batch":
+        model = model.model_copy(update={"transport": "native"})
+    return price_per_token(model)

@@ -90,7 +90,7 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def choices(scale: int, tmp: Path) -> dict[str, Any]:
     replicates = max(1, 910 // scale)
-    options = "\n".join(f"    - {{id: o{i}, text: Option number {i}, a small task}}" for i in range(OPTIONS))
+    options = "\n".join(f"    - {{id: o{i}, text: Option number {i} - a small task}}" for i in range(OPTIONS))
     proto = tmp / "choices.yaml"
     proto.write_text(f"name: bench-choices\ndescription: bench\npreferences:\n  options:\n{options}\n")
     db = tmp / "choices.db"

@@ -414,6 +414,7 @@ class BatchTransport:
         self.submitted += len(items)
         self.report(WaveEvent("submitted", batch_id, alias, api.name, len(items)))
         watch = _Watch(batch_id, alias, model, api, {i.cid: i.future for i in items})
+        items.clear()  # the lines are at the vendor now: not held while the batch is out
         self._watches[batch_id] = watch
         await self._poll(watch, vendor_id)
 

@@ -40,7 +40,6 @@ from _harness import (  # noqa: E402
     REPO,
     FakeServer,
     base_env,
-    machine,
     run_child,
     save,
     system_busy_s,

@@ -698,16 +698,16 @@ class BatchRequestRow(SQLModel, table=True):
     """One request inside a batch, by the id the vendor echoes back (`custom_id`)."""
 
     __tablename__ = "batch_requests"
-    __table_args__ = (Index("ix_batch_requests_run_id_custom_id", "run_id", "custom_id"),)
+    __table_args__ = (Index("ix_batch_requests_batch_id_custom_id", "batch_id", "custom_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     """Autoincrement id."""
     custom_id: str
     """Stable across a resume: derived from the run, the owner and the request's place (purpose,
     messages sent, attempt), so a resumed conversation reaching the same request finds this row."""
-    batch_id: str = Field(foreign_key="batches.id", ondelete="CASCADE", index=True)
-    """The batch that carries it."""
-    run_id: str | None = None
+    batch_id: str = Field(foreign_key="batches.id", ondelete="CASCADE")
+    """The batch that carries it (indexed with `custom_id`: a batch's results are recorded by that pair)."""
+    run_id: str | None = Field(default=None, index=True)
     """The run (None for a judge pass outside a run)."""
     owner: str
     """On whose behalf: a conversation id, a judge unit."""

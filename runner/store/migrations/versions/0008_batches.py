@@ -60,13 +60,13 @@ def upgrade() -> None:
                                 name=op.f("fk_batch_requests_batch_id_batches")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_batch_requests")),
     )
-    op.create_index(op.f("ix_batch_requests_batch_id"), "batch_requests", ["batch_id"])
-    op.create_index("ix_batch_requests_run_id_custom_id", "batch_requests", ["run_id", "custom_id"])
+    op.create_index("ix_batch_requests_batch_id_custom_id", "batch_requests", ["batch_id", "custom_id"])
+    op.create_index(op.f("ix_batch_requests_run_id"), "batch_requests", ["run_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_batch_requests_run_id_custom_id", table_name="batch_requests")
-    op.drop_index(op.f("ix_batch_requests_batch_id"), table_name="batch_requests")
+    op.drop_index(op.f("ix_batch_requests_run_id"), table_name="batch_requests")
+    op.drop_index("ix_batch_requests_batch_id_custom_id", table_name="batch_requests")
     op.drop_table("batch_requests")
     op.drop_index(op.f("ix_batches_state"), table_name="batches")
     op.drop_index(op.f("ix_batches_run_id"), table_name="batches")

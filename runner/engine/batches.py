@@ -21,7 +21,10 @@ __all__ = ["StoreLedger", "collector", "uses_batches"]
 POLL_ENV = "LATITUDE_BATCH_POLL_S"
 """Seconds between two polls of a batch that is out (default 10)."""
 IDLE_ENV = "LATITUDE_BATCH_IDLE_S"
-"""Seconds without a new request after which a partial wave goes out (default 2)."""
+"""Seconds without a new request after which a partial wave goes out when no caller is counted (default 2)."""
+STALL_ENV = "LATITUDE_BATCH_STALL_S"
+"""The same while the run counts its conversations (default 120): a safety net; a wave goes out
+when every conversation waits on one."""
 
 
 def uses_batches(models: Iterable[ModelAlias | None]) -> bool:
@@ -156,4 +159,5 @@ async def collector(writer: Any, run_id: str | None, emit: Emit, *, api_for: Any
         kwargs["api_for"] = api_for
     return BatchTransport(ledger, run_id=run_id or "", report=reporter(emit),
                           poll_interval=float(os.environ.get(POLL_ENV, "10")),
-                          idle_s=float(os.environ.get(IDLE_ENV, "2")), **kwargs)
+                          idle_s=float(os.environ.get(IDLE_ENV, "2")),
+                          stall_s=float(os.environ.get(STALL_ENV, "120")), **kwargs)

@@ -7,7 +7,10 @@ flushes them as one vendor batch (split by the vendor's `max_requests` / `max_by
 - every live caller is waiting (the driver registers each conversation with `enter`/`leave`:
   when as many requests wait as there are conversations, nobody can move without a batch), or
 - a queue reaches the vendor's limits, or
-- nothing was enqueued for `idle_s` (a short timeout: a caller the driver does not count).
+- nothing was enqueued for `idle_s` (short: for callers nobody counts, a judge pass or a test), or,
+  while the driver counts its callers, for `stall_s` (long: a safety net only; on a large run the
+  callers can take many seconds to reach their next request, and a short timeout would split a
+  wave into small batches).
 
 Before the vendor is asked, the batch row and every request id are committed (`Ledger.prepared`);
 after it answers, its vendor id (`Ledger.submitted`). The collector then polls (`poll_interval`)
@@ -247,7 +250,7 @@ class BatchTransport:
     """The wave collector of one run (see the module docstring)."""
 
     def __init__(self, ledger: Ledger, *, run_id: str = "", report: Callable[[WaveEvent], None] | None = None,
-                 poll_interval: float = 10.0, idle_s: float = 2.0,
+                 poll_interval: float = 10.0, idle_s: float = 2.0, stall_s: float = 120.0,
                  api_for: Callable[[ModelAlias], BatchAPI] = batch_api):
         self.ledger = ledger
         """Where batches are committed."""
@@ -257,7 +260,9 @@ class BatchTransport:
         self.poll_interval = poll_interval
         """Seconds between two polls of a batch that is out."""
         self.idle_s = idle_s
-        """Seconds without a new request after which a partial wave goes out anyway."""
+        """Seconds without a new request after which a partial wave goes out, when no caller is counted."""
+        self.stall_s = max(stall_s, idle_s)
+        """The same while the driver counts its callers (`enter`): a safety net, not the rule."""
         self.api_for = api_for
         self.active = 0
         """Live callers the driver counts (conversations running)."""
@@ -358,19 +363,22 @@ class BatchTransport:
         if self.active > 0 and self.waiting >= self.active and self._queued():
             self.flush()
 
+    def _timeout(self) -> float:
+        return self.stall_s if self.active > 0 else self.idle_s
+
     def _arm_timer(self) -> None:
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.idle_s, self._on_timer)
+            self._timer = asyncio.get_running_loop().call_later(self._timeout(), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         if not self._queued():
             return
-        idle = time.monotonic() - self._last_enqueue
-        if idle >= self.idle_s * 0.99:
+        idle, limit = time.monotonic() - self._last_enqueue, self._timeout()
+        if idle >= limit * 0.99:
             self.flush()
         else:
-            self._timer = asyncio.get_running_loop().call_later(self.idle_s - idle, self._on_timer)
+            self._timer = asyncio.get_running_loop().call_later(limit - idle, self._on_timer)
 
     def flush(self) -> None:
         """Send every queued request now (one batch per alias, split by the vendor's limits)."""

@@ -306,3 +306,63 @@ def test_custom_ids_are_stable_and_distinct() -> None:
               batch_mod.custom_id("run1", batch_mod.Place("conv1", "judge"), msgs),
               batch_mod.custom_id("run1", p, msgs + [{"role": "assistant", "content": "x"}])}
     assert a not in others and len(others) == 5
+
+
+# ----------------------------------------------------------------------------- the collector alone
+
+
+def _collector(api: SimBatchAPI, **kw: Any) -> batch_mod.BatchTransport:
+    return batch_mod.BatchTransport(batch_mod.MemoryLedger(), run_id="r", poll_interval=0.01,
+                                    api_for=lambda m: api, **kw)
+
+
+def test_a_wave_goes_out_when_every_counted_caller_waits() -> None:
+    from runner.protocol.models_file import ModelAlias
+
+    api = SimBatchAPI()
+    model = ModelAlias(model="openai/gpt-4.1-mini", transport="batch")
+
+    async def main() -> list[str]:
+        t = _collector(api, idle_s=3600, stall_s=3600)  # no timeout can be what sends the wave
+        for _ in range(3):
+            t.enter()
+
+        async def caller(i: int, gate: asyncio.Event | None) -> str:
+            if gate is not None:
+                await gate.wait()
+            reply = await t.chat(model, [{"role": "user", "content": f"q{i}"}], alias="m",
+                                 place=batch_mod.Place(f"c{i}", "turn"))
+            t.leave()
+            return reply.content
+
+        gate = asyncio.Event()
+        tasks = [asyncio.create_task(caller(0, None)), asyncio.create_task(caller(1, None)),
+                 asyncio.create_task(caller(2, gate))]
+        while t.waiting < 2:
+            await asyncio.sleep(0)
+        assert api.submits == 0  # two of three wait: the wave is not complete
+        gate.set()
+        out = await asyncio.gather(*tasks)
+        await t.aclose()
+        return out
+
+    assert asyncio.run(main()) == [f"reply 1 to: q{i}" for i in range(3)]
+    assert api.submits == 1 and len(next(iter(api.batches.values())).lines) == 3
+
+
+def test_without_counted_callers_the_idle_timeout_sends_the_wave() -> None:
+    from runner.protocol.models_file import ModelAlias
+
+    api = SimBatchAPI()
+    model = ModelAlias(model="anthropic/claude-haiku-4-5", transport="batch")
+
+    async def main() -> None:
+        t = _collector(api, idle_s=0.05, stall_s=3600)
+        replies = await asyncio.gather(*(t.chat(model, [{"role": "user", "content": f"q{i}"}], alias="m",
+                                                place=batch_mod.Place(f"u{i}", "judge")) for i in range(4)))
+        assert [r.content for r in replies] == [f"reply 1 to: q{i}" for i in range(4)]
+        assert all(r.request["batch"]["price"] == "price map" for r in replies)
+        await t.aclose()
+
+    asyncio.run(main())
+    assert api.submits == 1 and len(next(iter(api.batches.values())).lines) == 4

@@ -13,7 +13,8 @@
     ends it; the run is SIGKILLed while wave 3 is out, then `latitude resume` finishes it. Target:
     0 requests resubmitted (the fake provider's per-custom_id counters), every conversation done.
 
---quick divides both shapes by 10. Results: bench/results/batch.json (batch-quick.json).
+--quick divides both shapes by 10. Results: bench/results/batch.json (`--only X`: batch-X.json;
+`--quick`: ...-quick.json).
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def main() -> None:
             result["waves"] = w = waves(scale, tmp)
             print(json.dumps(w, indent=1, default=str))
     result["load_after"] = os.getloadavg()
-    path = save("batch-quick" if args.quick else "batch", result)
+    path = save("batch" + (f"-{args.only}" if args.only else "") + ("-quick" if args.quick else ""), result)
     print(f"wrote {path}")
 
 

@@ -173,7 +173,7 @@ def waves(scale: int, tmp: Path) -> dict[str, Any]:
         "resubmitted": after["resubmitted"], "conversations_by_status_turns": done,
         "batches": [tuple(r) for r in _query(db, "SELECT vendor, requests, state FROM batches ORDER BY created_at")],
         "resume_wall_s": round(child.wall_s, 1), "resume_cpu_s": round(child.cpu_s, 2),
-        "resume_peak_rss_mib": round(child.maxrss_mib, 1), "foreign_cpu_s_first_run": round(
+        "resume_peak_rss_mib": round(child.maxrss_mib, 1), "machine_busy_cpu_s_whole_bench": round(
             max(0.0, system_busy_s() - b0), 1)})
     return out
 

@@ -4,6 +4,7 @@ expiry, cancellation, size limits, received counts, and the control channel over
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import pytest
@@ -146,3 +147,28 @@ def test_control_over_http(fake_provider_process) -> None:
     assert snap["received"] == 2 and snap["resubmitted"] == 0 and snap["config"]["hold"] is True
     ctl.reset()
     assert ctl.batches()["batches"] == [] and ctl.batches()["config"]["hold"] is False
+
+
+def test_a_large_batch_ends_in_a_worker_thread(fake_provider: FakeProvider, client: httpx.Client,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakeprovider import batches
+
+    monkeypatch.setattr(batches, "SYNC_END", 3)  # "large" means more than 3 requests here
+    fake_provider.batches.configure(hold=True)
+    b = _openai_batch(client, 6)
+    ended = threading.Event()
+    real_end = fake_provider.batches._end
+    gate = threading.Event()
+
+    def gated_end(batch, **kw):  # holds the worker until the test has seen `finalizing`
+        gate.wait(60)
+        real_end(batch, **kw)
+        ended.set()
+
+    monkeypatch.setattr(fake_provider.batches, "_end", gated_end)
+    assert fake_provider.batches.finish(b["id"]) == [b["id"]]
+    assert client.get(f"/v1/batches/{b['id']}", headers=AUTH).json()["status"] == "finalizing"
+    gate.set()
+    assert ended.wait(60)
+    got = client.get(f"/v1/batches/{b['id']}", headers=AUTH).json()
+    assert got["status"] == "completed" and got["request_counts"]["completed"] == 6

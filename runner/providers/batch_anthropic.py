@@ -143,6 +143,9 @@ def _status(batch: Any) -> BatchStatus:
 async def _results(model: ModelAlias, vendor_id: str) -> AsyncIterator[ItemResult]:
     async with _client(model, READ_RETRIES) as client:
         batch = await client.messages.batches.retrieve(vendor_id)
+        if batch.processing_status != "ended":
+            raise ValueError(f"batch {vendor_id} has not ended ({batch.processing_status}): its results cannot be "
+                             "read yet")
         latency = 0.0
         if batch.ended_at is not None and batch.created_at is not None:
             latency = max((batch.ended_at - batch.created_at).total_seconds(), 0.0) * 1000

@@ -31,7 +31,7 @@ from typing import Any, AsyncIterator
 from ..protocol.models_file import ModelAlias
 from . import native
 from .base import MalformedReply, Reply, StreamCut, api_key, request_params
-from .batch_wire import BatchItemFailed, BatchRequest, BatchState, BatchStatus, ItemResult, reply_cost
+from .batch_wire import FINAL_STATES, BatchItemFailed, BatchRequest, BatchState, BatchStatus, ItemResult, reply_cost
 
 LABEL_KEY = "latitude_batch"
 """The metadata key a batch's label (the store's own batch id) is attached under."""
@@ -153,6 +153,8 @@ def _turnaround_ms(batch: Any) -> float:
 async def _results(model: ModelAlias, vendor_id: str) -> AsyncIterator[ItemResult]:
     async with _client(model, READ_RETRIES) as client:
         batch = await client.batches.retrieve(vendor_id)
+        if _STATES.get(str(batch.status)) not in FINAL_STATES:
+            raise ValueError(f"batch {vendor_id} has not ended ({batch.status}): its results cannot be read yet")
         latency = _turnaround_ms(batch)
         seen: set[str] = set()
         for file_id in (batch.output_file_id, batch.error_file_id):

@@ -125,6 +125,16 @@ class BatchAPI(Protocol):
     async def cancel(self, model: ModelAlias, vendor_id: str) -> None: ...
 
 
+def request_audit(request: BatchRequest) -> dict[str, Any]:
+    """What was sent for `request` (`Reply.request`), as the live transports report it: a batch
+    result carries only its custom_id, so the collector fills each reply's `request` from this."""
+    from .base import audit, request_params
+
+    model = request.model
+    params = request_params(model, request.overrides)
+    return audit(model, params, request.messages, request.tools)
+
+
 def reply_cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
                cache_write_1h: int = 0) -> tuple[float | None, BatchPriceBasis | None]:
     """USD cost of one batch reply and its price basis: the one place both vendor modules price
@@ -151,4 +161,4 @@ def batch_api(model: ModelAlias) -> BatchAPI:
 
 
 __all__ = ["FINAL_STATES", "BatchAPI", "BatchItemFailed", "BatchRequest", "BatchState", "BatchStatus", "ItemResult",
-           "batch_api", "reply_cost"]
+           "batch_api", "reply_cost", "request_audit"]

@@ -22,7 +22,8 @@ import pytest
 from runner.engine.retry import classify
 from runner.protocol.models_file import ModelAlias
 from runner.providers import batch_anthropic, batch_openai, native, prices
-from runner.providers.batch_wire import BatchItemFailed, BatchRequest, BatchStatus, ItemResult, batch_api
+from runner.providers.batch_wire import (BatchItemFailed, BatchRequest, BatchStatus, ItemResult, batch_api,
+                                         request_audit)
 from tests.conformance.conftest import ANTHROPIC_MODEL, OPENAI_MODEL
 from tests.fakeprovider import FakeProvider, count_words
 
@@ -93,6 +94,10 @@ async def run_batch(fp: FakeProvider, vendor: str, reqs: list[BatchRequest], lab
     return st, got
 
 
+def no_base(audit: dict[str, Any]) -> dict[str, Any]:
+    return {**audit, "params": {k: v for k, v in audit["params"].items() if k != "api_base"}}
+
+
 def _cmp(reply: Any) -> dict[str, Any]:
     calls = [{**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"] or "{}")}}
              for c in reply.tool_calls]
@@ -128,6 +133,8 @@ async def test_batch_replies_equal_live_replies(fps, fake_keys, vendor: str) -> 
         assert _cmp(item.reply) == _cmp(lv)
         assert item.price_basis == "price map"
         assert item.reply.request_id
+        # what the collector stores as the request sent (each side has its own server)
+        assert no_base(request_audit(r)) == no_base(lv.request) and lv.request["messages_sha256"]
     # what the cases cover: reasoning, a tool call, cache reads on the second turn
     assert got["c1-t0"].reply.reasoning == "Let me weigh that."
     assert got["c2-t0"].reply.finish_reason == "tool_calls"
@@ -179,6 +186,9 @@ async def test_cancellation(fake_provider, fake_keys, vendor: str) -> None:
     vendor_id = await api.submit(model, [api.line(r) for r in reqs], label="L-cancel")
     st = await api.status(model, vendor_id)
     assert st.state == "in_progress" and st.processing == 4 and not st.final
+    with pytest.raises(ValueError, match="has not ended"):
+        async for _ in api.results(model, vendor_id):
+            pass
     await api.cancel(model, vendor_id)
     st = await wait_final(api, model, vendor_id)
     assert st.state == "cancelled" and st.succeeded == 1 and st.cancelled == 3
@@ -240,6 +250,15 @@ async def test_batch_costs(fake_provider, fake_keys, vendor: str) -> None:
                     + w * info["cache_creation_input_token_cost_batches"] + r.tokens_out * info["output_cost_per_token_batches"])
         assert r.cost == pytest.approx(want, rel=1e-12)
         assert r.cost < native.cost(model, r.tokens_in, r.tokens_out, r.cached_tokens)
+
+
+async def test_batch_cost_on_the_50_percent_rule(fake_provider, fake_keys) -> None:
+    model = alias(fake_provider, "openai", model="openai/gpt-4-turbo")  # the map has no batch prices for it
+    _, got = await run_batch(fake_provider, "openai", requests(model))
+    for item in got.values():
+        r = item.reply
+        assert r is not None and item.price_basis == "50% rule"
+        assert r.cost == pytest.approx(0.5 * native.cost(model, r.tokens_in, r.tokens_out, r.cached_tokens))
 
 
 def test_batch_price_basis_and_the_50_percent_rule() -> None:

@@ -34,7 +34,8 @@ Control (``POST /_control`` with ``{"action": ...}``, or `FakeProvider.batches` 
   ``expire_finished_share``, ``cancel_finished_share``, ``max_requests``, ``max_bytes``,
   ``expired_in_error_file``); fields not given are left as they are.
 * ``batch_finish``: ``{id?, outcome?: "ended"|"expired", finished_share?}`` ends one batch
-  (or every open one) now.
+  (or every open one) now (a batch of more than `SYNC_END` requests ends in a worker thread:
+  poll it until it is final).
 * ``batch_reset``: forget batches, files, counts and config.
 * ``GET /_control/batches``: config, every batch's summary, and the per-``custom_id``
   received counts summed up (``received``, ``distinct``, ``resubmitted``; ``?ids=1`` adds
@@ -66,6 +67,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -81,6 +83,9 @@ from .core import State
 __all__ = ["BatchConfig", "Batches", "add_routes", "batches_for"]
 
 JSON = "application/json"
+SYNC_END = 2000
+"""Batches of up to this many requests end inside the poll that ends them; larger ones in a thread."""
+log = logging.getLogger("tests.fakeprovider")
 OPENAI_MAX_REQUESTS = 50_000
 OPENAI_MAX_BYTES = 200 * 1024 * 1024
 ANTHROPIC_MAX_REQUESTS = 100_000
@@ -147,6 +152,10 @@ class _Batch:
     ended_at: float | None = None
     cancel_at: float | None = None
     finished_share: float | None = None
+    ending: bool = False
+    """A worker thread is ending the batch."""
+    end_kw: dict[str, Any] | None = None
+    """How `Batches.finish` asked the batch to end (outcome, share), else None."""
 
     def summary(self) -> dict[str, Any]:
         return {"api": self.api, "id": self.id, "status": self.status, "n": self.n, "counts": dict(self.counts),
@@ -217,9 +226,11 @@ class Batches:
             targets = [self.batches[id]] if id is not None else list(self.batches.values())
         done = []
         for b in targets:
-            if b.results is None and b.status not in ("failed",):
+            if b.results is None and not b.ending and b.cancel_at is None:
                 share = finished_share if finished_share is not None else (1.0 if outcome == "ended" else 0.0)
-                self._end(b, expired=outcome == "expired", share=share)
+                b.end_kw = {"expired": outcome == "expired", "share": share}
+                b.ready_at = 0.0
+                self.poll(b)
                 done.append(b.id)
         return done
 
@@ -268,14 +279,39 @@ class Batches:
         return b
 
     def poll(self, b: _Batch) -> None:
-        """What time does to a batch: a cancel completes; a batch whose time has come ends."""
-        if b.results is not None:
-            return
-        if b.cancel_at is not None:
-            self._end(b, cancelled=True, share=self.config.cancel_finished_share)
-        elif time.time() >= b.ready_at:
-            share = self.config.expire_finished_share
-            self._end(b, expired=share is not None, share=1.0 if share is None else float(share))
+        """What time does to a batch: a cancel completes; a batch whose time has come ends.
+        A batch of up to `SYNC_END` requests ends within this call; a larger one in a worker
+        thread (OpenAI says ``finalizing`` meanwhile), so the server keeps answering."""
+        with self.lock:
+            if b.results is not None or b.ending:
+                return
+            if b.cancel_at is not None:
+                kw: dict[str, Any] = {"cancelled": True, "share": self.config.cancel_finished_share}
+            elif b.end_kw is not None:
+                kw = dict(b.end_kw)
+            elif time.time() >= b.ready_at:
+                share = self.config.expire_finished_share
+                kw = {"expired": share is not None, "share": 1.0 if share is None else float(share)}
+            else:
+                return
+            if b.n > SYNC_END:
+                b.ending = True
+                if b.api == "openai" and b.cancel_at is None:
+                    b.status = "finalizing"
+        if b.n <= SYNC_END:
+            self._end(b, **kw)
+        else:
+            threading.Thread(target=self._end_quietly, args=(b,), kwargs=kw, name=f"fakebatch-{b.id}",
+                             daemon=True).start()
+
+    def _end_quietly(self, b: _Batch, **kw: Any) -> None:
+        try:
+            self._end(b, **kw)
+        except Exception:  # noqa: BLE001 - a worker thread: say so, and fail the batch visibly
+            log.exception("fake provider: ending batch %s failed", b.id)
+            with self.lock:
+                b.status = "failed" if b.api == "openai" else "ended"
+                b.results = b""
 
     def _error_for(self, custom_id: str) -> dict[str, Any] | None:
         for e in self.config.errors:

@@ -41,7 +41,7 @@ from typing import Any, Callable, Protocol
 from ..protocol.models_file import ModelAlias
 from . import prices
 from .base import Reply, messages_hash
-from .batch_wire import BatchAPI, BatchItemFailed, BatchRequest, BatchStatus, ItemResult, batch_api
+from .batch_wire import BatchAPI, BatchItemFailed, BatchRequest, BatchStatus, ItemResult, batch_api, request_audit
 
 __all__ = ["BatchTransport", "Ledger", "MemoryLedger", "Place", "StoredRequest", "WaveEvent", "batch_price",
            "chat", "context_window", "cost", "custom_id", "deterministic", "price_note", "price_per_token"]
@@ -223,6 +223,7 @@ class _Waiting:
     place: Place
     line: bytes
     future: asyncio.Future[Reply]
+    audit: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -243,6 +244,8 @@ class _Watch:
     model: ModelAlias
     api: BatchAPI
     waiting: dict[str, asyncio.Future[Reply]] = field(default_factory=dict)
+    audits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What was sent for each waiting request (`Reply.request`: a result carries only its custom_id)."""
     task: asyncio.Task[None] | None = None
 
 
@@ -301,6 +304,9 @@ class BatchTransport:
                    cacheable_system: bool = False) -> Reply:
         """One request through a batch: the reply, or the item's error raised."""
         cid = custom_id(self.run_id, place, messages)
+        request = BatchRequest(cid, model, messages, overrides, tools, cacheable_system,
+                               "1h" if cacheable_system and model.vendor == "anthropic" else None)
+        audit = request_audit(request)
         done = self._unclaimed.pop(cid, None)
         if done is not None:
             self.resumed += 1
@@ -315,8 +321,8 @@ class BatchTransport:
             if vendor_id is not None:
                 stored.vendor_id = vendor_id
                 self.resumed += 1
-                return await self._wait(self._join(stored.batch_id, vendor_id, alias, model, cid))
-        return await self._wait(self._enqueue(model, messages, alias, place, cid, overrides, tools, cacheable_system))
+                return await self._wait(self._join(stored.batch_id, vendor_id, alias, model, cid, audit))
+        return await self._wait(self._enqueue(request, alias, place, audit))
 
     async def _wait(self, fut: asyncio.Future[Reply]) -> Reply:
         """Await a batch future, counted as waiting (what decides when a wave goes out)."""
@@ -332,20 +338,18 @@ class BatchTransport:
             return item.reply
         raise item.error or BatchItemFailed("errored", "no result")
 
-    def _enqueue(self, model: ModelAlias, messages: list[dict[str, Any]], alias: str, place: Place, cid: str,
-                       overrides: dict[str, Any] | None, tools: list[dict[str, Any]] | None,
-                       cacheable_system: bool) -> asyncio.Future[Reply]:
+    def _enqueue(self, request: BatchRequest, alias: str, place: Place, audit: dict[str, Any]) -> asyncio.Future[Reply]:
+        model, cid = request.model, request.custom_id
         key = f"{alias}\x00{model.model}\x00{model.api_base or ''}"
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = _Queue(alias, model, self.api_for(model))
-        line = queue.api.line(BatchRequest(cid, model, messages, overrides, tools, cacheable_system,
-                                           "1h" if cacheable_system and model.vendor == "anthropic" else None))
+        line = queue.api.line(request)
         if queue.items and (len(queue.items) >= queue.api.max_requests
                             or queue.bytes + len(line) > queue.api.max_bytes):
             self._flush(key)  # this request starts the next batch
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        queue.items.append(_Waiting(cid, place, line, fut))
+        queue.items.append(_Waiting(cid, place, line, fut, audit))
         queue.bytes += len(line)
         self._last_enqueue = time.monotonic()
         if len(queue.items) >= queue.api.max_requests:
@@ -421,7 +425,7 @@ class BatchTransport:
             return
         self.submitted += len(items)
         self.report(WaveEvent("submitted", batch_id, alias, api.name, len(items)))
-        watch = _Watch(batch_id, alias, model, api, {i.cid: i.future for i in items})
+        watch = _Watch(batch_id, alias, model, api, {i.cid: i.future for i in items}, {i.cid: i.audit for i in items})
         items.clear()  # the lines are at the vendor now: not held while the batch is out
         self._watches[batch_id] = watch
         await self._poll(watch, vendor_id)
@@ -446,7 +450,8 @@ class BatchTransport:
                 raise
         return await asyncio.shield(fut)
 
-    def _join(self, batch_id: str, vendor_id: str, alias: str, model: ModelAlias, cid: str) -> asyncio.Future[Reply]:
+    def _join(self, batch_id: str, vendor_id: str, alias: str, model: ModelAlias, cid: str,
+              audit: dict[str, Any]) -> asyncio.Future[Reply]:
         watch = self._watches.get(batch_id)
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         if watch is None:
@@ -455,6 +460,7 @@ class BatchTransport:
             self._spawn(self._poll(watch, vendor_id, resumed=True))
         else:
             watch.waiting[cid] = fut
+        watch.audits[cid] = audit
         return fut
 
     # ------------------------------------------------------------ polling and results
@@ -527,7 +533,7 @@ class BatchTransport:
         reply = item.reply
         assert reply is not None
         basis = getattr(item, "price_basis", None) or price_note(watch.model)
-        reply.request = {**(reply.request or {}), "batch": {
+        reply.request = {**watch.audits.pop(item.custom_id, {}), **(reply.request or {}), "batch": {
             "batch_id": watch.batch_id, "vendor_id": vendor_id, "custom_id": item.custom_id, "price": basis}}
 
     async def aclose(self) -> None:

@@ -73,6 +73,9 @@ def test_conversations_advance_in_waves_and_replies_record_their_batch(cli, stor
             assert m["content"].startswith(f"reply {k + 1} to: Conversation {conv['replicate']}, turn {k + 1}")
             record = json.loads(m["request_json"])
             assert record["batch"]["price"] == "price map"
+            # what was sent, as the live transports record it: the model, the messages' hash and count
+            assert record["model"] == "openai/gpt-4.1-mini" and record["messages"] == 2 * k + 1
+            assert len(record["messages_sha256"]) == 64
             # gpt-4.1-mini's batch prices in litellm's map: 2e-7 in, 8e-7 out (half the live 4e-7, 1.6e-6)
             assert m["cost"] == pytest.approx(100 * 2e-7 + 20 * 8e-7)
         assert conv["cost"] == pytest.approx(10 * (100 * 2e-7 + 20 * 8e-7))

@@ -13,6 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .engine.events import (
+    BatchEnded,
+    BatchPolled,
+    BatchSubmitted,
     ConversationFinished,
     ConversationStarted,
     EngineEvent,
@@ -39,6 +42,40 @@ class ModelStats:
     retries: int = 0
 
 
+@dataclass
+class BatchStats:
+    """The batches of a run as the display counts them (from `Batch*` events)."""
+
+    out: dict[str, int]
+    """Batch id → requests, for batches submitted and not yet read."""
+    finished_now: dict[str, int]
+    """Batch id → requests answered so far (last poll), for batches out."""
+    finished: int = 0
+    """Requests answered in batches read."""
+    failed: int = 0
+    """Requests of batches read that failed (retried)."""
+    batches: int = 0
+    """Batches submitted in this session."""
+    live_cost: float = 0.0
+    """What the answered requests would have cost live."""
+    cost: float = 0.0
+    """What they cost at the batch price."""
+    unpriced: int = 0
+    """Batches read whose saving is unknown (a price missing from the map)."""
+
+    @property
+    def pending(self) -> int:
+        """Requests in batches out, not yet answered."""
+        return sum(n - self.finished_now.get(b, 0) for b, n in self.out.items())
+
+    def line(self) -> str:
+        saving = self.live_cost - self.cost
+        pct = f" ({saving / self.live_cost:.0%} of ${self.live_cost:,.4f} live)" if self.live_cost else ""
+        note = f"; {self.unpriced} batch(es) unpriced" if self.unpriced else ""
+        return (f"batches: {len(self.out)} out of {self.batches} submitted · requests: {self.pending:,} pending, "
+                f"{self.finished:,} finished, {self.failed:,} failed · saving ${saving:,.4f}{pct}{note}")
+
+
 class RunDisplay:
     """Counts events and draws a per-model table (at most a few times a second)."""
 
@@ -49,6 +86,7 @@ class RunDisplay:
         self.started = time.monotonic()
         self.stop_reasons: dict[str, int] = defaultdict(int)
         self.live: Live | None = None
+        self.batches = BatchStats({}, {})
 
     def __call__(self, event: EngineEvent) -> None:
         if isinstance(event, TurnCompleted):
@@ -83,10 +121,36 @@ class RunDisplay:
             self.stop_reasons[event.outcome if event.outcome != "error" else f"error:{event.detail}"] += 1
             if event.outcome != "judged":
                 s.errors += 1
+        elif isinstance(event, BatchSubmitted):
+            self.batches.out[event.batch_id] = event.requests
+            self.batches.batches += 1
+        elif isinstance(event, BatchPolled):
+            if event.batch_id in self.batches.out:
+                self.batches.finished_now[event.batch_id] = event.finished
+            else:  # a batch of an earlier session, polled again after a resume
+                self.batches.out[event.batch_id] = event.requests
+                self.batches.finished_now[event.batch_id] = event.finished
+        elif isinstance(event, BatchEnded):
+            b = self.batches
+            b.out.pop(event.batch_id, None)
+            b.finished_now.pop(event.batch_id, None)
+            b.finished += event.finished
+            b.failed += event.failed
+            if event.live_cost is None or event.cost is None:
+                b.unpriced += 1
+            else:
+                b.live_cost += event.live_cost
+                b.cost += event.cost
         elif isinstance(event, JudgeStarted):
             self.run_id = event.coder
             s = self.stats[event.model_alias]
             s.total, s.before, s.done = event.units, event.already_done, event.already_done
+
+    def renderable(self) -> Any:
+        """The live view: the per-model table, and the batches line when the run uses batches."""
+        if not self.batches.batches and not self.batches.out:
+            return self.table()
+        return Group(self.table(), Text(self.batches.line()))
 
     def table(self, final: bool = False) -> Table:
         elapsed = time.monotonic() - self.started
@@ -104,7 +168,7 @@ class RunDisplay:
         return t
 
     def __enter__(self) -> "RunDisplay":
-        self.live = Live(get_renderable=self.table, console=self.console, refresh_per_second=4, transient=True)
+        self.live = Live(get_renderable=self.renderable, console=self.console, refresh_per_second=4, transient=True)
         self.live.__enter__()
         return self
 
@@ -125,6 +189,8 @@ class RunDisplay:
             self.console.file.flush()
         else:
             self.console.print(self.table(final=True))
+        if self.batches.batches or self.batches.out:
+            self.console.print(Text(self.batches.line()), soft_wrap=True, crop=False)
         if self.stop_reasons:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.stop_reasons.items()))
             self.console.print(Text(f"stop reasons: {reasons}"), soft_wrap=True, crop=False)

@@ -92,6 +92,21 @@ a different replicate count, a model alias added, removed, or pointing at anothe
 string, sampling parameters of an alias changed (temperature, seed, max_tokens...), another setting of an
 alias changed (its endpoint, transport, limits: ``model_changed``), a
 condition added, removed or its variables changed, or any other protocol field changed."""
+BatchRowState = Literal["preparing", "submitted", "validating", "in_progress", "finalizing", "ended", "expired",
+                        "cancelling", "cancelled", "failed", "abandoned"]
+"""Where a batch of the store stands: ``preparing`` (its row and request ids committed, not yet
+created at the vendor: a kill here is recovered by looking the batch up by its label),
+``submitted`` (the vendor gave an id), then the vendor's own states (`batch_wire.BatchState`),
+or ``abandoned`` (the vendor never created it: its requests went out again in another batch)."""
+
+BatchRequestState = Literal["submitted", "succeeded", "failed", "resent"]
+"""One request of a batch: sent and waiting (``submitted``), answered (``succeeded``), ended
+without an answer (``failed``: errored, expired or cancelled at the vendor; the retry policy
+decides), or moved to another batch because its own was never created (``resent``)."""
+
+BatchFallback = Literal["none", "live"]
+"""What a batch alias does with a request whose batch item failed: retry it in the next wave
+(``none``), or send the retry on the live (native) transport (``live``)."""
 
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 CONVERSATION_STATUSES: tuple[ConversationStatus, ...] = get_args(ConversationStatus)
@@ -103,6 +118,8 @@ HYPOTHESIS_GROUP_FIELDS: tuple[HypothesisGroupField, ...] = get_args(HypothesisG
 PLANNED_TESTS: tuple[PlannedTest, ...] = get_args(PlannedTest)
 DEVIATION_KINDS: tuple[DeviationKind, ...] = get_args(DeviationKind)
 CODED_HOW: tuple[CodedHow, ...] = get_args(CodedHow)
+BATCH_ROW_STATES: tuple[BatchRowState, ...] = get_args(BatchRowState)
+BATCH_REQUEST_STATES: tuple[BatchRequestState, ...] = get_args(BatchRequestState)
 
 RETRYABLE: frozenset[ErrorKind] = frozenset(
     {"rate_limit", "overloaded", "server", "timeout", "connection", "malformed", "stream_cut", "batch_expired",
@@ -131,7 +148,8 @@ def is_stop_reason(value: str) -> bool:
 
 
 __all__ = [
-    "BATCH_PRICE_BASES", "BatchPriceBasis", "CALL_PURPOSES", "CODED_HOW", "CONVERSATION_STATUSES", "ERROR_KINDS",
+    "BATCH_PRICE_BASES", "BATCH_REQUEST_STATES", "BATCH_ROW_STATES", "BatchFallback", "BatchPriceBasis",
+    "BatchRequestState", "BatchRowState", "CALL_PURPOSES", "CODED_HOW", "CONVERSATION_STATUSES", "ERROR_KINDS",
     "RETRYABLE", "RUN_STATUSES", "STOP_REASONS", "CallPurpose", "CodedHow", "ConversationStatus", "EchoBand",
     "ErrorKind", "OnEmpty", "RetryReason", "RunStatus", "StopReason",
     "error_reason", "is_stop_reason",

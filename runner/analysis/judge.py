@@ -398,11 +398,29 @@ async def judge_run(
     emit(JudgeStarted(coder, alias, len(units), summary.skipped))
     client = ModelClient(limits=limits, retry=retry or RetryPolicy.from_env(), emit=emit)
     writer = StoreWriter(url)
+    concurrency = opts.concurrency
     try:
-        await run_bounded(todo, lambda unit: _judge_unit(unit, codes, names, judge, alias, coder, codebook, opts,
-                                                         emit, client, writer, summary), opts.concurrency)
+        if judge.transport == "batch":
+            from ..engine import batches, runs
+
+            client.batches = await batches.collector(writer, None, emit, api_for=runs.batch_api_for)
+            concurrency = max(1, len(todo))  # every unit waits on the wave
+            for _ in todo:
+                client.batches.enter()  # every unit a live caller from the start: the wave waits for all
+
+        async def one(unit: Unit) -> None:
+            try:
+                await _judge_unit(unit, codes, names, judge, alias, coder, codebook, opts, emit, client, writer,
+                                  summary)
+            finally:
+                if client.batches is not None:
+                    client.batches.leave()
+
+        await run_bounded(todo, one, concurrency)
         await writer.flush()
     finally:
+        if client.batches is not None:
+            await client.batches.aclose()
         await writer.close()
     return summary
 

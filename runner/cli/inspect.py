@@ -86,7 +86,7 @@ def runs(
         name = Text(f"{r.protocol_name} v{r.protocol_version}")
         if r.simulated:
             name.append(" [simulated]", style="magenta")
-        table.add_row(Text(r.id), name, r.started_at.strftime("%Y-%m-%d %H:%M"), Text(r.status), str(r.conversations),
+        table.add_row(Text(r.id), name, r.started_at.strftime("%Y-%m-%d %H:%M"), Text(r.shown_status), str(r.conversations),
                       str(r.by_status.get("done", 0)), str(r.by_status.get("error", 0)), str(r.unfinished),
                       f"{r.turns:,}", f"{r.tokens_in + r.tokens_out:,}", f"${r.cost:,.4f}")
         records.append({
@@ -96,6 +96,7 @@ def runs(
             "error": r.by_status.get("error", 0), "unfinished": r.unfinished, "turns": r.turns,
             "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": round(r.cost, 6),
             **_cache_fields(r),
+            "batches_out": r.batches_out,
         })
     emit(records, RUN_COLUMNS, fmt, table)
 
@@ -110,10 +111,11 @@ def _cache_fields(r: Any) -> dict[str, Any]:
 
 RUN_COLUMNS = ["run", "protocol", "version", "simulated", "started", "ended", "status", "conversations", "done",
                "error", "unfinished", "turns", "tokens_in", "tokens_out", "cost_usd", "cached_tokens",
-               "cache_write_tokens", "input_cost_usd", "input_cost_uncached_usd"]
+               "cache_write_tokens", "input_cost_usd", "input_cost_uncached_usd", "batches_out"]
 """Fields of `latitude runs --format json|tsv`, in order (`cached_tokens` and `cache_write_tokens`
 are out of `tokens_in`; `input_cost_usd` is the prompts' cost as charged, `input_cost_uncached_usd`
-what it would have been with no prompt cache; empty when no price was known)."""
+what it would have been with no prompt cache; empty when no price was known; `batches_out`: vendor
+batches of the run not yet ended)."""
 
 
 def show(

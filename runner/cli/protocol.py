@@ -101,15 +101,16 @@ def plan(
                        f"(the history before it replayed, never sent): up to {fk['conversations']:,} more conversations, "
                        "counted whole in the worst case below"), soft_wrap=True)
     table = Table("model", "litellm model", "conversations", "calls (max)", "tokens in (max)", "tokens out (max)",
-                  "cost (max)", title="Worst case: every offer takes its longest branch, nobody stops early")
-    total = 0.0
-    unknown = False
-    for alias, entry in p.per_model.items():
-        m = loaded.models.get(alias)
-        from ..protocol.models_file import resolve_model
+                  "cost (max)", "batch cost (max)", title="Worst case: every offer takes its longest branch, nobody stops early")
+    from ..protocol.models_file import resolve_model
 
+    total = batch_total = 0.0
+    unknown = False
+    notes: set[str] = set()
+    for alias, entry in p.per_model.items():
         m = resolve_model(alias, loaded.models)
-        price = providers.price_per_token(m) if m else None
+        price = providers.live_price_per_token(m) if m else None
+        batch = providers.batch_price_per_token(m) if m else None
         if price is None:
             cost_text = "unknown"
             unknown = True
@@ -117,10 +118,22 @@ def plan(
             cost = entry["tokens_in"] * price[0] + entry["tokens_out"] * price[1]
             total += cost
             cost_text = f"${cost:,.2f}"
+        if batch is None:
+            batch_text = "no batch API" if price is not None and m is not None and m.vendor not in ("openai", "anthropic") else "unknown"
+            batch_total += cost if price is not None else 0.0
+        else:
+            (b_in, b_out), note = batch
+            b_cost = entry["tokens_in"] * b_in + entry["tokens_out"] * b_out
+            batch_total += b_cost
+            notes.add(note)
+            batch_text = f"${b_cost:,.2f} ({note})"
         table.add_row(Text(alias), Text(entry["litellm_model"]), str(entry["conversations"]), f"{entry['calls']:,}",
-                      f"{entry['tokens_in']:,}", f"{entry['tokens_out']:,}", cost_text)
+                      f"{entry['tokens_in']:,}", f"{entry['tokens_out']:,}", cost_text, batch_text)
     out.print(table)
     out.print(Text(f"estimated worst-case cost: ${total:,.2f}" + (" (plus models without a known price)" if unknown else "")))
+    out.print(Text(f"on batches (latitude run --batch): ${batch_total:,.2f}"
+                   + (f", priced by the {' and the '.join(sorted(notes))}" if notes else "")
+                   + "; models without a batch API at their live price"), soft_wrap=True)
     short = [c for c in p.cache_prefixes if not c["prefix_cacheable"]]
     if short:
         out.print(Text("prompt cache: these shared prefixes (system prompt + first user turn, estimated at ~4 "

@@ -134,6 +134,7 @@ def run(
     registration: RegistrationOption = None,
     strict: StrictOption = False,
     researcher: Annotated[str | None, typer.Option("--researcher", help="Who runs or prompts this run: their own codes on it are flagged as self-coded.")] = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Send every openai/ and anthropic/ alias through the vendor's batch API (half price; waves, slower).")] = False,
 ) -> None:
     """Run a protocol: every model × condition × replicate, concurrently, every turn committed as it completes."""
     from ..engine import runs
@@ -151,7 +152,7 @@ def run(
         fail(str(exc))
     options = {"models": model, "conditions": condition, "replicates": replicates, "concurrency": concurrency,
                "dry_run": dry_run, "models_file": str(models_file) if models_file else None,
-               "researcher": researcher}
+               "researcher": researcher, "batch": batch or None}
     url = db_url(db)
     found: list[Any] = []
     if registration:

@@ -55,13 +55,25 @@ class ModelClient:
 
     One client per run: its `Limits` hold the per-alias buckets every caller shares."""
 
-    def __init__(self, *, limits: Limits | None = None, retry: RetryPolicy | None = None, emit: Emit = ignore):
+    def __init__(self, *, limits: Limits | None = None, retry: RetryPolicy | None = None, emit: Emit = ignore,
+                 batches: Any = None):
         self.limits = limits or Limits()
         """Per-alias slots and buckets, shared by every call made through this client."""
         self.retry = retry or RetryPolicy()
         """How often and how long a failed call is tried again."""
         self.emit = emit
         """Where `Retrying` and `TurnCompleted` events go."""
+        self.batches = batches
+        """The run's wave collector (`runner.providers.batch.BatchTransport`) for ``transport: batch``
+        aliases; one keeping nothing past the process is made when a batch alias is called without."""
+
+    def batch_transport(self) -> Any:
+        """The collector batch aliases go through (made on first use when none was given)."""
+        if self.batches is None:
+            from ..providers.batch import BatchTransport, MemoryLedger
+
+            self.batches = BatchTransport(MemoryLedger())
+        return self.batches
 
     async def chat(
         self,
@@ -94,6 +106,21 @@ class ModelClient:
 
         async def once() -> Reply:
             nonlocal attempts
+            if family.name == "batch":
+                attempts += 1
+                sent_at.append(_now())
+                if attempts > 1 and model.batch_fallback == "live":  # a failed batch item, retried live
+                    live = model.model_copy(update={"transport": "native"})
+                    async with self.limits.for_model(alias, live, est):
+                        reply = await provider_for(live).chat(live, messages, overrides=overrides, tools=tools,
+                                                              cacheable_system=cacheable_system)
+                    reply.cost = provider_for(live).cost(live, reply.tokens_in, reply.tokens_out, reply.cached_tokens)
+                    return reply
+                from ..providers.batch import Place
+
+                return await family.chat(model, messages, transport=self.batch_transport(), alias=alias,
+                                         place=Place(owner, purpose, attempts), overrides=overrides, tools=tools,
+                                         cacheable_system=cacheable_system)
             async with self.limits.for_model(alias, model, est):
                 attempts += 1
                 sent_at.append(_now())

@@ -90,6 +90,13 @@ async def run_bounded(items: Iterable[T], work: Callable[[T], Awaitable[Any]], m
 async def run_targets(ctx: RunContext, targets: Iterable[Target], max_in_flight: int) -> Counter[str]:
     """Run every target; returns a count of final statuses."""
     statuses: Counter[str] = Counter()
+    batches = ctx.client.batches if ctx.client is not None else None
+    if batches is not None:
+        # every conversation is a live caller from the start (all are in flight on a batch run): a
+        # wave goes out when each of them waits on one
+        targets = list(targets)
+        for _ in targets:
+            batches.enter()
     await run_bounded(targets, lambda target: _guarded(ctx, target, statuses), max_in_flight)
     return statuses
 
@@ -99,6 +106,16 @@ async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> N
     conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers, target.stops)
     conv.choices_by_reply = {c.message_idx: c for c in target.choices}
     ctx.emit(ConversationStarted(conv.id, spec.model_alias))
+    batches = ctx.client.batches if ctx.client is not None else None
+    try:
+        await _drive_one(ctx, target, conv, statuses)
+    finally:
+        if batches is not None:
+            batches.leave()  # entered by run_targets
+
+
+async def _drive_one(ctx: RunContext, target: Target, conv: Conversation, statuses: Counter[str]) -> None:
+    spec = target.spec
     # a resumed conversation (pending, cut off, or cancelled) is running again; its start time stays
     started = {} if target.messages else {"started_at": utcnow()}
     await ctx.writer.update(ConversationRow, conv.id, status="running", **started)

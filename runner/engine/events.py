@@ -54,6 +54,55 @@ class ConversationFinished:
     """A `StopReason` or ``error:<ErrorKind>``."""
 
 
+# ----------------------------------------------------------------------------- batches
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSubmitted:
+    """A wave's batch was accepted by the vendor (its row and request ids were committed first)."""
+
+    batch_id: str
+    model_alias: str
+    vendor: str
+    requests: int
+    """Requests in the batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolled:
+    """A poll of a batch that is out."""
+
+    batch_id: str
+    model_alias: str
+    state: str
+    """The vendor's state (`BatchState`)."""
+    requests: int
+    """Requests the vendor counts in the batch."""
+    finished: int
+    """Requests answered so far."""
+    failed: int
+    """Requests that ended without an answer so far (errored, expired, cancelled)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEnded:
+    """A batch was read and its results handed to the waiting conversations."""
+
+    batch_id: str
+    model_alias: str
+    state: str
+    requests: int
+    """Requests read (answered + failed)."""
+    finished: int
+    """Requests answered."""
+    failed: int
+    """Requests that failed (retried by the retry policy)."""
+    live_cost: float | None
+    """USD the answered requests would have cost on the live transport (None: a price unknown)."""
+    cost: float | None
+    """USD they cost at the batch price (None: a price unknown)."""
+
+
 # ----------------------------------------------------------------------------- judge runs
 
 
@@ -89,7 +138,7 @@ class UnitFinished:
 
 
 EngineEvent = Union[RunStarted, ConversationStarted, TurnCompleted, Retrying, ConversationFinished,
-                    JudgeStarted, UnitStarted, UnitFinished]
+                    BatchSubmitted, BatchPolled, BatchEnded, JudgeStarted, UnitStarted, UnitFinished]
 Emit = Callable[[EngineEvent], None]
 
 

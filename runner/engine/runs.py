@@ -21,6 +21,7 @@ from ..plan import Plan
 from ..protocol.models_file import ModelAlias
 from .conversation import RunContext
 from .driver import Target, new_id, start_sync, started_event
+from .batches import uses_batches
 from .events import Emit
 from .limits import Limits
 from .retry import RetryPolicy
@@ -174,6 +175,8 @@ def prepare_start(plan: Plan, url: str, options: dict[str, Any], *, concurrency:
     open_store(url).dispose()
     if dry_run:
         plan = simulated(plan)
+    elif options.get("batch"):
+        plan = batched(plan)
     prepared = Prepared(url=url, run_id=new_id(), plan=plan, kind="start", concurrency=concurrency,
                         sources=read_sources(plan, url), options=options, models_json=models_json(plan))
     return _created(prepared, also)
@@ -206,6 +209,8 @@ def stored_plan(row: Any) -> tuple[Plan, dict[str, Any]]:
                      replicates=options.get("replicates"))
     if options.get("dry_run"):
         plan = simulated(plan)
+    elif options.get("batch"):
+        plan = batched(plan)
     return plan, options
 
 
@@ -320,15 +325,51 @@ async def execute(prepared: Prepared, writer: Any, emit: Emit, retry: RetryPolic
     ctx = RunContext(run_id=prepared.run_id, protocol=prepared.plan.protocol, writer=writer, limits=Limits(),
                      emit=emit, retry=retry or RetryPolicy.from_env(), sources=prepared.sources,
                      models=prepared.plan.loaded.models)
+    concurrency = prepared.concurrency
+    if uses_batches(plan_models(prepared.plan)):
+        from .batches import collector
+
+        assert ctx.client is not None
+        ctx.client.batches = await collector(writer, prepared.run_id, emit, api_for=batch_api_for)
+        # coroutines are cheap: every conversation may wait on a wave (the live limit does not apply)
+        concurrency = BATCH_IN_FLIGHT
     emit(started_event(prepared.run_id, prepared.plan, targets))
     from .choose import run_all
 
-    statuses = await run_all(ctx, prepared.plan, targets, prepared.concurrency)  # adaptive runs: round by round
-    from .forks import spawn_planned
+    try:
+        statuses = await run_all(ctx, prepared.plan, targets, concurrency)  # adaptive runs: round by round
+        from .forks import spawn_planned
 
-    statuses.update(await spawn_planned(ctx, prepared, prepared.concurrency))  # a protocol's `fork:`
+        statuses.update(await spawn_planned(ctx, prepared, concurrency))  # a protocol's `fork:`
+    finally:
+        if ctx.client is not None and ctx.client.batches is not None:
+            await ctx.client.batches.aclose()
     await writer.update(RunRow, prepared.run_id, status="done", ended_at=utcnow())
     return statuses
+
+
+BATCH_IN_FLIGHT = 1_000_000
+"""Conversations in flight at once when a run uses the batch transport (all of them, in practice)."""
+
+batch_api_for: Any = None
+"""Tests: the `BatchAPI` factory the run's collector uses instead of `batch_wire.batch_api`."""
+
+
+def plan_models(plan: Plan) -> list[ModelAlias | None]:
+    """Every alias a plan may call: each conversation's model, partner and experimenter, and the
+    models file's (offer and stop judges)."""
+    out: list[ModelAlias | None] = []
+    for s in plan.specs:
+        out += [s.model, s.partner, s.experimenter]
+    return out + list(plan.loaded.models.values())
+
+
+def batched(plan: Plan) -> Plan:
+    """`latitude run --batch`: every openai/ and anthropic/ alias of `plan` on the batch transport."""
+    specs = [replace(s, model=s.model.batched(), partner=s.partner.batched() if s.partner else None,
+                     experimenter=s.experimenter.batched() if s.experimenter else None) for s in plan.specs]
+    loaded = replace(plan.loaded, models={k: v.batched() for k, v in plan.loaded.models.items()})
+    return replace(plan, specs=specs, loaded=loaded)
 
 
 def cancel(writer: Any, run_id: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
+from ..kinds import BatchFallback
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..kinds import CacheTTL
@@ -16,10 +17,12 @@ from ..kinds import CacheTTL
 Vendor = Literal["anthropic", "openai", "local", "sim", "other"]
 """Who serves a model, as shown in listings and tallies."""
 
-Transport = Literal["litellm", "native"]
-"""How an alias's requests reach the vendor: `litellm` (any vendor litellm knows) or `native`
+Transport = Literal["litellm", "native", "batch"]
+"""How an alias's requests reach the vendor: `litellm` (any vendor litellm knows), `native`
 (`runner.providers.native`: the OpenAI chat-completions and Anthropic messages wire formats
-spoken directly, for `openai/...` and `anthropic/...` model strings only)."""
+spoken directly, for `openai/...` and `anthropic/...` model strings only) or `batch`
+(`runner.providers.batch`: the vendor's batch API at its batch price, requests gathered in
+waves; `openai/...` and `anthropic/...` only)."""
 
 NATIVE_BY_DEFAULT = True
 """Whether `openai/...` and `anthropic/...` aliases that name no transport use the native one.
@@ -75,6 +78,9 @@ class ModelAlias(BaseModel):
     """Further request parameters passed as they are (to litellm, or into the native request body)."""
     transport: Transport = "litellm"
     """How requests are sent (see `Transport`); when the file names none, `default_transport()` decides."""
+    batch_fallback: BatchFallback = "none"
+    """With ``transport: batch``: where a request whose batch item failed is retried, in the
+    next wave (``none``) or on the live native transport (``live``)."""
     stream: bool = True
     """Stream the reply (time to first token is measured). `false` reads one JSON body; the
     native transport only (litellm always streams)."""
@@ -99,7 +105,16 @@ class ModelAlias(BaseModel):
     def _native_serves_it(self) -> "ModelAlias":
         if self.transport == "native" and not self.model.startswith(("openai/", "anthropic/")):
             raise ValueError(f"transport native serves openai/ and anthropic/ models, not {self.model}")
+        if self.transport == "batch" and not self.model.startswith(("openai/", "anthropic/")):
+            raise ValueError(f"transport batch serves openai/ and anthropic/ models (the vendors with a batch API), "
+                             f"not {self.model}")
         return self
+
+    def batched(self) -> "ModelAlias":
+        """This alias on the batch transport (`latitude run --batch`): itself when it has no batch API."""
+        if self.transport == "batch" or not self.model.startswith(("openai/", "anthropic/")):
+            return self
+        return self.model_copy(update={"transport": "batch"})
 
     @property
     def vendor(self) -> str:

@@ -4,6 +4,7 @@
 - `native`: the OpenAI chat-completions and Anthropic messages wire formats on the official
   SDKs (an alias with ``transport: native``);
 - `local`: GGUF files on llama.cpp, in this process;
+- `batch`: the vendors' batch APIs, requests gathered in waves (an alias with ``transport: batch``);
 - `sim`: the simulator personas, in this process (``latency`` makes them wait like a vendor).
 
 Nothing here imports litellm, an SDK or llama.cpp until a call needs it. Only the engine's
@@ -38,7 +39,9 @@ __all__ = [
     "ProviderBadRequest",
     "Reply",
     "StreamCut",
+    "batch_price_per_token",
     "context_window",
+    "live_price_per_token",
     "family_name",
     "messages_hash",
     "price_per_token",
@@ -52,7 +55,7 @@ class Family:
     """A provider family as the client sees it: the `Provider` interface, bound to a module."""
 
     name: str
-    """``litellm``, ``native``, ``local`` or ``sim``."""
+    """``litellm``, ``native``, ``batch``, ``local`` or ``sim``."""
     chat: Callable[..., Awaitable[Reply]]
     cost: Callable[..., float | None]
     context_window: Callable[[ModelAlias], int | None]
@@ -65,11 +68,13 @@ _families: dict[str, Family] = {}
 
 def family_name(model: ModelAlias) -> str:
     """Which family serves an alias: ``sim/…`` and ``local/…`` in process; ``transport: native``
-    on the SDK wire formats; everything else through litellm."""
+    on the SDK wire formats; ``transport: batch`` through the vendors' batch APIs; everything
+    else through litellm."""
     if model.vendor in ("sim", "local"):
         return model.vendor
-    if getattr(model, "transport", "litellm") == "native":
-        return "native"
+    transport = getattr(model, "transport", "litellm")
+    if transport in ("native", "batch"):
+        return transport
     return "litellm"
 
 
@@ -85,6 +90,10 @@ def _family(name: str) -> Family:
         from . import local as m  # type: ignore[no-redef]
 
         fam = Family("local", m.achat, m.cost, m.alias_context_window, m.price_per_token, m.deterministic)
+    elif name == "batch":
+        from . import batch as m  # type: ignore[no-redef]
+
+        fam = Family("batch", m.chat, m.cost, m.context_window, m.price_per_token, m.deterministic)
     else:
         lm = importlib.import_module(".litellm_", __name__)
         if name == "native":
@@ -113,3 +122,21 @@ def context_window(model: ModelAlias) -> int | None:
 def price_per_token(model: ModelAlias) -> tuple[float, float] | None:
     """(input, output) USD per token, for plan estimates; None when unknown."""
     return provider_for(model).price_per_token(model)
+
+
+def batch_price_per_token(model: ModelAlias) -> tuple[tuple[float, float], str] | None:
+    """(input, output) USD per token on the vendor's batch API and how it was found (``price map``
+    or ``50% rule``), for plan estimates; None for a model without a batch API or a price."""
+    if not model.model.startswith(("openai/", "anthropic/")):
+        return None
+    from . import batch
+
+    price = batch.batch_price(model)
+    return None if price is None else (price, batch.price_note(model))
+
+
+def live_price_per_token(model: ModelAlias) -> tuple[float, float] | None:
+    """(input, output) USD per token on the live transport (a batch alias's native price)."""
+    if model.transport == "batch":
+        model = model.model_copy(update={"transport": "native"})
+    return price_per_token(model)

@@ -17,6 +17,7 @@ from runner.store.records import RunSummary
 from runner.store.tables import (
     CONVERSATION_STATUSES,
     ArtifactRow,
+    BatchRow,
     ConversationRow,
     ConversationStatus,
     MessageRow,
@@ -95,6 +96,12 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
             p[0] += float(in_cost)
             p[1] += float(in_uncached or 0.0)
         counts.setdefault(run_id, {})[status] = int(n)
+    out_states = ("preparing", "submitted", "validating", "in_progress", "finalizing", "cancelling")
+    b = BatchRow
+    bstmt = select(b.run_id, func.count()).where(col(b.state).in_(out_states)).group_by(b.run_id)
+    if len(runs) <= 500:
+        bstmt = bstmt.where(col(b.run_id).in_([r.id for r in runs]))
+    batches_out = {run_id: int(n) for run_id, n in session.exec(bstmt)}
     out = []
     for r in runs:
         n, turns, t_in, t_out, cached, cost, written = totals.get(r.id, [0, 0, 0, 0, 0, 0.0, 0])
@@ -120,6 +127,7 @@ def _summaries(session: Session, runs: Sequence[RunRow]) -> list[RunSummary]:
                 cache_write_tokens=int(written),
                 input_cost=in_cost,
                 input_cost_uncached=in_uncached,
+                batches_out=batches_out.get(r.id, 0),
             )
         )
     return out

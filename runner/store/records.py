@@ -59,6 +59,15 @@ class RunSummary:
         if self.input_cost is None or not self.input_cost_uncached:
             return None
         return 1.0 - self.input_cost / self.input_cost_uncached
+    batches_out: int = 0
+    """Vendor batches of the run not yet ended (committed, submitted or in progress)."""
+
+    @property
+    def shown_status(self) -> str:
+        """The status as listed: ``waiting: N batches out`` while an unfinished run has batches out."""
+        if self.batches_out and self.status != "done":
+            return f"waiting: {self.batches_out} batch{'es' if self.batches_out != 1 else ''} out"
+        return self.status
 
     @property
     def unfinished(self) -> int:
@@ -113,6 +122,26 @@ class RequestRecord(_Payload):
     """How many Anthropic `cache_control` breakpoints the request carried (at most 4)."""
     prompt_cache_key: str | None = None
     """The OpenAI `prompt_cache_key` sent (a hash of the conversation's id)."""
+    batch: "BatchOrigin | None" = None
+    """The reply came from a vendor batch: which one, at what price."""
+
+
+class BatchOrigin(BaseModel):
+    """`RequestRecord.batch`: the batch a reply came from."""
+
+    model_config = ConfigDict(extra="allow")
+    batch_id: str
+    """The store's batch id (`BatchRow.id`)."""
+    vendor_id: str | None = None
+    """The vendor's batch id."""
+    custom_id: str
+    """The request's id inside the batch."""
+    price: str = "50% rule"
+    """How its cost was priced: ``price map`` (the map's batch prices) or ``50% rule``."""
+
+
+class BatchStatusRecord(_Payload):
+    """`BatchRow.status_json`: the vendor's last status object of a batch, as it came (no key)."""
 
 
 class ToolCall(BaseModel):
@@ -198,6 +227,8 @@ class RunOptions(_Payload):
     """A fork run (``latitude fork``): the conversation and point its conversations continue."""
     researcher: str | None = None
     """``--researcher``: who ran or prompted the run (also `RunRow.researcher`; a rerun carries it)."""
+    batch: bool | None = None
+    """``--batch``: every openai/ and anthropic/ alias of the run on the batch transport."""
 
 
 class PlanRecord(_Payload):
@@ -373,6 +404,8 @@ class MethodRecord(_Payload):
     naming: str | None = None
     """How themes were named (a judge, or c-TF-IDF terms)."""
 
+RequestRecord.model_rebuild()
 
-__all__ += ["ConversationParams", "JudgeSuggestionPayload", "MethodRecord", "ModelRecord", "PlanRecord",
-            "RequestRecord", "RunOptions", "StopReviewPayload", "SuggestionPayload", "ThemePayload", "ToolCall"]
+__all__ += ["BatchOrigin", "BatchStatusRecord", "ConversationParams", "JudgeSuggestionPayload", "MethodRecord",
+            "ModelRecord", "PlanRecord", "RequestRecord", "RunOptions", "StopReviewPayload", "SuggestionPayload",
+            "ThemePayload", "ToolCall"]

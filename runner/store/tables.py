@@ -17,6 +17,8 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 __all__ = [
+    "BatchRequestRow",
+    "BatchRow",
     "SUGGESTION_KINDS",
     "SUGGESTION_STATUSES",
     "TAG_SOURCES",
@@ -83,6 +85,8 @@ def utcnow() -> datetime:
 
 
 from runner.kinds import (  # noqa: E402 - the shared value sets, re-exported here
+    BatchRequestState,
+    BatchRowState,
     ConversationStatus,
     DeviationKind,
     ErrorKind,
@@ -770,8 +774,89 @@ class CoderSettingRow(SQLModel, table=True):
     """When the coder unblinded the run (UTC); None while blind."""
 
 
+class BatchRow(SQLModel, table=True):
+    """One vendor batch: a wave's requests for one alias, split by the vendor's limits.
+
+    The row and its requests are committed before the batch is created at the vendor, its vendor
+    id as soon as it is known: a run killed while batches are out resumes by polling them."""
+
+    __tablename__ = "batches"
+
+    id: str = Field(primary_key=True)
+    """Short hex id; also the label the batch carries at the vendor (OpenAI ``metadata``)."""
+    run_id: str | None = Field(default=None, foreign_key="runs.id", ondelete="CASCADE", index=True)
+    """The run whose requests it carries; None for a judge pass outside a run."""
+    alias: str
+    """The model alias (the name in the models file)."""
+    vendor: str
+    """``openai`` or ``anthropic`` (the batch API used)."""
+    model: str
+    """The model string the alias resolved to."""
+    vendor_id: str | None = None
+    """The vendor's batch id; None between the commit and the vendor's answer."""
+    state: BatchRowState = Field(default="preparing", sa_type=AutoString, index=True)
+    """Where the batch stands (`BatchRowState`)."""
+    requests: int = 0
+    """Requests in the batch."""
+    bytes: int = 0
+    """Size of the batch as sent (its lines), in bytes."""
+    succeeded: int = 0
+    """Requests answered (last poll)."""
+    errored: int = 0
+    """Requests that ended in an error at the vendor (last poll)."""
+    expired: int = 0
+    """Requests not processed within the vendor's window (last poll)."""
+    cancelled: int = 0
+    """Requests cancelled (last poll)."""
+    price_note: str | None = None
+    """How the batch price was found: ``price map`` (litellm's ``*_batches`` prices) or ``50% rule``
+    (the vendor's published half price, where the map has none)."""
+    status_json: str | None = Field(default=None, sa_type=Text)
+    """The vendor's last status object (`BatchStatusRecord`), never a key."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When the row was committed, before the batch was created (UTC)."""
+    submitted_at: datetime | None = None
+    """When the vendor accepted it (UTC)."""
+    ended_at: datetime | None = None
+    """When a poll first found it in a final state (UTC)."""
+    read_at: datetime | None = None
+    """When its results were read and handed to the conversations (UTC)."""
+
+
+class BatchRequestRow(SQLModel, table=True):
+    """One request inside a batch, by the id the vendor echoes back (`custom_id`)."""
+
+    __tablename__ = "batch_requests"
+    __table_args__ = (Index("ix_batch_requests_batch_id_custom_id", "batch_id", "custom_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    """Autoincrement id."""
+    custom_id: str
+    """Stable across a resume: derived from the run, the owner and the request's place (purpose,
+    messages sent, attempt), so a resumed conversation reaching the same request finds this row."""
+    batch_id: str = Field(foreign_key="batches.id", ondelete="CASCADE")
+    """The batch that carries it (indexed with `custom_id`: a batch's results are recorded by that pair)."""
+    run_id: str | None = Field(default=None, index=True)
+    """The run (None for a judge pass outside a run)."""
+    owner: str
+    """On whose behalf: a conversation id, a judge unit."""
+    purpose: str
+    """Why it was asked (`CallPurpose`)."""
+    attempt: int = 1
+    """Which attempt of the client's retry loop (from 1)."""
+    state: BatchRequestState = Field(default="submitted", sa_type=AutoString)
+    """Where it stands (`BatchRequestState`)."""
+    error_kind: str | None = None
+    """For a failed request: errored, expired or cancelled, with the classified kind (``errored:server``)."""
+    created_at: datetime = Field(default_factory=utcnow)
+    """When it was committed (UTC)."""
+    ended_at: datetime | None = None
+    """When its result was read (UTC)."""
+
+
 TABLES: tuple[type[SQLModel], ...] = (
     RegistrationRow, RunRow, DeviationRow, ConversationRow, MessageRow, OfferRow, StopDetectionRow, StopCandidateRow, ArtifactRow, CaptureRow,
-    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow, ChoiceRow, ReviewedRow, CoderSettingRow,
+    CodebookRow, CodeRow, TagRow, SuggestionRunRow, SuggestionRow, ChoiceRow, ReviewedRow, CoderSettingRow, BatchRow,
+    BatchRequestRow,
 )
 """Every table class, parents before children (the order inserts must follow)."""

@@ -1,0 +1,371 @@
+"""The batch transport's wave collector through the real engine and store, against an in-process
+`BatchAPI` (`tests/engine/batchsim.py`): waves, splits by the vendor's limits, per-request
+failures retried in the next wave or live, batch prices, resume without resubmitting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.providers import batch as batch_mod
+from tests.conftest import assert_well_formed
+from tests.engine.batchsim import SimBatchAPI
+from tests.engine.conftest import TEST_PROTOCOLS
+
+LONG = TEST_PROTOCOLS / "long.yaml"
+
+
+def _rows(db: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(sql, params).fetchall()]
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> SimBatchAPI:
+    """The in-process batch API every batch alias of the test's runs goes through."""
+    from runner.engine import runs
+
+    sim = SimBatchAPI()
+    monkeypatch.setattr(runs, "batch_api_for", lambda model: sim)
+    monkeypatch.setenv("LATITUDE_BATCH_POLL_S", "0.05")
+    monkeypatch.setenv("LATITUDE_BATCH_IDLE_S", "60")  # a bound: waves must go out because all callers wait
+    for k, v in {"LATITUDE_RETRY_MIN_WAIT_S": "0.01", "LATITUDE_RETRY_MAX_WAIT_S": "0.05"}.items():
+        monkeypatch.setenv(k, v)
+    return sim
+
+
+@pytest.fixture
+def batch_models(tmp_path: Path) -> Path:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "models:\n"
+        "  mini:\n"
+        "    model: openai/gpt-4.1-mini\n"
+        "    transport: batch\n"
+        "    api_base: http://127.0.0.1:9/v1\n"
+        "  mini-live:\n"
+        "    model: openai/gpt-4.1-mini\n"
+        "    api_base: http://127.0.0.1:9/v1\n", encoding="utf-8")
+    return path
+
+
+def test_conversations_advance_in_waves_and_replies_record_their_batch(cli, store, tmp_db_path, api, batch_models):
+    result = cli("run", LONG, "-m", "mini", "--replicates", "6", "--models", batch_models)
+    assert result.exit_code == 0, result
+    run_id = result.run_id
+    convs = store.conversations(run_id)
+    assert len(convs) == 6
+    for conv in convs:
+        assert (conv["status"], conv["stop_reason"], conv["turns"]) == ("done", "completed", 10)
+        msgs = store.messages(conv["id"])
+        assert_well_formed(msgs)
+        for k, m in enumerate(msgs[1::2]):
+            assert m["content"].startswith(f"reply {k + 1} to: Conversation {conv['replicate']}, turn {k + 1}")
+            record = json.loads(m["request_json"])
+            assert record["batch"]["price"] == "price map"
+            # what was sent, as the live transports record it: the model, the messages' hash and count
+            assert record["model"] == "openai/gpt-4.1-mini" and record["messages"] == 2 * k + 1
+            assert len(record["messages_sha256"]) == 64
+            # gpt-4.1-mini's batch prices in litellm's map: 2e-7 in, 8e-7 out (half the live 4e-7, 1.6e-6)
+            assert m["cost"] == pytest.approx(100 * 2e-7 + 20 * 8e-7)
+        assert conv["cost"] == pytest.approx(10 * (100 * 2e-7 + 20 * 8e-7))
+    # the display's last word on batches: what is out, pending, finished, failed, and the saving
+    assert ("batches: 0 out of 10 submitted · requests: 0 pending, 60 finished, 0 failed · "
+            "saving $0.0022 (50% of $0.0043 live)") in result.stdout
+    # one wave per turn: every conversation's turn k in one batch
+    assert api.submits == 10
+    assert [len(b.lines) for b in api.batches.values()] == [6] * 10
+    assert set(api.received.values()) == {1}
+    batches = _rows(tmp_db_path, "SELECT * FROM batches WHERE run_id = ? ORDER BY created_at", run_id)
+    assert len(batches) == 10
+    assert {(b["state"], b["requests"], b["succeeded"], b["price_note"]) for b in batches} == {
+        ("ended", 6, 6, "price map")}
+    assert all(b["vendor_id"] and b["submitted_at"] and b["ended_at"] and b["read_at"] for b in batches)
+    reqs = _rows(tmp_db_path, "SELECT * FROM batch_requests WHERE run_id = ?", run_id)
+    assert len(reqs) == 60 and {r["state"] for r in reqs} == {"succeeded"}
+    assert {r["owner"] for r in reqs} == {c["id"] for c in convs}
+    # the batch a reply names is the batch that carried its request
+    by_cid = {r["custom_id"]: r["batch_id"] for r in reqs}
+    for conv in convs:
+        for m in store.messages(conv["id"])[1::2]:
+            origin = json.loads(m["request_json"])["batch"]
+            assert by_cid[origin["custom_id"]] == origin["batch_id"]
+
+
+def test_a_wave_is_split_by_the_vendors_request_limit(cli, store, tmp_db_path, api, batch_models):
+    api.max_requests = 4
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "mini", "--replicates", "10",
+                 "--models", batch_models)
+    assert result.exit_code == 0, result
+    sizes = Counter(len(b.lines) for b in api.batches.values())
+    assert sizes == Counter({4: 4, 2: 2})  # two waves of 10: 4 + 4 + 2 each
+    assert sum(api.received.values()) == 20 and set(api.received.values()) == {1}
+    assert {c["status"] for c in store.conversations(result.run_id)} == {"done"}
+
+
+def test_a_wave_is_split_by_the_vendors_byte_limit(cli, store, api, batch_models):
+    api.max_bytes = 700  # each line is ~250-300 bytes: two fit, three do not
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "mini", "--replicates", "5",
+                 "--models", batch_models)
+    assert result.exit_code == 0, result
+    assert all(sum(len(json.dumps(x)) for x in b.lines) <= 700 for b in api.batches.values())
+    assert sum(api.received.values()) == 10 and set(api.received.values()) == {1}
+    assert {c["status"] for c in store.conversations(result.run_id)} == {"done"}
+
+
+def test_a_failed_item_is_retried_in_the_next_wave(cli, store, tmp_db_path, api, batch_models):
+    api.fail_first = 2
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "mini", "--replicates", "4",
+                 "--models", batch_models)
+    assert result.exit_code == 0, result
+    convs = store.conversations(result.run_id)
+    assert {(c["status"], c["turns"]) for c in convs} == {("done", 2)}
+    failed = _rows(tmp_db_path, "SELECT * FROM batch_requests WHERE state = 'failed'")
+    assert len(failed) == 2 and all(r["error_kind"].startswith("errored") and r["attempt"] == 1 for r in failed)
+    retried = _rows(tmp_db_path, "SELECT * FROM batch_requests WHERE attempt = 2")
+    assert {r["owner"] for r in retried} == {r["owner"] for r in failed} and {r["state"] for r in retried} == {
+        "succeeded"}
+    # the retries went out in a later batch than the failures
+    first = _rows(tmp_db_path, "SELECT batch_id FROM batch_requests WHERE state = 'failed'")[0]["batch_id"]
+    assert all(r["batch_id"] != first for r in retried)
+    assert sum(api.received.values()) == 4 * 2 + 2
+    attempts = [json.loads(m["request_json"]).get("attempts") for c in convs for m in store.messages(c["id"])[1::2]]
+    assert sorted(a or 1 for a in attempts) == [1] * 6 + [2] * 2
+
+
+def test_an_expired_batch_gives_what_it_finished_and_retries_the_rest(cli, store, tmp_db_path, api, batch_models):
+    api.expire = 1  # the first batch ends expired with half its items done: the other half retried
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "mini", "--replicates", "4",
+                 "--models", batch_models)
+    assert result.exit_code == 0, result
+    assert {(c["status"], c["turns"]) for c in store.conversations(result.run_id)} == {("done", 2)}
+    failed = _rows(tmp_db_path, "SELECT error_kind FROM batch_requests WHERE state = 'failed'")
+    assert len(failed) == 2 and all(r["error_kind"].startswith("expired") for r in failed)
+    states = [b["state"] for b in _rows(tmp_db_path, "SELECT state FROM batches ORDER BY created_at")]
+    assert states[0] == "expired" and set(states[1:]) == {"ended"}
+    assert sum(api.received.values()) == 4 * 2 + 2
+
+
+def test_batch_fallback_live_sends_the_retry_on_the_native_transport(cli, store, tmp_db_path, api, tmp_path,
+                                                                    fake_provider, fake_keys):
+    models = tmp_path / "fallback.yaml"
+    models.write_text(
+        "models:\n"
+        "  fb:\n"
+        "    model: openai/fake-gpt\n"
+        "    transport: batch\n"
+        "    batch_fallback: live\n"
+        f"    api_base: {fake_provider.openai_base}\n"
+        "    api_key_env: FAKE_OPENAI_KEY\n", encoding="utf-8")
+    api.fail_first = 3
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "fb", "--replicates", "4", "--models", models)
+    assert result.exit_code == 0, result
+    assert {(c["status"], c["turns"]) for c in store.conversations(result.run_id)} == {("done", 2)}
+    assert len([r for r in fake_provider.requests if r.completed]) == 3  # exactly the failed items, live
+    assert sum(api.received.values()) == 8  # no retry went into a batch
+    live = [m for c in store.conversations(result.run_id) for m in store.messages(c["id"])[1::2]
+            if "batch" not in json.loads(m["request_json"])]
+    assert len(live) == 3
+
+
+def test_transport_batch_is_refused_for_a_vendor_without_a_batch_api(cli, tmp_path):
+    models = tmp_path / "bad.yaml"
+    models.write_text("models:\n  g:\n    model: gemini/gemini-2.0-flash\n    transport: batch\n", encoding="utf-8")
+    result = cli("run", LONG, "-m", "g", "--models", models)
+    assert result.exit_code != 0
+    assert "bad.yaml" in result.stderr and "transport batch serves openai/ and anthropic/" in result.stderr
+    assert ":4" in result.stderr or "line 4" in result.stderr or "models.g" in result.stderr
+
+
+def test_run_batch_flag_puts_every_openai_and_anthropic_alias_on_batches(cli, store, tmp_db_path, api, batch_models):
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "mini-live", "--replicates", "3", "--batch",
+                 "--models", batch_models)
+    assert result.exit_code == 0, result
+    assert api.submits == 2 and sum(api.received.values()) == 6
+    run = store.run(result.run_id)
+    assert json.loads(run["options_json"])["batch"] is True
+    assert json.loads(run["models_json"])["mini-live"]["transport"] == "batch"
+
+
+def test_a_pairwise_choice_protocol_runs_on_a_batch_alias(cli, protocol_file, tmp_db_path, api, batch_models):
+    from tests.engine.test_choose import PROTOCOL
+
+    result = cli("run", protocol_file("p", PROTOCOL), "-m", "mini", "--models", batch_models)
+    assert result.exit_code == 0, result.output
+    choices = _rows(tmp_db_path, "SELECT answer FROM choices")
+    assert len(choices) == 12 and {c["answer"] for c in choices} <= {"a", "opt_out"}
+    assert api.submits == 1 and len(next(iter(api.batches.values())).lines) == 12  # one wave of every choice
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+async def _run_until(prepared: Any, condition: Any) -> None:
+    """Drive a prepared run in this loop and cancel it once `condition()` holds (a kill, as far as
+    the store is concerned: nothing after the cancel is written)."""
+    from runner.engine import runs
+    from runner.store import StoreWriter
+
+    writer = StoreWriter(prepared.url)
+    task = asyncio.get_running_loop().create_task(runs.execute(prepared, writer, lambda e: None))
+    try:
+        while not condition():
+            if task.done():
+                task.result()
+                raise AssertionError("the run ended before the condition held")
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await writer.close()
+
+
+def _prepare(url: str, models: Path, replicates: int) -> Any:
+    from runner.engine import runs
+    from runner.plan import make_plan
+    from runner.protocol.load import load, load_models
+
+    loaded = load(LONG, load_models(models))
+    plan = make_plan(loaded, models=["mini"], replicates=replicates)
+    return runs.prepare_start(plan, url, {"models": ["mini"], "replicates": replicates}, concurrency=2)
+
+
+def test_resume_polls_the_batches_that_are_out_instead_of_resubmitting(cli, store, tmp_db_url, tmp_db_path, api,
+                                                                    batch_models):
+    api.polls_to_end = None  # batches stay out: the run is stopped while they are
+    prepared = _prepare(tmp_db_url, batch_models, 5)
+    asyncio.run(_run_until(prepared, lambda: api.submits == 1))
+    (row,) = _rows(tmp_db_path, "SELECT * FROM batches")
+    assert row["vendor_id"] == "batch_1" and row["state"] in ("submitted", "in_progress")
+    assert len(_rows(tmp_db_path, "SELECT * FROM batch_requests WHERE state = 'submitted'")) == 5
+    listed = cli("runs", "--format", "json")
+    assert listed.exit_code == 0, listed
+    (run,) = json.loads(listed.stdout)
+    assert (run["batches_out"], run["unfinished"]) == (1, 5)
+    assert "waiting: 1 batch out" in cli("runs", "--format", "table").stdout  # json/tsv keep the RunStatus
+
+    api.polls_to_end = 1
+    resumed = cli("resume", prepared.run_id)
+    assert resumed.exit_code == 0, resumed
+    assert set(api.received.values()) == {1} and sum(api.received.values()) == 50  # 0 resubmitted
+    convs = store.conversations(prepared.run_id)
+    assert {(c["status"], c["turns"]) for c in convs} == {("done", 10)}
+    assert {r["state"] for r in _rows(tmp_db_path, "SELECT state FROM batch_requests")} == {"succeeded"}
+
+
+def test_a_batch_killed_before_its_vendor_id_was_stored_is_found_by_its_label(cli, store, tmp_db_url, tmp_db_path,
+                                                                           api, batch_models):
+    api.polls_to_end, api.lost_submit = None, True  # created at the vendor, the answer never stored
+    prepared = _prepare(tmp_db_url, batch_models, 3)
+    asyncio.run(_run_until(prepared, lambda: api.submits >= 1 and _rows(
+        tmp_db_path, "SELECT count(*) AS n FROM batches WHERE vendor_id IS NOT NULL")[0]["n"] >= 1))
+    # the collector recovered the id in the same session (find by label); now the same after a restart:
+    with sqlite3.connect(tmp_db_path) as con:
+        con.execute("UPDATE batches SET vendor_id = NULL, state = 'preparing'")
+    api.polls_to_end, api.lost_submit = 1, False
+    resumed = cli("resume", prepared.run_id)
+    assert resumed.exit_code == 0, resumed
+    assert set(api.received.values()) == {1} and sum(api.received.values()) == 30
+    assert {(c["status"], c["turns"]) for c in store.conversations(prepared.run_id)} == {("done", 10)}
+
+
+def test_a_batch_never_created_is_sent_again_and_its_rows_marked_resent(cli, store, tmp_db_url, tmp_db_path, api,
+                                                                       batch_models):
+    api.polls_to_end = None
+    prepared = _prepare(tmp_db_url, batch_models, 3)
+    asyncio.run(_run_until(prepared, lambda: api.submits == 1))
+    with sqlite3.connect(tmp_db_path) as con:  # as if killed between the commit and the vendor's answer
+        con.execute("UPDATE batches SET vendor_id = NULL, state = 'preparing'")
+    api.batches.clear()
+    api.received.clear()
+    api.polls_to_end = 1
+    resumed = cli("resume", prepared.run_id)
+    assert resumed.exit_code == 0, resumed
+    assert set(api.received.values()) == {1} and sum(api.received.values()) == 30
+    states = Counter(r["state"] for r in _rows(tmp_db_path, "SELECT state FROM batches"))
+    assert states["abandoned"] == 1 and states["ended"] == 10
+    assert len(_rows(tmp_db_path, "SELECT * FROM batch_requests WHERE state = 'resent'")) == 3
+    assert {(c["status"], c["turns"]) for c in store.conversations(prepared.run_id)} == {("done", 10)}
+
+
+def test_custom_ids_are_stable_and_distinct() -> None:
+    p = batch_mod.Place("conv1", "turn", 1)
+    msgs = [{"role": "user", "content": "hi"}]
+    a = batch_mod.custom_id("run1", p, msgs)
+    assert a == batch_mod.custom_id("run1", batch_mod.Place("conv1", "turn", 1), [{"role": "user", "content": "hi"}])
+    assert len(a) <= 64 and all(c.isalnum() or c in "-_" for c in a)
+    others = {batch_mod.custom_id("run2", p, msgs), batch_mod.custom_id("run1", batch_mod.Place("conv2", "turn"), msgs),
+              batch_mod.custom_id("run1", batch_mod.Place("conv1", "turn", 2), msgs),
+              batch_mod.custom_id("run1", batch_mod.Place("conv1", "judge"), msgs),
+              batch_mod.custom_id("run1", p, msgs + [{"role": "assistant", "content": "x"}])}
+    assert a not in others and len(others) == 5
+
+
+# ----------------------------------------------------------------------------- the collector alone
+
+
+def _collector(api: SimBatchAPI, **kw: Any) -> batch_mod.BatchTransport:
+    return batch_mod.BatchTransport(batch_mod.MemoryLedger(), run_id="r", poll_interval=0.01,
+                                    api_for=lambda m: api, **kw)
+
+
+def test_a_wave_goes_out_when_every_counted_caller_waits() -> None:
+    from runner.protocol.models_file import ModelAlias
+
+    api = SimBatchAPI()
+    model = ModelAlias(model="openai/gpt-4.1-mini", transport="batch")
+
+    async def main() -> list[str]:
+        t = _collector(api, idle_s=3600, stall_s=3600)  # no timeout can be what sends the wave
+        for _ in range(3):
+            t.enter()
+
+        async def caller(i: int, gate: asyncio.Event | None) -> str:
+            if gate is not None:
+                await gate.wait()
+            reply = await t.chat(model, [{"role": "user", "content": f"q{i}"}], alias="m",
+                                 place=batch_mod.Place(f"c{i}", "turn"))
+            t.leave()
+            return reply.content
+
+        gate = asyncio.Event()
+        tasks = [asyncio.create_task(caller(0, None)), asyncio.create_task(caller(1, None)),
+                 asyncio.create_task(caller(2, gate))]
+        while t.waiting < 2:
+            await asyncio.sleep(0)
+        assert api.submits == 0  # two of three wait: the wave is not complete
+        gate.set()
+        out = await asyncio.gather(*tasks)
+        await t.aclose()
+        return out
+
+    assert asyncio.run(main()) == [f"reply 1 to: q{i}" for i in range(3)]
+    assert api.submits == 1 and len(next(iter(api.batches.values())).lines) == 3
+
+
+def test_without_counted_callers_the_idle_timeout_sends_the_wave() -> None:
+    from runner.protocol.models_file import ModelAlias
+
+    api = SimBatchAPI()
+    model = ModelAlias(model="anthropic/claude-haiku-4-5", transport="batch")
+
+    async def main() -> None:
+        t = _collector(api, idle_s=0.05, stall_s=3600)
+        replies = await asyncio.gather(*(t.chat(model, [{"role": "user", "content": f"q{i}"}], alias="m",
+                                                place=batch_mod.Place(f"u{i}", "judge")) for i in range(4)))
+        assert [r.content for r in replies] == [f"reply 1 to: q{i}" for i in range(4)]
+        assert all(r.request["batch"]["price"] == "price map" for r in replies)
+        await t.aclose()
+
+    asyncio.run(main())
+    assert api.submits == 1 and len(next(iter(api.batches.values())).lines) == 4

@@ -113,14 +113,16 @@ class ModelClient:
                     live = model.model_copy(update={"transport": "native"})
                     async with self.limits.for_model(alias, live, est):
                         reply = await provider_for(live).chat(live, messages, overrides=overrides, tools=tools,
-                                                              cacheable_system=cacheable_system)
-                    reply.cost = provider_for(live).cost(live, reply.tokens_in, reply.tokens_out, reply.cached_tokens)
+                                                              cacheable_system=cacheable_system, cache_key=cache_key,
+                                                              cache_ttl=cache_ttl)
+                    reply.cost = provider_for(live).cost(live, reply.tokens_in, reply.tokens_out, reply.cached_tokens,
+                                                         reply.cache_write_tokens, reply.cache_ttl)
                     return reply
                 from ..providers.batch import Place
 
                 return await family.chat(model, messages, transport=self.batch_transport(), alias=alias,
                                          place=Place(owner, purpose, attempts), overrides=overrides, tools=tools,
-                                         cacheable_system=cacheable_system)
+                                         cacheable_system=cacheable_system, cache_key=cache_key)
             async with self.limits.for_model(alias, model, est):
                 attempts += 1
                 sent_at.append(_now())

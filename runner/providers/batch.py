@@ -69,10 +69,13 @@ def price_note(model: ModelAlias) -> str:
     return "price map" if _batch_prices(model) else "50% rule"
 
 
-def cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0) -> float | None:
+def cost(model: ModelAlias, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+         cache_ttl: str | None = None) -> float | None:
     """USD cost of one batch request at the batch price (`prices.batch_cost`, the one pricing of
-    batch replies); None when the model has no price."""
-    return prices.batch_cost(model.model, tokens_in, tokens_out, cached)[0]
+    batch replies; cache writes at their lifetime's price); None when the model has no price."""
+    hour = cache_ttl == "1h"
+    return prices.batch_cost(model.model, tokens_in, tokens_out, cached, 0 if hour else cache_write,
+                             cache_write if hour else 0)[0]
 
 
 def batch_price(model: ModelAlias) -> tuple[float, float] | None:
@@ -301,11 +304,15 @@ class BatchTransport:
 
     async def chat(self, model: ModelAlias, messages: list[dict[str, Any]], *, alias: str, place: Place,
                    overrides: dict[str, Any] | None = None, tools: list[dict[str, Any]] | None = None,
-                   cacheable_system: bool = False) -> Reply:
-        """One request through a batch: the reply, or the item's error raised."""
+                   cacheable_system: bool = False, cache_key: str | None = None) -> Reply:
+        """One request through a batch: the reply, or the item's error raised. A batch can outlast
+        five minutes, so an Anthropic request that marks a prefix (the system prompt, or the moving
+        prefix of a conversation: `cache_key`) asks for the one-hour cache lifetime."""
         cid = custom_id(self.run_id, place, messages)
+        marks = cacheable_system or cache_key is not None
         request = BatchRequest(cid, model, messages, overrides, tools, cacheable_system,
-                               "1h" if cacheable_system and model.vendor == "anthropic" else None)
+                               "1h" if marks and model.vendor == "anthropic" and model.prompt_cache else None,
+                               cache_key=cache_key)
         audit = request_audit(request)
         done = self._unclaimed.pop(cid, None)
         if done is not None:
@@ -565,9 +572,13 @@ async def _quiet(aw: Any) -> Any:
 
 async def chat(model: ModelAlias, messages: list[dict[str, Any]], *, transport: BatchTransport | None = None,
                alias: str = "", place: Place | None = None, overrides: dict[str, Any] | None = None,
-               tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False) -> Reply:
-    """The family's `chat`: through `transport` (the run's collector, which the client passes)."""
+               tools: list[dict[str, Any]] | None = None, cacheable_system: bool = False,
+               cache_key: str | None = None, cache_ttl: str | None = None) -> Reply:
+    """The family's `chat`: through `transport` (the run's collector, which the client passes).
+    The cache lifetime is the collector's choice (one hour for a marked prefix); `cache_ttl` is
+    accepted for the `Provider` interface."""
     if transport is None:
         raise RuntimeError(f"{model.model}: transport batch needs a run's wave collector (call through ModelClient)")
     return await transport.chat(model, messages, alias=alias or model.model, place=place or Place("", "turn"),
-                                overrides=overrides, tools=tools, cacheable_system=cacheable_system)
+                                overrides=overrides, tools=tools, cacheable_system=cacheable_system,
+                                cache_key=cache_key)

@@ -223,3 +223,26 @@ async def test_the_researcher_is_flagged_on_their_own_run(app_factory, store, co
     async with app.run_test(size=BIG) as pilot:
         await to_transcript(pilot, row=0)
         assert "you ran this conversation" not in screen_text(app)
+
+
+async def test_a_blind_coder_sees_no_other_coders_tags(app_factory, store) -> None:
+    """Coding blind is coding alone: the list has no tags column and the transcript shows only the coder's
+    own tags (another coder's or a judge's codes would say what they saw, and where a code goes with one
+    model, which model it is)."""
+    others = q(store, "SELECT DISTINCT t.code, t.coder FROM tags t JOIN conversations c ON c.id = t.conversation_id "
+                      "WHERE c.run_id = ? AND t.deleted_at IS NULL", store.run_id)
+    assert others  # the fixture has tags by other coders (people and a judge)
+    app = app_factory("dee", blind=True)
+    async with app.run_test(size=BIG) as pilot:
+        tr = await to_transcript(pilot, row=0)
+        conv = app.screen_stack[-2]
+        assert isinstance(conv, ConversationsScreen)
+        assert "tags" not in [label for label, _ in conv.columns_layout]
+        assert tr.tags == [] and tr.record is not None and tr.record.tags == []
+        await pilot.press("j", "1")
+        await settle(pilot, lambda: live_tags(store, "dee"))
+        await settle(pilot, lambda: len(tr.tags) == 1)
+        assert {t.coder for t in tr.tags} == {"dee"}
+        shown = screen_text(app)
+        for row in others:
+            assert f"· {row['coder']}" not in shown and f"· {row['coder'].split('@')[0]}" not in shown

@@ -53,8 +53,10 @@ Layout = tuple[tuple[str, int], ...]
 DEFAULT_LAYOUT: Layout = tuple((label, width) for label, _, width in COLUMNS)
 
 
-BLIND_HIDDEN = frozenset({"model", "vendor", "condition", "rep", "cost"})
-"""Columns a blind coder does not see (the cost would tell the vendor); ``#`` shows the neutral label."""
+BLIND_HIDDEN = frozenset({"model", "vendor", "condition", "rep", "cost", "tags"})
+"""Columns a blind coder does not see (the cost would tell the vendor; other coders' and the judge's
+tags would tell both what they saw and, where a code goes with one model, which model it is);
+``#`` shows the neutral label."""
 
 
 def fit_columns(available: int, content: dict[str, int] | None = None, hide: frozenset[str] = frozenset()) -> Layout:

@@ -161,8 +161,10 @@ class TranscriptScreen(BaseScreen):
             ordered = view.sort(self.reader.ids(self.run_id, self.filter))
             position = ordered.index(conversation_id) if conversation_id in ordered else None
             count = len(ordered)
-            if record is not None:
-                record = mask_record(record, view)
+            if record is not None:  # a blind coder codes alone: nobody else's tags (a judge's neither)
+                from dataclasses import replace
+
+                record = mask_record(replace(record, tags=record.tags_of(self.lapp.coder)), view)
         else:
             position = self.reader.position(self.run_id, self.filter, conversation_id)
             count = self.reader.count(self.run_id, self.filter)
@@ -238,10 +240,12 @@ class TranscriptScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="transcript-tags", exit_on_error=False)
     def load_tags(self, conversation_id: str, notice: str | None = None) -> None:
-        tags = self.reader.tags(conversation_id)
         view = self.lapp.blind_view(self.run_id)
-        if view is not None:
-            tags = [TagRow(**{**t.model_dump(), "coder": view.text(t.coder)}) for t in tags]
+        if view is not None:  # a blind coder codes alone: their own tags only
+            tags = [TagRow(**{**t.model_dump(), "coder": view.text(t.coder)})
+                    for t in self.reader.tags(conversation_id, self.lapp.coder)]
+        else:
+            tags = self.reader.tags(conversation_id)
         coded = self.reader.coded_count(self.run_id, self.filter, self.lapp.coder)
         self.post_message(TagsChanged(conversation_id, tags, notice, coded))
 

@@ -170,16 +170,21 @@ def report(
     format: Annotated[str, typer.Option("--format", "-f", help="md (default) or json.")] = "md",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.",
                                              dir_okay=False)] = None,
+    blind_only: Annotated[bool, typer.Option("--blind-only", help="Count only units coded blind.")] = False,
+    exclude_self_coded: Annotated[bool, typer.Option(
+        "--exclude-self-coded", help="Leave out units coded by whoever ran or prompted the conversation.")] = False,
     db: DbOption = None,
 ) -> None:
     """Registered hypotheses first (the planned test, n-of-N, intervals, supported or not at the registered
     alpha), then the run's deviations, then every other analysis, marked exploratory."""
+    from ..analysis.tally import UnitFilter
     from ..rigour import report as rep
 
     if format not in ("md", "json"):
         fail(f"unknown format {format!r}: use md or json")
     try:
-        result = rep.build_report(db_url(db), run_id)
+        result = rep.build_report(db_url(db), run_id, UnitFilter(exclude_self_coded=exclude_self_coded,
+                                                                 blind_only=blind_only))
     except rep.ReportError as exc:
         fail(str(exc))
     text = rep.render(result, format)  # type: ignore[arg-type]

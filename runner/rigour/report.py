@@ -300,13 +300,14 @@ def _codebook_warnings(session: Any, used: Sequence[str], registered: Registered
 
 
 def _code_result(session: Any, run_id: str, h: RegisteredHypothesis, planned: dict[str, dict[str, int]] | None,
-                 book: RegisteredCodebook) -> HypothesisResult:
+                 book: RegisteredCodebook, units: Any = None) -> HypothesisResult:
     from ..analysis.tally import TallyError, code_tally
 
     assert h.code is not None and h.groups is not None
     by, compare = h.groups["by"], list(h.groups["compare"])
     try:
-        tally = code_tally(session, [run_id], by=(by,), coder=h.coder, codes=[h.code], with_tests=False)
+        tally = code_tally(session, [run_id], by=(by,), coder=h.coder, codes=[h.code], with_tests=False,
+                           **({"units": units} if units is not None else {}))
     except TallyError as exc:
         return HypothesisResult(h, False, str(exc))
     rows = {r.group.get(by, ""): r for r in tally.rows if r.code == h.code}
@@ -398,7 +399,8 @@ def _preference_result(session: Any, run_id: str, h: RegisteredHypothesis,
 # ----------------------------------------------------------------------------- exploratory
 
 
-def _exploratory(session: Any, run_id: str, hyps: Sequence[RegisteredHypothesis]) -> tuple[list[ExploratoryRow], str, list[str]]:
+def _exploratory(session: Any, run_id: str, hyps: Sequence[RegisteredHypothesis],
+                 units: Any = None) -> tuple[list[ExploratoryRow], str, list[str]]:
     from ..analysis.tally import TallyError, code_tally
 
     registered = {(h.code, h.groups["by"]) for h in hyps if h.code is not None and h.groups is not None}
@@ -410,7 +412,8 @@ def _exploratory(session: Any, run_id: str, hyps: Sequence[RegisteredHypothesis]
     for who in (coder, "builtin"):
         for by in fields:
             try:
-                tally = code_tally(session, [run_id], by=(by,), coder=who)
+                tally = code_tally(session, [run_id], by=(by,), coder=who,
+                                   **({"units": units} if units is not None and who != "builtin" else {}))
             except TallyError as exc:
                 if who != "builtin":
                     warnings.append(f"exploratory tallies by {by}: {exc}")
@@ -460,8 +463,10 @@ def _utilities(session: Any, run_id: str, hyps: Sequence[RegisteredHypothesis]) 
 # ----------------------------------------------------------------------------- the report
 
 
-def build_report(url: str, run_id: str) -> RigourReport:
-    """Compute the report of a run that follows a registration."""
+def build_report(url: str, run_id: str, units: Any = None) -> RigourReport:
+    """Compute the report of a run that follows a registration. `units` (a `tally.UnitFilter`) keeps only
+    units coded blind and/or leaves out self-coded ones, for the hypotheses and the exploratory tallies
+    alike (the built-in codes are no one's coding and are kept)."""
     from sqlmodel import Session, func, select
 
     from ..store.db import open as open_store
@@ -494,9 +499,13 @@ def build_report(url: str, run_id: str) -> RigourReport:
                     done, total = conversations.get(key, (0, 0))
                     conversations[key] = (done + (n if status == "done" else 0), total + n)
             book = RegisteredCodebook.model_validate_json(reg.codebook_json)
-            results = [(_code_result(session, run_id, h, planned, book) if h.code is not None
+            results = [(_code_result(session, run_id, h, planned, book, units) if h.code is not None
                         else _preference_result(session, run_id, h, planned, conversations)) for h in hyps]
-            exploratory, coder, warnings = _exploratory(session, run_id, hyps)
+            exploratory, coder, warnings = _exploratory(session, run_id, hyps, units)
+            if units is not None and units.active:
+                warnings.insert(0, f"counted: {units.describe()} (latitude report "
+                                   f"{'--blind-only ' if units.blind_only else ''}"
+                                   f"{'--exclude-self-coded' if units.exclude_self_coded else ''})".replace(" )", ")"))
             utilities = _utilities(session, run_id, hyps)
             found = run_deviations(session, run_id)
             done, total = conversations.get("all", (0, 0))

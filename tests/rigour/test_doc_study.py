@@ -95,3 +95,8 @@ def test_the_doc_study_blind_coded(study: Study) -> None:
     assert "consensus left out 11 tied (code, conversation) pairs: gratitude 11" in report
     assert "| gratitude | model | sim-maker | 9 of 12 of 12 | 7 |" in report
     assert report.count("**supported**") == 1 and report.count("**not supported**") == 1
+    # with the blind filters the report counts what the blind tally counts: ana's votes break no tie
+    blind = _cli(study, "report", run, "--blind-only", "--exclude-self-coded")
+    assert "counted: blind-coded units only and self-coded units excluded" in blind
+    assert "| gratitude | model | sim-maker | 9 of 12 of 12 | 7 |" not in blind
+    assert blind.count("**supported**") + blind.count("**not supported**") == 2

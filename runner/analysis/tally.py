@@ -1383,6 +1383,9 @@ def agreement_report(session: Session, run_ids: Sequence[str], *, coders: Sequen
             per[name] = _person_ratings(session, tags, name, marks.get(name, ()))
         else:
             raise TallyError(f"no tags by {name!r} in these runs; coders: {', '.join(people + judges) or 'none'}")
+    if units.active and not coders:  # a coder none of whose units the filter kept is not a rater here
+        names = [n for n in names if n == BUILTIN_CODER or any(per[n].values())]
+        per = {n: per[n] for n in names}
     all_codes = list(codes) if codes else sorted({c for r in per.values() for c in r}, key=_first_seen(per))
     everything = all_conversations(session, run_ids)
     finished, planned = len(convs), len(everything)

@@ -88,6 +88,7 @@ def test_the_doc_study_blind_coded(study: Study) -> None:
     assert re.search(r"gratitude\s+│ ben vs cleo\s+│ 24 of 24\s+│ 0\.250 │ 0\.000", agreement)
     assert re.search(r"visualiser\s+│ ben vs cleo\s+│ 24 of 24\s+│ 1\.000 │ 1\.000", agreement)
     assert agreement.count("ben: yes, cleo: no") == 18
+    assert "ana vs" not in agreement and "vs ana" not in agreement  # ana coded nothing blind: not a rater here
 
     # the report takes the consensus of every person, ana's self-coded units included
     report = _cli(study, "report", run)

@@ -91,14 +91,41 @@ async def run_targets(ctx: RunContext, targets: Iterable[Target], max_in_flight:
     """Run every target; returns a count of final statuses."""
     statuses: Counter[str] = Counter()
     batches = ctx.client.batches if ctx.client is not None else None
-    if batches is not None:
-        # every conversation is a live caller from the start (all are in flight on a batch run): a
-        # wave goes out when each of them waits on one
-        targets = list(targets)
-        for _ in targets:
+    if batches is None:
+        await run_bounded(targets, lambda target: _guarded(ctx, target, statuses), max_in_flight)
+        return statuses
+    # A batch run drives its conversations in groups of at most `batch_in_flight()`: every
+    # conversation of a group is a live caller from the start, so a wave goes out when each of
+    # them waits on one; the next group starts when the whole group has ended (a bound on memory:
+    # each in-flight conversation holds its state, its coroutine and its request until the reply).
+    targets = list(targets)
+    cap = max(1, min(max_in_flight, batch_in_flight()))
+    for first in range(0, len(targets), cap):
+        group = targets[first:first + cap]
+        for _ in group:
             batches.enter()
-    await run_bounded(targets, lambda target: _guarded(ctx, target, statuses), max_in_flight)
+        await run_bounded(group, lambda target: _guarded(ctx, target, statuses), cap)
     return statuses
+
+
+BATCH_IN_FLIGHT_DEFAULT = 50_000
+"""Conversations of a batch run in flight at once: OpenAI's per-batch request limit, so a wave is
+one full batch; a run of 100,000 conversations goes out as two groups of 50,000, one after the
+other (override with ``LATITUDE_BATCH_IN_FLIGHT``)."""
+
+
+def batch_in_flight() -> int:
+    """`LATITUDE_BATCH_IN_FLIGHT` (a positive integer), or `BATCH_IN_FLIGHT_DEFAULT`."""
+    raw = os.environ.get("LATITUDE_BATCH_IN_FLIGHT", "").strip()
+    if not raw:
+        return BATCH_IN_FLIGHT_DEFAULT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"LATITUDE_BATCH_IN_FLIGHT: expected a positive integer, got {raw!r}")
+    return value
 
 
 async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> None:

@@ -212,6 +212,10 @@ async def start(plan: Plan, writer: Any, run_id: str, options: dict[str, Any], m
     return targets
 
 
+START_CHUNK = 2_000
+"""Conversation rows per insert statement when a run starts."""
+
+
 def start_sync(plan: Plan, url: str, run_id: str, options: dict[str, Any], models_json: str,
                versions: tuple[str, str], also: Callable[[str], list[Any]] | None = None) -> list[Target]:
     """`start`, committed in one transaction before any event loop runs: the run exists (and can
@@ -221,19 +225,29 @@ def start_sync(plan: Plan, url: str, run_id: str, options: dict[str, Any], model
 
     from ..store.db import open as open_store
 
+    from sqlalchemy import insert
+
     run = run_row(plan, run_id, options, models_json, versions)
-    rows: list[Any] = []
     targets = []
-    for spec in plan.specs:
-        row = conversation_row(run_id, spec)
-        rows.append(row)
-        targets.append(Target(spec, row.id))
     engine = open_store(url, write=True)
     try:
         with Session(engine) as session:
             session.add(run)
             session.flush()  # the run before its conversations (no ORM relationship orders them)
-            session.add_all(rows)
+            # the conversations as plain multi-row inserts, a chunk at a time: no ORM object or
+            # identity-map entry is kept per conversation (a 100,000-conversation run's rows
+            # would otherwise be held, with their unit-of-work state, until the commit)
+            table = ConversationRow.__table__  # type: ignore[attr-defined]
+            chunk: list[dict[str, Any]] = []
+            for spec in plan.specs:
+                row = conversation_row(run_id, spec)
+                targets.append(Target(spec, row.id))
+                chunk.append(row.model_dump())
+                if len(chunk) >= START_CHUNK:
+                    session.execute(insert(table), chunk)
+                    chunk = []
+            if chunk:
+                session.execute(insert(table), chunk)
             if also is not None:
                 session.add_all(also(run_id))
             session.commit()

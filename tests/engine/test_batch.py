@@ -130,7 +130,7 @@ def test_latitude_batch_in_flight_must_be_a_positive_integer(monkeypatch):
     from runner.engine.driver import BATCH_IN_FLIGHT_DEFAULT, batch_in_flight
 
     monkeypatch.delenv("LATITUDE_BATCH_IN_FLIGHT", raising=False)
-    assert batch_in_flight() == BATCH_IN_FLIGHT_DEFAULT == 50_000
+    assert batch_in_flight() == BATCH_IN_FLIGHT_DEFAULT == 25_000
     monkeypatch.setenv("LATITUDE_BATCH_IN_FLIGHT", "12")
     assert batch_in_flight() == 12
     for bad in ("0", "-4", "many"):

@@ -117,7 +117,7 @@ BATCH_IN_FLIGHT_DEFAULT = 25_000
 """Conversations of a batch run in flight at once (override with ``LATITUDE_BATCH_IN_FLIGHT``).
 Each costs ~25 KB of RSS while in flight; at 25,000 a 100,000-conversation run peaks at ~0.8 GiB
 and goes out as four groups of 25,000, one after the other (at 50,000, OpenAI's per-batch limit:
-two groups, ~1.4-1.6 GiB)."""
+two groups, ~1.3 GiB)."""
 
 
 def batch_in_flight() -> int:

@@ -1,6 +1,6 @@
 """The batch transport (issue 13) against the fake provider's batch endpoints, in its own process.
 
-    uv run python bench/batch.py [--quick] [--only choices|waves] [--wait-quiet S]
+    uv run python bench/batch.py [--quick] [--only choices|waves] [--replicates N] [--wait-quiet S]
 
 (a) choices: a pairwise-choice protocol whose plan is 100,000 comparisons (11 options, both
     orders: 110 per replicate, 910 replicates = 100,100 requests) run with `latitude run` on a
@@ -88,8 +88,8 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def choices(scale: int, tmp: Path) -> dict[str, Any]:
-    replicates = max(1, 910 // scale)
+def choices(scale: int, tmp: Path, replicates: int | None = None) -> dict[str, Any]:
+    replicates = replicates or max(1, 910 // scale)
     options = "\n".join(f"    - {{id: o{i}, text: Option number {i} - a small task}}" for i in range(OPTIONS))
     proto = tmp / "choices.yaml"
     proto.write_text(f"name: bench-choices\ndescription: bench\npreferences:\n  options:\n{options}\n")
@@ -106,7 +106,8 @@ def choices(scale: int, tmp: Path) -> dict[str, Any]:
     (requests,), = _query(db, "SELECT count(*) FROM batch_requests WHERE state = 'succeeded'")
     (stored,), = _query(db, "SELECT count(*) FROM choices")
     sizes = [n for (n,) in _query(db, "SELECT requests FROM batches ORDER BY created_at")]
-    return {"requests": requests, "choices_stored": stored, "batches": sizes, "wall_s": round(child.wall_s, 1),
+    return {"requests": requests, "choices_stored": stored, "batches": sizes,
+            "LATITUDE_BATCH_IN_FLIGHT": os.environ.get("LATITUDE_BATCH_IN_FLIGHT", "default"), "wall_s": round(child.wall_s, 1),
             "cpu_s": round(child.cpu_s, 2), "cpu_ms_per_request": round(child.cpu_s / max(requests, 1) * 1000, 3),
             "peak_rss_mib": round(child.maxrss_mib, 1), "server_cpu_s": round(child.server_cpu_s or 0, 1),
             "foreign_cpu_s": round(child.foreign_cpu_s, 1), "received": snap["received"],
@@ -182,6 +183,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="Both shapes divided by 10.")
     ap.add_argument("--only", choices=["choices", "waves"], default=None)
+    ap.add_argument("--replicates", type=int, default=None,
+                    help="choices: replicates of the 110 comparisons (default 910: 100,100 requests; profiling: fewer).")
     ap.add_argument("--wait-quiet", type=float, default=0.0, help="Wait up to S seconds for a quiet machine first.")
     args = ap.parse_args()
     QUIET["max_wait_s"] = args.wait_quiet
@@ -190,7 +193,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="latitude-bench-batch-") as d:
         tmp = Path(d)
         if args.only in (None, "choices"):
-            result["choices"] = c = choices(scale, tmp)
+            result["choices"] = c = choices(scale, tmp, args.replicates)
             print(table([[c["requests"], c["batches"], c["wall_s"], c["cpu_s"], c["cpu_ms_per_request"],
                           c["peak_rss_mib"], c["server_cpu_s"], c["foreign_cpu_s"], c["resubmitted"]]],
                         ["requests", "batches", "wall s", "cpu s", "cpu ms/req", "peak RSS MiB", "server cpu s",

@@ -113,6 +113,32 @@ def test_a_wave_is_split_by_the_vendors_request_limit(cli, store, tmp_db_path, a
     assert {c["status"] for c in store.conversations(result.run_id)} == {"done"}
 
 
+def test_a_batch_run_drives_at_most_latitude_batch_in_flight_conversations_at_once(cli, store, tmp_db_path, api,
+                                                                                   batch_models, monkeypatch):
+    monkeypatch.setenv("LATITUDE_BATCH_IN_FLIGHT", "3")
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "mini", "--replicates", "7",
+                 "--models", batch_models)
+    assert result.exit_code == 0, result
+    # groups of 3, 3 and 1 conversations, one after the other: two waves each
+    assert [len(b.lines) for b in api.batches.values()] == [3, 3, 3, 3, 1, 1]
+    assert sum(api.received.values()) == 14 and set(api.received.values()) == {1}
+    convs = store.conversations(result.run_id)
+    assert len(convs) == 7 and {(c["status"], c["turns"]) for c in convs} == {("done", 2)}
+
+
+def test_latitude_batch_in_flight_must_be_a_positive_integer(monkeypatch):
+    from runner.engine.driver import BATCH_IN_FLIGHT_DEFAULT, batch_in_flight
+
+    monkeypatch.delenv("LATITUDE_BATCH_IN_FLIGHT", raising=False)
+    assert batch_in_flight() == BATCH_IN_FLIGHT_DEFAULT == 25_000
+    monkeypatch.setenv("LATITUDE_BATCH_IN_FLIGHT", "12")
+    assert batch_in_flight() == 12
+    for bad in ("0", "-4", "many"):
+        monkeypatch.setenv("LATITUDE_BATCH_IN_FLIGHT", bad)
+        with pytest.raises(ValueError, match="LATITUDE_BATCH_IN_FLIGHT: expected a positive integer"):
+            batch_in_flight()
+
+
 def test_a_wave_is_split_by_the_vendors_byte_limit(cli, store, api, batch_models):
     api.max_bytes = 700  # each line is ~250-300 bytes: two fit, three do not
     result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "mini", "--replicates", "5",

@@ -37,9 +37,10 @@ def test_register_freezes_protocol_files_models_hypotheses_codebook_and_analysis
     assert [Path(k).name for k in files] == ["system.md"]
     assert "There is no task" in next(iter(files.values()))
     assert protocol.models == {"sim-maker": {"model": "sim/maker", "timeout_s": 120.0, "extra": {}, "transport": "litellm",
-                                             "stream": True, "prompt_cache": True, "cache_ttl": "5m"},
+                                             "batch_fallback": "none", "stream": True, "prompt_cache": True, "cache_ttl": "5m"},
                                "sim-functional": {"model": "sim/functional", "timeout_s": 120.0, "extra": {},
-                                                  "transport": "litellm", "stream": True, "prompt_cache": True, "cache_ttl": "5m"}}
+                                                  "transport": "litellm", "batch_fallback": "none", "stream": True, "prompt_cache": True,
+                                                  "cache_ttl": "5m"}}
     hyps = HypothesesRecord.model_validate_json(hyp_json)
     assert [(h.id, h.code, h.direction, h.test, h.alpha) for h in hyps.hypotheses] == [
         ("H1", "visualiser", "greater", "fisher", 0.05), ("H2", "practical", "differs", "two-proportion", 0.05)]

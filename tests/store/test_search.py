@@ -42,6 +42,37 @@ def _seed(url: str) -> None:
         engine.dispose()
 
 
+def _seed_at_old_revision(url: str) -> None:
+    """`_seed`'s rows into a store at an old revision: only the columns that revision has (the row
+    classes carry every column of the newest one)."""
+    from sqlalchemy import MetaData, Table, insert
+
+    engine = make_engine(url, write=True)
+    try:
+        meta = MetaData()
+        tables = {t: Table(t, meta, autoload_with=engine) for t in ("runs", "conversations", "messages")}
+        have = {t: set(tables[t].columns.keys()) for t in tables}
+        rows: list[tuple[str, dict]] = [("runs", RunRow(
+            id=RUN, protocol_name="p", protocol_version="1", protocol_path="p.yaml", protocol_text="",
+            protocol_hash="", plan_json="{}", models_json="{}", options_json="{}", latitude_version="t",
+            litellm_version="t").model_dump())]
+        for seq, (cid, msgs) in enumerate(TEXTS.items()):
+            rows.append(("conversations", ConversationRow(id=cid, run_id=RUN, seq=seq, model_alias="m",
+                                                          litellm_model="sim/m", vendor="sim", condition="c",
+                                                          replicate=seq).model_dump()))
+            for idx, content in enumerate(msgs):
+                rows.append(("messages", MessageRow(
+                    conversation_id=cid, idx=idx, role="user" if idx == 0 else "assistant",
+                    speaker="user" if idx == 0 else "model", step="s", content=content,
+                    reasoning="I am thinking about penguins." if cid == "c2" and idx else None).model_dump()))
+        with engine.begin() as c:
+            for name, values in rows:
+                kept = {k: v for k, v in values.items() if k in have[name] and not (k == "id" and v is None)}
+                c.execute(insert(tables[name]).values(**kept))  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def reader(migrated_url: str):
     _seed(migrated_url)
@@ -159,7 +190,7 @@ def test_existing_messages_are_indexed_by_the_migration(sqlite_url: str) -> None
     from runner.store import upgrade
 
     upgrade(sqlite_url, "0002")
-    _seed(sqlite_url)
+    _seed_at_old_revision(sqlite_url)
     upgrade(sqlite_url)
     r = StoreReader(sqlite_url)
     try:

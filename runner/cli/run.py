@@ -63,17 +63,12 @@ def _drive(prepared: Any) -> int:
 def _cache_summary(url: str, run_id: str) -> None:
     """The run's prompt-cache lines (reads, writes, cost against uncached, a prefix too short to cache)."""
     from rich.text import Text
-    from sqlmodel import Session
 
-    from .common import open_store
+    from ..store.db import opened
     from .inspect import cache_report_lines
 
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            lines = cache_report_lines(session, run_id)
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        lines = cache_report_lines(session, run_id)
     for line in lines:
         console().print(Text(line), soft_wrap=True)
 

@@ -216,58 +216,46 @@ def stored_plan(row: Any) -> tuple[Plan, dict[str, Any]]:
 
 def latest_unfinished(url: str) -> str | None:
     """The most recently started run with unfinished conversations (what `resume` with no id picks)."""
-    from sqlmodel import Session
-
     from ..store import queries
-    from ..store.db import open as open_store
+    from ..store.db import opened
 
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            for summary in queries.list_runs(session):  # newest first
-                if summary.unfinished:
-                    return summary.id
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        for summary in queries.list_runs(session):  # newest first
+            if summary.unfinished:
+                return summary.id
     return None
 
 
 def prepare_resume(url: str, run_id: str, *, concurrency: int | None = None,
                    retry_errors: bool = False) -> Prepared:
     """The unfinished conversations of a stored run, each from its last committed turn."""
-    from sqlmodel import Session
-
     from ..store import queries
-    from ..store.db import open as open_store
+    from ..store.db import opened
 
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            row = queries.get_run(session, run_id)
-            if row is None:
-                raise RunError(f"no run {run_id} in {url}")
-            plan, options = stored_plan(row)
-            from .choose import specs_for_stored, stored_choices
+    with opened(url) as session:
+        row = queries.get_run(session, run_id)
+        if row is None:
+            raise RunError(f"no run {run_id} in {url}")
+        plan, options = stored_plan(row)
+        from .choose import specs_for_stored, stored_choices
 
-            by_seq = {s.seq: s for s in plan.specs}
-            unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
-            # later adaptive rounds are not in the plan: rebuilt from each conversation's stored comparison
-            by_seq.update({k: v for k, v in specs_for_stored(plan, unfinished).items() if k not in by_seq})
-            from .forks import fork_specs
+        by_seq = {s.seq: s for s in plan.specs}
+        unfinished = queries.unfinished_conversations(session, run_id, include_errors=retry_errors)
+        # later adaptive rounds are not in the plan: rebuilt from each conversation's stored comparison
+        by_seq.update({k: v for k, v in specs_for_stored(plan, unfinished).items() if k not in by_seq})
+        from .forks import fork_specs
 
-            forked = fork_specs(plan, unfinished)  # a fork: its parent's spec with its own alias, condition, seed
-            targets = [
-                Target(forked.get(conv.id) or by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
-                       queries.conversation_offers(session, conv.id),
-                       queries.conversation_stop_candidates(session, conv.id), stored_choices(session, conv.id),
-                       shared=conv.fork_at or 0)
-                for conv in unfinished if conv.id in forked or (conv.parent_id is None and conv.seq in by_seq)
-            ]
-            from .forks import with_forks
+        forked = fork_specs(plan, unfinished)  # a fork: its parent's spec with its own alias, condition, seed
+        targets = [
+            Target(forked.get(conv.id) or by_seq[conv.seq], conv.id, queries.conversation_messages(session, conv.id),
+                   queries.conversation_offers(session, conv.id),
+                   queries.conversation_stop_candidates(session, conv.id), stored_choices(session, conv.id),
+                   shared=conv.fork_at or 0)
+            for conv in unfinished if conv.id in forked or (conv.parent_id is None and conv.seq in by_seq)
+        ]
+        from .forks import with_forks
 
-            plan = with_forks(plan, options, session, run_id)  # the run's whole design: its forks counted too
-    finally:
-        engine.dispose()
+        plan = with_forks(plan, options, session, run_id)  # the run's whole design: its forks counted too
     return Prepared(url=url, run_id=run_id, plan=plan, kind="resume",
                     concurrency=concurrency or options.get("concurrency") or 16,
                     sources=read_sources(plan, url), options=options, targets=targets)
@@ -276,21 +264,15 @@ def prepare_resume(url: str, run_id: str, *, concurrency: int | None = None,
 def prepare_rerun(url: str, run_id: str, *, concurrency: int | None = None,
                   also: Callable[[str], list[Any]] | None = None) -> Prepared:
     """A stored run again, as a new run, from its snapshot: same protocol text, prompt files, models, options."""
-    from sqlmodel import Session
-
     from ..store import queries
-    from ..store.db import open as open_store
+    from ..store.db import opened
 
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            row = queries.get_run(session, run_id)
-            if row is None:
-                raise RunError(f"no run {run_id} in {url}")
-            plan, options = stored_plan(row)
-            stored_models = row.models_json
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        row = queries.get_run(session, run_id)
+        if row is None:
+            raise RunError(f"no run {run_id} in {url}")
+        plan, options = stored_plan(row)
+        stored_models = row.models_json
     if options.get("fork"):  # a fork run: the same fork again (same parent, point and seeds)
         from .forks import prepare_refork
 

@@ -224,19 +224,13 @@ def register(url: str, record: Record) -> Any:
 
 def get(url: str, registration_id: str) -> Any:
     """The stored registration (a detached `RegistrationRow`); `RegistrationError` when there is none."""
-    from sqlmodel import Session
-
-    from ..store.db import open as open_store
+    from ..store.db import opened
     from ..store.tables import RegistrationRow
 
-    engine = open_store(url)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            row = session.get(RegistrationRow, registration_id)
-            if row is not None:
-                session.expunge(row)
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        row = session.get(RegistrationRow, registration_id)
+        if row is not None:
+            session.expunge(row)
     if row is None:
         raise RegistrationError(f"no registration {registration_id} in {url} (see `latitude register`)")
     return row
@@ -244,19 +238,15 @@ def get(url: str, registration_id: str) -> Any:
 
 def list_registrations(url: str) -> list[Any]:
     """Every registration, newest first."""
-    from sqlmodel import Session, col, select
+    from sqlmodel import col, select
 
-    from ..store.db import open as open_store
+    from ..store.db import opened
     from ..store.tables import RegistrationRow
 
-    engine = open_store(url)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            rows = list(session.exec(select(RegistrationRow).order_by(col(RegistrationRow.created_at).desc())))
-            for r in rows:
-                session.expunge(r)
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        rows = list(session.exec(select(RegistrationRow).order_by(col(RegistrationRow.created_at).desc())))
+        for r in rows:
+            session.expunge(r)
     return rows
 
 
@@ -276,22 +266,18 @@ class RegistrationSummary:
 
 def summaries(url: str) -> list[tuple[Any, RegistrationSummary]]:
     """Every registration (newest first) with its protocol, hypotheses and the runs that follow it."""
-    from sqlmodel import Session, col, select
+    from sqlmodel import col, select
 
-    from ..store.db import open as open_store
+    from ..store.db import opened
     from ..store.tables import RunRow
 
     rows = list_registrations(url)
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            following: dict[str, list[str]] = {}
-            for run_id, reg_id in session.exec(select(RunRow.id, RunRow.registration_id)
-                                               .where(col(RunRow.registration_id).is_not(None))
-                                               .order_by(col(RunRow.started_at))):
-                following.setdefault(reg_id, []).append(run_id)
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        following: dict[str, list[str]] = {}
+        for run_id, reg_id in session.exec(select(RunRow.id, RunRow.registration_id)
+                                           .where(col(RunRow.registration_id).is_not(None))
+                                           .order_by(col(RunRow.started_at))):
+            following.setdefault(reg_id, []).append(run_id)
     out = []
     for r in rows:
         plan = RegisteredProtocol.model_validate_json(r.protocol_json).plan
@@ -507,45 +493,35 @@ def prepare(url: str, protocol: Path, hypotheses: Path, *, codebook: Path | None
 
 def _stored_version(url: str, book: Any) -> int | None:
     """The version of the stored codebook with exactly this content, if any."""
-    from sqlmodel import Session, col, select
+    from sqlmodel import col, select
 
     from ..analysis import codebook as cb
-    from ..store.db import open as open_store
+    from ..store.db import opened
     from ..store.tables import CodebookRow
 
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            text = cb.to_yaml(book)
-            rows = session.exec(select(CodebookRow).where(CodebookRow.name == book.name)
-                                .order_by(col(CodebookRow.version).desc()))
-            for row in rows:
-                if cb.to_yaml(cb.as_model(session, row)) == text:
-                    return int(row.version)
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        text = cb.to_yaml(book)
+        rows = session.exec(select(CodebookRow).where(CodebookRow.name == book.name)
+                            .order_by(col(CodebookRow.version).desc()))
+        for row in rows:
+            if cb.to_yaml(cb.as_model(session, row)) == text:
+                return int(row.version)
     return None
 
 
 def check_stored_run(url: str, run_id: str) -> tuple[Any, list[Deviation]]:
     """For `rerun`: the registration a stored run follows (None when it follows none) and the deviations
     a rerun of it would have."""
-    from sqlmodel import Session
-
     from ..engine.runs import RunError, stored_plan
     from ..store import queries
-    from ..store.db import open as open_store
+    from ..store.db import opened
 
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            row = queries.get_run(session, run_id)
-            if row is None:
-                raise RunError(f"no run {run_id} in {url}")
-            registration_id = row.registration_id
-            plan, _ = stored_plan(row) if registration_id else (None, None)
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        row = queries.get_run(session, run_id)
+        if row is None:
+            raise RunError(f"no run {run_id} in {url}")
+        registration_id = row.registration_id
+        plan, _ = stored_plan(row) if registration_id else (None, None)
     if registration_id is None:
         return None, []
     reg = get(url, registration_id)
@@ -554,21 +530,15 @@ def check_stored_run(url: str, run_id: str) -> tuple[Any, list[Deviation]]:
 
 def stored_run_deviations(url: str, run_id: str) -> tuple[Any, list[Deviation]]:
     """The registration a stored run follows (None when it follows none) and its recorded deviations."""
-    from sqlmodel import Session
-
-    from ..store.db import open as open_store
+    from ..store.db import opened
     from ..store.tables import RunRow
 
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            row = session.get(RunRow, run_id)
-            if row is None:
-                raise RegistrationError(f"no run {run_id} in {url}")
-            found = run_deviations(session, run_id)
-            registration_id = row.registration_id
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        row = session.get(RunRow, run_id)
+        if row is None:
+            raise RegistrationError(f"no run {run_id} in {url}")
+        found = run_deviations(session, run_id)
+        registration_id = row.registration_id
     return (get(url, registration_id) if registration_id else None), found
 
 

@@ -467,76 +467,72 @@ def build_report(url: str, run_id: str, units: Any = None) -> RigourReport:
     """Compute the report of a run that follows a registration. `units` (a `tally.UnitFilter`) keeps only
     units coded blind and/or leaves out self-coded ones, for the hypotheses and the exploratory tallies
     alike (the built-in codes are no one's coding and are kept)."""
-    from sqlmodel import Session, func, select
+    from sqlmodel import func, select
 
-    from ..store.db import open as open_store
+    from ..store.db import opened
     from ..store.tables import ConversationRow, RegistrationRow, RunRow
 
-    engine = open_store(url)
-    try:
-        with Session(engine) as session:
-            run = session.get(RunRow, run_id)
-            if run is None:
-                raise ReportError(f"no run {run_id} in {url}")
-            if run.registration_id is None:
-                raise ReportError(f"run {run_id} follows no registration: nothing in it was registered, so every "
-                                  "result is exploratory (see `latitude tally`); register a study with "
-                                  "`latitude register` and run it with --registration")
-            reg = session.get(RegistrationRow, run.registration_id)
-            if reg is None:
-                raise ReportError(f"run {run_id} names registration {run.registration_id}, which is not in the store")
-            registered = RegisteredProtocol.model_validate_json(reg.protocol_json)
-            hyps = HypothesesRecord.model_validate_json(reg.hypotheses_json).hypotheses
-            planned = _registered_counts(registered)
-            statuses = session.exec(select(ConversationRow.model_alias, ConversationRow.condition,
-                                           ConversationRow.status, func.count())
-                                    .where(ConversationRow.run_id == run_id)
-                                    .group_by(ConversationRow.model_alias, ConversationRow.condition,
-                                              ConversationRow.status)).all()
-            conversations: dict[str, tuple[int, int]] = {}
-            for model, condition, status, n in statuses:
-                for key in (model, condition, "all"):
-                    done, total = conversations.get(key, (0, 0))
-                    conversations[key] = (done + (n if status == "done" else 0), total + n)
-            book = RegisteredCodebook.model_validate_json(reg.codebook_json)
-            results = [(_code_result(session, run_id, h, planned, book, units) if h.code is not None
-                        else _preference_result(session, run_id, h, planned, conversations)) for h in hyps]
-            exploratory, coder, warnings = _exploratory(session, run_id, hyps, units)
-            if units is not None and units.active:
-                warnings.insert(0, f"counted: {units.describe()} (latitude report "
-                                   f"{'--blind-only ' if units.blind_only else ''}"
-                                   f"{'--exclude-self-coded' if units.exclude_self_coded else ''})".replace(" )", ")"))
-            utilities = _utilities(session, run_id, hyps)
-            found = run_deviations(session, run_id)
-            done, total = conversations.get("all", (0, 0))
-            registered_total = (planned or {}).get("all", {}).get("all", int(registered.plan.get("conversations") or 0))
-            if found:
-                warnings.insert(0, f"the run deviates from its registration in {len(found)} way(s) (listed below): "
-                                   "the registered tests describe the run as it was made, not as it was registered")
-            if total != registered_total:
-                warnings.insert(0, f"the run planned {total} conversations; the registration planned {registered_total}")
-            report = RigourReport(
-                run_id=run_id,
-                registration={"id": reg.id, "name": reg.name, "sha256": reg.sha256,
-                              "created_at": reg.created_at.isoformat(timespec="seconds")},
-                protocol={"name": run.protocol_name, "version": run.protocol_version, "sha256": run.protocol_hash},
-                simulated=bool(run.simulated),
-                coverage={"finished": done, "planned": total, "registered": registered_total},
-                hypotheses=results, deviations=found, exploratory=exploratory, exploratory_coder=coder,
-                utilities=utilities,
-                methods=sorted({r.method for r in results if r.method}) + [
-                    "code hypotheses: each share with its 95% Wilson interval; the difference of shares with Newcombe's "
-                    "95% hybrid score interval (statsmodels confint_proportions_2indep); units are conversations coded "
-                    "by the coder named, out of those finished, out of those planned",
-                    "exploratory: every other code's share by each registered grouping field (95% Wilson), with the "
-                    "tally's test between groups (chi-square, or Fisher's exact test when an expected count is below 5) "
-                    "and Benjamini-Hochberg adjustment across codes, for the registered coder's codes and the built-in "
-                    "codes (offers, stop phrase) alike; not registered, so not confirmatory"] + ([
-                    "exploratory preferences: every option's Bradley-Terry utility per group (choix, MAP with a tiny "
-                    "ridge), relative to the opt-out option or to the mean, with 95% Wald intervals"] if utilities else []),
-                warnings=warnings, generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
-    finally:
-        engine.dispose()
+    with opened(url) as session:
+        run = session.get(RunRow, run_id)
+        if run is None:
+            raise ReportError(f"no run {run_id} in {url}")
+        if run.registration_id is None:
+            raise ReportError(f"run {run_id} follows no registration: nothing in it was registered, so every "
+                              "result is exploratory (see `latitude tally`); register a study with "
+                              "`latitude register` and run it with --registration")
+        reg = session.get(RegistrationRow, run.registration_id)
+        if reg is None:
+            raise ReportError(f"run {run_id} names registration {run.registration_id}, which is not in the store")
+        registered = RegisteredProtocol.model_validate_json(reg.protocol_json)
+        hyps = HypothesesRecord.model_validate_json(reg.hypotheses_json).hypotheses
+        planned = _registered_counts(registered)
+        statuses = session.exec(select(ConversationRow.model_alias, ConversationRow.condition,
+                                       ConversationRow.status, func.count())
+                                .where(ConversationRow.run_id == run_id)
+                                .group_by(ConversationRow.model_alias, ConversationRow.condition,
+                                          ConversationRow.status)).all()
+        conversations: dict[str, tuple[int, int]] = {}
+        for model, condition, status, n in statuses:
+            for key in (model, condition, "all"):
+                done, total = conversations.get(key, (0, 0))
+                conversations[key] = (done + (n if status == "done" else 0), total + n)
+        book = RegisteredCodebook.model_validate_json(reg.codebook_json)
+        results = [(_code_result(session, run_id, h, planned, book, units) if h.code is not None
+                    else _preference_result(session, run_id, h, planned, conversations)) for h in hyps]
+        exploratory, coder, warnings = _exploratory(session, run_id, hyps, units)
+        if units is not None and units.active:
+            warnings.insert(0, f"counted: {units.describe()} (latitude report "
+                               f"{'--blind-only ' if units.blind_only else ''}"
+                               f"{'--exclude-self-coded' if units.exclude_self_coded else ''})".replace(" )", ")"))
+        utilities = _utilities(session, run_id, hyps)
+        found = run_deviations(session, run_id)
+        done, total = conversations.get("all", (0, 0))
+        registered_total = (planned or {}).get("all", {}).get("all", int(registered.plan.get("conversations") or 0))
+        if found:
+            warnings.insert(0, f"the run deviates from its registration in {len(found)} way(s) (listed below): "
+                               "the registered tests describe the run as it was made, not as it was registered")
+        if total != registered_total:
+            warnings.insert(0, f"the run planned {total} conversations; the registration planned {registered_total}")
+        report = RigourReport(
+            run_id=run_id,
+            registration={"id": reg.id, "name": reg.name, "sha256": reg.sha256,
+                          "created_at": reg.created_at.isoformat(timespec="seconds")},
+            protocol={"name": run.protocol_name, "version": run.protocol_version, "sha256": run.protocol_hash},
+            simulated=bool(run.simulated),
+            coverage={"finished": done, "planned": total, "registered": registered_total},
+            hypotheses=results, deviations=found, exploratory=exploratory, exploratory_coder=coder,
+            utilities=utilities,
+            methods=sorted({r.method for r in results if r.method}) + [
+                "code hypotheses: each share with its 95% Wilson interval; the difference of shares with Newcombe's "
+                "95% hybrid score interval (statsmodels confint_proportions_2indep); units are conversations coded "
+                "by the coder named, out of those finished, out of those planned",
+                "exploratory: every other code's share by each registered grouping field (95% Wilson), with the "
+                "tally's test between groups (chi-square, or Fisher's exact test when an expected count is below 5) "
+                "and Benjamini-Hochberg adjustment across codes, for the registered coder's codes and the built-in "
+                "codes (offers, stop phrase) alike; not registered, so not confirmatory"] + ([
+                "exploratory preferences: every option's Bradley-Terry utility per group (choix, MAP with a tiny "
+                "ridge), relative to the opt-out option or to the mean, with 95% Wald intervals"] if utilities else []),
+            warnings=warnings, generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
     return report
 
 

@@ -125,6 +125,18 @@ def _install_sqlite_listeners(engine: Engine) -> None:
 
 
 @contextmanager
+def opened(url: str | URL | None = None) -> Iterator[Session]:
+    """A session on the store at ``url`` (migrated once, `open`), for one piece of work; the engine is
+    disposed when the block ends. Rows stay readable after it (``expire_on_commit`` off)."""
+    engine = open(url)
+    try:
+        with session(engine) as s:
+            yield s
+    finally:
+        engine.dispose()
+
+
+@contextmanager
 def session(engine: Engine, **kwargs: Any) -> Iterator[Session]:
     """A `sqlmodel.Session` on ``engine``; rows stay readable after it closes.
 

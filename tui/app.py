@@ -200,20 +200,39 @@ class LatitudeApp(App[None]):
 
     def write(self, op: Callable[[Any], T], on_done: Callable[[T], Any] | None = None, *,
               what: str = "write") -> Worker[None]:
-        """Queue a write (in order) and call ``on_done(result)`` on the UI thread when it is committed."""
+        """Queue a write (in order) and call ``on_done(result)`` on the UI thread when it is committed.
+        The callbacks run in the order the writes were queued, whatever order their waiting threads
+        wake in (a loaded machine wakes them in any order)."""
+        import threading
+
         future = self.coding.submit(op)
+        if not hasattr(self, "_write_turn"):
+            self._write_turn = threading.Condition()
+            self._write_seq = 0
+            self._write_next = 0
+        seq, self._write_seq = self._write_seq, self._write_seq + 1
 
         def wait() -> None:
             try:
                 result = future.result()
+                failed: Exception | None = None
             except Exception as exc:
-                self.call_from_thread(self.notify, f"{what} failed: {exc}", title="error", severity="error",
-                                      markup=False, timeout=8)
-                if isinstance(exc, RemovedCode):
-                    self.call_from_thread(self.reload_codebook)  # show the codes as they are now
-                return
-            if on_done is not None:
-                self.call_from_thread(on_done, result)
+                failed = exc
+            with self._write_turn:
+                # bounded: a write whose worker never ran (the app closing) must not hold the rest
+                self._write_turn.wait_for(lambda: self._write_next >= seq, timeout=30)
+            try:
+                if failed is not None:
+                    self.call_from_thread(self.notify, f"{what} failed: {failed}", title="error", severity="error",
+                                          markup=False, timeout=8)
+                    if isinstance(failed, RemovedCode):
+                        self.call_from_thread(self.reload_codebook)  # show the codes as they are now
+                elif on_done is not None:
+                    self.call_from_thread(on_done, result)
+            finally:
+                with self._write_turn:
+                    self._write_next += 1
+                    self._write_turn.notify_all()
 
         return self.run_worker(wait, name=what, group="coding", thread=True, exit_on_error=False)
 

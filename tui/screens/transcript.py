@@ -238,8 +238,16 @@ class TranscriptScreen(BaseScreen):
     def _tags_on(self, idx: int | None) -> list[TagRow]:
         return [t for t in self.tags if t.message_idx == idx]
 
-    @work(thread=True, exclusive=True, group="transcript-tags", exit_on_error=False)
     def load_tags(self, conversation_id: str, notice: str | None = None) -> None:
+        """Read the conversation's tags again; ``notice`` goes to the status line now, in the order the
+        writes were made (the reading worker is exclusive: a newer read replaces an older one, so a
+        notice carried by it could be lost or come out of order)."""
+        if notice:
+            self.notify(notice, markup=False, timeout=2)
+        self._read_tags(conversation_id)
+
+    @work(thread=True, exclusive=True, group="transcript-tags", exit_on_error=False)
+    def _read_tags(self, conversation_id: str) -> None:
         view = self.lapp.blind_view(self.run_id)
         if view is not None:  # a blind coder codes alone: their own tags only
             tags = [TagRow(**{**t.model_dump(), "coder": view.text(t.coder)})
@@ -247,7 +255,7 @@ class TranscriptScreen(BaseScreen):
         else:
             tags = self.reader.tags(conversation_id)
         coded = self.reader.coded_count(self.run_id, self.filter, self.lapp.coder)
-        self.post_message(TagsChanged(conversation_id, tags, notice, coded))
+        self.post_message(TagsChanged(conversation_id, tags, None, coded))
 
     @on(TagsChanged)
     def _tags_changed(self, message: TagsChanged) -> None:

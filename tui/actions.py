@@ -129,7 +129,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Move the column cursor (the underlined header) left.", show=False, palette=False),
     ActionSpec("conversations.column_right", "right,l", "column(1)", "Column →", "go: Next column",
                "Move the column cursor (the underlined header) right.", show=False, palette=False),
-    ActionSpec("conversations.filter_cell", "equals_sign", "filter_cell", "Filter =", "filter: By value under cursor",
+    ActionSpec("conversations.filter_cell", "equals_sign", "filter_cell", "By cell", "filter: By value under cursor",
                "Keep only conversations with the value of the cell under the cursor (row × underlined column; "
                "←/→ move the column).", rank=4),
     ActionSpec("conversations.clear", "backspace", "clear_filters", "Clear", "filter: Clear all",

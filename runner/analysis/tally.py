@@ -304,12 +304,16 @@ def _marks(session: Session, conv_ids: Sequence[str]) -> dict[str, set[str]]:
     return reviewed_by(session, conv_ids)
 
 
-def _people(session: Session, tags: Sequence[TagRow], convs: Sequence[ConversationRow]) -> list[str]:
-    """People with a live tag or a reviewed mark on these conversations."""
+def _people(session: Session, tags: Sequence[TagRow], convs: Sequence[ConversationRow],
+            marks: dict[str, set[str]] | None = None) -> list[str]:
+    """People with a live tag or a reviewed mark on these conversations (with `marks`, the marks
+    a unit filter kept: a coder whose every unit it left out is not a coder of the tally)."""
     from .reviewed import reviewed_by
 
     tagged = {t.coder for t in tags if t.source in ("human", "suggestion") and not _is_judge(t.coder)}
-    marked = set(reviewed_by(session, [c.id for c in convs]))
+    if marks is None:
+        marks = reviewed_by(session, [c.id for c in convs])
+    marked = {m for m, ids in marks.items() if ids}
     return sorted(tagged | {m for m in marked if not _is_judge(m)})
 
 
@@ -529,17 +533,21 @@ def ratings(session: Session, convs: Sequence[ConversationRow], coder: str | Non
 def _ratings(session: Session, convs: Sequence[ConversationRow], coder: str | None,
              codes: Sequence[str] | None, units: UnitFilter) -> CoderChoice:
     ids = [c.id for c in convs]
-    tags = _live_tags(session, ids)
-    all_marks = _marks(session, ids)
-    tags, all_marks, unit_note, coded_units = filter_units(session, convs, tags, all_marks, units)
+    unfiltered_tags = _live_tags(session, ids)
+    unfiltered_marks = _marks(session, ids)
+    tags, all_marks, unit_note, coded_units = filter_units(session, convs, unfiltered_tags, unfiltered_marks, units)
+    people = _people(session, tags, convs, all_marks)
+    # people whose every unit the filter left out: not coders of the tally, but their units are
+    # still counted in its "units coded … (of N; k counted)" line
+    left_out = set(_people(session, unfiltered_tags, convs, unfiltered_marks)) - set(people) if units.active else set()
 
     def noted(choice: CoderChoice) -> CoderChoice:
-        mine = tuple(u for u in coded_units if u.coder in set(choice.coders))
-        notes = tuple(n for n in (unit_note, units_note(mine, choice.coders)) if n)
+        among = set(choice.coders) | (left_out if choice.rule == "consensus" else set())
+        mine = tuple(u for u in coded_units if u.coder in among)
+        notes = tuple(n for n in (unit_note, units_note(mine, among)) if n)
         return CoderChoice(choice.rule, choice.coders, choice.ratings, choice.codebook_ids,
                            (*choice.methods, *notes), choice.warnings, mine)
 
-    people = _people(session, tags, convs)
     judges = _judges_newest_first(tags)
     if codes:
         coded = defaultdict(set)

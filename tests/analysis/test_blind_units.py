@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from runner.analysis.tally import TallyError, UnitFilter, agreement_report, code_tally
@@ -109,6 +110,21 @@ def test_exclude_self_coded_drops_the_researcher_and_self_judging(coded, session
     assert {r.group["model"]: r.n for r in other.rows} == {"m1": 4, "m2": 4}
     how = {(u.coder, u.conversation_id): u.coded_how for u in judged.units}
     assert how[(JUDGE_SELF, convs[0].id)] == "self-coded" and how[(JUDGE_SELF, convs[1].id)] == "unblinded"
+
+
+def test_a_coder_whose_every_unit_is_left_out_is_not_named(coded, session) -> None:  # type: ignore[no-untyped-def]
+    """ana (the researcher) also marked a conversation reviewed without tagging it: with
+    --exclude-self-coded that unit goes too, so the consensus is ben's and cat's alone."""
+    run, convs = coded
+    book_id = session.exec(select(TagRow.codebook_id)).first()
+    session.add(ReviewedRow(conversation_id=convs[4].id, coder="ana", codebook_id=book_id))
+    session.commit()
+    everything = code_tally(session, [run], by=("protocol",), coder="consensus", with_tests=False)
+    assert "ana" in everything.provenance.coders
+    kept = code_tally(session, [run], by=("protocol",), coder="consensus", with_tests=False,
+                      units=UnitFilter(exclude_self_coded=True))
+    assert "ana" not in kept.provenance.coders and set(kept.provenance.coders) == {"ben", "cat"}
+    assert any(u.coder == "ana" and not u.counted for u in kept.units)
 
 
 def test_agreement_blind_only(coded, session) -> None:  # type: ignore[no-untyped-def]

@@ -78,6 +78,7 @@ def test_the_doc_study_blind_coded(study: Study) -> None:
         in tally
     assert "units coded: 48 blind, 0 unblinded, 8 self-coded (of 56 (coder, conversation) units; 48 counted)" in tally
     assert "ties dropped: gratitude 18" in tally
+    assert "coders ben, cleo (consensus)" in tally  # ana, none of whose units counts, is not named
     rows = {(m[0], m[1]): m[2] for m in re.findall(r"│ (\w+)\s+│ (sim-\w+)\s+│ (\d+ of 12 of 12)", tally)}
     assert rows == {("visualiser", "sim-maker"): "12 of 12 of 12", ("visualiser", "sim-functional"): "12 of 12 of 12",
                     ("practical", "sim-maker"): "12 of 12 of 12", ("practical", "sim-functional"): "12 of 12 of 12",

@@ -100,6 +100,7 @@ class ModelClient:
         est = estimate_tokens(model, messages)
         attempts = 0
         sent_at: list[datetime] = []
+        went_live: list[bool] = []  # a batch alias's failed item answered on the live transport
 
         def on_retry(kind: str, attempt: int, wait: float) -> None:
             self.emit(Retrying(owner, alias, kind, attempt, wait))
@@ -117,6 +118,7 @@ class ModelClient:
                                                               cache_ttl=cache_ttl)
                     reply.cost = provider_for(live).cost(live, reply.tokens_in, reply.tokens_out, reply.cached_tokens,
                                                          reply.cache_write_tokens, reply.cache_ttl)
+                    went_live.append(True)
                     return reply
                 from ..providers.batch import Place
 
@@ -141,10 +143,12 @@ class ModelClient:
             reply.cost = family.cost(model, reply.tokens_in, reply.tokens_out, reply.cached_tokens,
                                      reply.cache_write_tokens, reply.cache_ttl)
         if family.name not in ("sim", "local"):  # in-process models have no prices
-            from ..providers.prices import input_cost
+            from ..providers.prices import batch_input_cost, input_cost
 
-            split = input_cost(model.model, reply.tokens_in, reply.cached_tokens, reply.cache_write_tokens,
-                               reply.cache_ttl)
+            # a batch reply's prompt at the batch prices its cost was charged at
+            priced = batch_input_cost if family.name == "batch" and not went_live else input_cost
+            split = priced(model.model, reply.tokens_in, reply.cached_tokens, reply.cache_write_tokens,
+                           reply.cache_ttl)
             if split is not None:
                 reply.input_cost, reply.input_cost_uncached = split
         reply.started_at = sent_at[-1] if sent_at else _now()

@@ -137,28 +137,18 @@ BATCH_DISCOUNT = 0.5
 Anthropic Message Batches: 50% off every token), used where the map has no batch price."""
 
 
-def batch_cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
-               cache_write_1h: int = 0) -> tuple[float | None, BatchPriceBasis | None]:
-    """USD cost of one reply of a vendor batch, and where its prices came from
-    (`BatchPriceBasis`); ``(None, None)`` when the model has no live price either.
-
-    `tokens_in` is the whole prompt as the transports count it (cache reads and writes
-    included); `cached` the cache reads; `cache_write` / `cache_write_1h` the Anthropic cache
-    writes with a 5-minute / 1-hour lifetime (part of `tokens_in`). Batch prices are the map's
-    ``*_batches`` entries where it has them (``price map``, which needs both input and output),
-    else half the live price (``50% rule``). A cache read or write without a batch entry costs
-    half its live price. Above 200,000 prompt tokens the
-    map's ``_above_200k_tokens`` live prices are halved (basis ``50% rule``: the map has no batch
-    prices for that tier). The live cache prices are `input_prices` (the map's, else the vendor's
-    multipliers), so a batch is never priced by other cache rules than the live transport."""
+def _batch_token_prices(model: str, tokens_in: int
+                        ) -> tuple[float, float, float, float, float, BatchPriceBasis] | None:
+    """USD per token on the batch API for a prompt of `tokens_in`: (input, output, cache read,
+    5-minute write, 1-hour write, basis); None when the model has no live price either."""
     info = model_info(model)
     if info is None:
-        return None, None
+        return None
     out = info.get("output_cost_per_token")
     live = input_prices(model, tokens_in)
     live_1h = input_prices(model, tokens_in, "1h")
     if out is None or live is None or live_1h is None:
-        return None, None
+        return None
     half = BATCH_DISCOUNT
     inp, read, write = live  # the live prices: the map's own, else the vendor's cache multipliers
     write_1h = live_1h[2]
@@ -176,9 +166,43 @@ def batch_cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0, cac
     p_read = b_read if b_read is not None else read * half
     p_write = b_write if b_write is not None else write * half
     p_write_1h = write_1h * half
+    return p_inp, p_out, p_read, p_write, p_write_1h, basis
+
+
+def batch_cost(model: str, tokens_in: int, tokens_out: int, cached: int = 0, cache_write: int = 0,
+               cache_write_1h: int = 0) -> tuple[float | None, BatchPriceBasis | None]:
+    """USD cost of one reply of a vendor batch, and where its prices came from
+    (`BatchPriceBasis`); ``(None, None)`` when the model has no live price either.
+
+    `tokens_in` is the whole prompt as the transports count it (cache reads and writes
+    included); `cached` the cache reads; `cache_write` / `cache_write_1h` the Anthropic cache
+    writes with a 5-minute / 1-hour lifetime (part of `tokens_in`). Batch prices are the map's
+    ``*_batches`` entries where it has them (``price map``, which needs both input and output),
+    else half the live price (``50% rule``). A cache read or write without a batch entry costs
+    half its live price. Above 200,000 prompt tokens the
+    map's ``_above_200k_tokens`` live prices are halved (basis ``50% rule``: the map has no batch
+    prices for that tier). The live cache prices are `input_prices` (the map's, else the vendor's
+    multipliers), so a batch is never priced by other cache rules than the live transport."""
+    p = _batch_token_prices(model, tokens_in)
+    if p is None:
+        return None, None
+    p_inp, p_out, p_read, p_write, p_write_1h, basis = p
     plain = max(tokens_in - cached - cache_write - cache_write_1h, 0)
     total = plain * p_inp + cached * p_read + cache_write * p_write + cache_write_1h * p_write_1h + tokens_out * p_out
     return float(total), basis
+
+
+def batch_input_cost(model: str, tokens_in: int, cached: int = 0, cache_write: int = 0,
+                     cache_ttl: str | None = None) -> tuple[float, float] | None:
+    """(charged, uncached) USD of one batch request's prompt, at the batch prices `batch_cost`
+    charges (so a batch reply's input cost and cost agree); None when the model has no price."""
+    p = _batch_token_prices(model, tokens_in)
+    if p is None:
+        return None
+    p_inp, _, p_read, p_write, p_write_1h, _ = p
+    write_price = p_write_1h if cache_ttl == "1h" else p_write
+    plain = max(tokens_in - cached - cache_write, 0)
+    return float(plain * p_inp + cached * p_read + cache_write * write_price), float(tokens_in * p_inp)
 
 
 def price_per_token(model: str) -> tuple[float, float] | None:
@@ -197,5 +221,5 @@ def context_window(model: str) -> int | None:
     return int(info.get("max_input_tokens") or info.get("max_tokens") or 0) or None
 
 
-__all__ = ["BATCH_DISCOUNT", "batch_cost", "context_window", "cost", "input_cost", "input_prices", "model_info",
+__all__ = ["BATCH_DISCOUNT", "batch_cost", "batch_input_cost", "context_window", "cost", "input_cost", "input_prices", "model_info",
            "price_map", "price_map_path", "price_per_token"]

@@ -283,6 +283,21 @@ def test_batch_price_basis_and_the_50_percent_rule() -> None:
     assert prices.batch_cost("nobody/knows-this", 10, 10) == (None, None)
 
 
+def test_a_batch_prompts_input_cost_is_at_the_batch_price_its_cost_was_charged_at() -> None:
+    # the input part of batch_cost, as charged and uncached (not the live prices)
+    charged, uncached = prices.batch_input_cost("anthropic/claude-sonnet-4-5", 1000, 300, 200)
+    assert charged == pytest.approx(500 * 1.5e-06 + 300 * 1.5e-07 + 200 * 1.875e-06)
+    assert uncached == pytest.approx(1000 * 1.5e-06)
+    total, _ = prices.batch_cost("anthropic/claude-sonnet-4-5", 1000, 10, 300, 200)
+    assert total == pytest.approx(charged + 10 * 7.5e-06)
+    hour, _ = prices.batch_input_cost("anthropic/claude-sonnet-4-5", 1000, 0, 100, "1h")
+    total_1h, _ = prices.batch_cost("anthropic/claude-sonnet-4-5", 1000, 0, 0, 0, 100)
+    assert hour == pytest.approx(total_1h)
+    live = prices.input_cost("anthropic/claude-sonnet-4-5", 1000, 300, 200)
+    assert live is not None and charged < live[0]
+    assert prices.batch_input_cost("nobody/knows-this", 10) is None
+
+
 def test_one_hour_cache_ttl_reaches_every_cache_control(fake_keys) -> None:
     model = ModelAlias(model=ANTHROPIC_MODEL, api_key_env="FAKE_ANTHROPIC_KEY", transport="native")
     messages = [SYSTEM, {"role": "user", "content": "hi"}]

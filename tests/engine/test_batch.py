@@ -78,6 +78,8 @@ def test_conversations_advance_in_waves_and_replies_record_their_batch(cli, stor
             assert len(record["messages_sha256"]) == 64
             # gpt-4.1-mini's batch prices in litellm's map: 2e-7 in, 8e-7 out (half the live 4e-7, 1.6e-6)
             assert m["cost"] == pytest.approx(100 * 2e-7 + 20 * 8e-7)
+            # its prompt at the same batch price (not the live 4e-7): input cost and cost agree
+            assert m["input_cost"] == pytest.approx(100 * 2e-7) and m["input_cost_uncached"] == pytest.approx(100 * 2e-7)
         assert conv["cost"] == pytest.approx(10 * (100 * 2e-7 + 20 * 8e-7))
     # the display's last word on batches: what is out, pending, finished, failed, and the saving
     assert ("batches: 0 out of 10 submitted · requests: 0 pending, 60 finished, 0 failed · "

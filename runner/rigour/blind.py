@@ -505,7 +505,8 @@ def mask_suggestion(item: Any, view: BlindView | None, masker: Masker) -> Any:
                                   "vendor": HIDDEN, "condition": HIDDEN, "replicate": 0,
                                   "partner_alias": PARTNER_TOKEN if conv.partner_alias else None,
                                   "partner_model": None, "simulated": False})
-    return replace(item, suggestion=sug, message=message, conversation=conv,
+    label = view.label(conv.id) if view is not None and conv is not None else None
+    return replace(item, suggestion=sug, message=message, conversation=conv, label=label,
                    coders_for=tuple(text(c) for c in item.coders_for),
                    coders_against=tuple(text(c) for c in item.coders_against))
 

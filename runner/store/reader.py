@@ -212,6 +212,8 @@ class SuggestionRecord:
     """Coders who applied the code to the unit."""
     coders_against: tuple[str, ...] = ()
     """Coders who coded the conversation without applying the code (or recorded it absent)."""
+    label: str | None = None
+    """How the card names the conversation when it is not its id (a blind coder's ``#0042``)."""
 
 
 class StoreReader:

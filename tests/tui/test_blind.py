@@ -113,10 +113,18 @@ async def test_every_screen_hides_models_vendors_and_conditions(app_factory, sto
                     await settle(pilot, lambda: app.screen.loaded)
                     assert leaks(app) == [], f"tallies coder {app.screen.coder}"
             if kind is ReviewScreen:
+                labelled = 0
                 for _ in range(3):
+                    text = screen_text(app)
+                    assert not any(cid in text for cid in store.conversations), "a conversation id in the card"
+                    item = app.screen.current()
+                    if item is not None and item.conversation is not None:
+                        assert re.search(r"of #\d{4}", text), "the card names the conversation by the coder's label"
+                        labelled += 1
                     await pilot.press("s")
                     await settle(pilot)
                     assert leaks(app) == [], "review"
+                assert labelled, "no card on a conversation was seen"
             await pilot.press("escape")
             await settle(pilot)
     rows = q(store, "SELECT * FROM coder_settings WHERE coder = 'cat' ORDER BY id")

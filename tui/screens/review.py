@@ -97,7 +97,7 @@ def render_item(item: SuggestionRecord) -> Text:
         c = item.conversation
         where = "the whole conversation" if s.message_idx is None else f"message #{s.message_idx}"
         if c.condition == "—":  # blind (`runner.rigour.blind.mask_suggestion`): nothing that names model or condition
-            parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"),
+            parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (item.label or "#????", "bold"),
                                        ("  BLIND", "bold magenta")))
         else:
             parts.append(Text.assemble(("on ", "dim"), (where, "bold"), (" of ", "dim"), (c.id, "bold"), "  ",

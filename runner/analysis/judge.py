@@ -403,7 +403,12 @@ async def judge_run(
         if judge.transport == "batch":
             from ..engine import batches, runs
 
-            client.batches = await batches.collector(writer, None, emit, api_for=runs.batch_api_for)
+            # a pass over one run keeps its batches under that run, so running the same pass again
+            # after an interruption polls the batches that are out instead of sending them again
+            # (the custom ids of the same units are the same); a pass over several runs keeps none
+            owners = {c.run_id for c in conversations}
+            ledger_run = owners.pop() if len(owners) == 1 else None
+            client.batches = await batches.collector(writer, ledger_run, emit, api_for=runs.batch_api_for)
             concurrency = max(1, len(todo))  # every unit waits on the wave
             for _ in todo:
                 client.batches.enter()  # every unit a live caller from the start: the wave waits for all

@@ -395,3 +395,58 @@ def test_without_counted_callers_the_idle_timeout_sends_the_wave() -> None:
 
     asyncio.run(main())
     assert api.submits == 1 and len(next(iter(api.batches.values())).lines) == 4
+
+
+class _FlakyAPI(SimBatchAPI):
+    """A vendor whose reads fail now and then: a poll (`status_failures`) or a results download
+    broken off after its first item (`results_failures`)."""
+
+    status_failures: int = 0
+    results_failures: int = 0
+
+    async def status(self, model: Any, vendor_id: str) -> Any:
+        if self.status_failures:
+            self.status_failures -= 1
+            raise ConnectionError("connection reset while polling")
+        return await super().status(model, vendor_id)
+
+    async def results(self, model: Any, vendor_id: str) -> Any:
+        n = 0
+        async for item in super().results(model, vendor_id):
+            if self.results_failures and n == 1:
+                self.results_failures -= 1
+                raise ConnectionError("connection reset while reading the results")
+            n += 1
+            yield item
+
+
+def _three_callers(api: SimBatchAPI) -> list[str]:
+    from runner.protocol.models_file import ModelAlias
+
+    model = ModelAlias(model="openai/gpt-4.1-mini", transport="batch")
+
+    async def main() -> list[str]:
+        t = _collector(api, idle_s=0.01, stall_s=3600)
+        try:
+            replies = await asyncio.wait_for(asyncio.gather(*(
+                t.chat(model, [{"role": "user", "content": f"q{i}"}], alias="m", place=batch_mod.Place(f"c{i}", "turn"))
+                for i in range(3))), timeout=10)
+        finally:
+            await t.aclose()
+        return [r.content for r in replies]
+
+    return asyncio.run(main())
+
+
+def test_a_poll_that_fails_once_is_polled_again_not_resubmitted() -> None:
+    api = _FlakyAPI()
+    api.status_failures = 1  # the batch is out at the vendor: a lost poll must not fail its requests
+    assert _three_callers(api) == [f"reply 1 to: q{i}" for i in range(3)]
+    assert api.submits == 1 and set(api.received.values()) == {1}
+
+
+def test_a_results_download_broken_off_is_read_again_and_nobody_is_left_waiting() -> None:
+    api = _FlakyAPI()
+    api.results_failures = 1  # the first item was read before the break: its caller must get its reply too
+    assert _three_callers(api) == [f"reply 1 to: q{i}" for i in range(3)]
+    assert api.submits == 1 and set(api.received.values()) == {1}

@@ -566,8 +566,11 @@ class BatchTransport:
         model = watch.model
         if item.reply is not None:
             r = item.reply
-            lc = prices.cost(model.model, r.tokens_in, r.tokens_out, r.cached_tokens)
-            bc = r.cost if r.cost is not None else cost(model, r.tokens_in, r.tokens_out, r.cached_tokens)
+            # live, the same request would have written the cache at the alias's own lifetime
+            lc = prices.cost(model.model, r.tokens_in, r.tokens_out, r.cached_tokens, r.cache_write_tokens,
+                             model.cache_ttl if r.cache_write_tokens else None)
+            bc = r.cost if r.cost is not None else cost(model, r.tokens_in, r.tokens_out, r.cached_tokens,
+                                                        r.cache_write_tokens, r.cache_ttl)
             self._mark(item, watch, vendor_id)
             outcomes.append((item.custom_id, "succeeded", None))
             if lc is None or bc is None:

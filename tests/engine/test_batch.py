@@ -450,3 +450,30 @@ def test_a_results_download_broken_off_is_read_again_and_nobody_is_left_waiting(
     api.results_failures = 1  # the first item was read before the break: its caller must get its reply too
     assert _three_callers(api) == [f"reply 1 to: q{i}" for i in range(3)]
     assert api.submits == 1 and set(api.received.values()) == {1}
+
+
+def test_the_saving_counts_cache_writes_on_both_sides() -> None:
+    from runner.protocol.models_file import ModelAlias
+    from runner.providers import prices
+
+    class _Writes(SimBatchAPI):
+        async def results(self, model: Any, vendor_id: str) -> Any:
+            async for item in super().results(model, vendor_id):
+                item.reply.cache_write_tokens, item.reply.cache_ttl = 60, "1h"  # 60 of the 100 written, 1 h
+                yield item
+
+    api = _Writes(name="anthropic")
+    model = ModelAlias(model="anthropic/claude-haiku-4-5", transport="batch")
+    events: list[batch_mod.WaveEvent] = []
+
+    async def main() -> None:
+        t = _collector(api, idle_s=0.01, stall_s=3600, report=events.append)
+        await t.chat(model, [{"role": "user", "content": "q"}], alias="m", place=batch_mod.Place("c", "turn"))
+        await t.aclose()
+
+    asyncio.run(main())
+    (ended,) = [e for e in events if e.kind == "ended"]
+    # live, the alias's 5-minute writes at 1.25x the input price; at the batch price, 1-hour writes at 2x, halved
+    assert ended.live_cost == pytest.approx(prices.cost(model.model, 100, 20, 0, 60, "5m"))
+    assert ended.cost == pytest.approx(batch_mod.cost(model, 100, 20, 0, 60, "1h"))
+    assert ended.live_cost != pytest.approx(prices.cost(model.model, 100, 20, 0))

@@ -328,6 +328,8 @@ class BatchTransport:
         done = self._unclaimed.pop(cid, None)
         if done is not None:
             self.resumed += 1
+            if done.reply is not None:  # read before its caller came: `_mark` had no audit for it
+                done.reply.request = {**audit, **(done.reply.request or {})}
             return self._outcome(done)
         stored = self.ledger.stored.get(cid)
         if stored is not None and stored.state != "resent":

@@ -477,3 +477,39 @@ def test_the_saving_counts_cache_writes_on_both_sides() -> None:
     assert ended.live_cost == pytest.approx(prices.cost(model.model, 100, 20, 0, 60, "5m"))
     assert ended.cost == pytest.approx(batch_mod.cost(model, 100, 20, 0, 60, "1h"))
     assert ended.live_cost != pytest.approx(prices.cost(model.model, 100, 20, 0))
+
+
+def test_a_reply_read_before_its_resumed_caller_came_keeps_its_request_audit() -> None:
+    from runner.protocol.models_file import ModelAlias
+
+    api = SimBatchAPI(polls_to_end=None)  # the first session's batch stays out
+    model = ModelAlias(model="openai/gpt-4.1-mini", transport="batch")
+    ledger = batch_mod.MemoryLedger()
+
+    def ask(t: batch_mod.BatchTransport, i: int) -> Any:
+        return t.chat(model, [{"role": "user", "content": f"q{i}"}], alias="m", place=batch_mod.Place(f"c{i}", "turn"))
+
+    async def first_session() -> None:
+        t = batch_mod.BatchTransport(ledger, run_id="r", poll_interval=0.01, idle_s=0.01, api_for=lambda m: api)
+        tasks = [asyncio.create_task(ask(t, i)) for i in range(2)]
+        while api.submits == 0:
+            await asyncio.sleep(0.01)
+        await t.aclose()  # killed while the batch is out
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def second_session() -> list[Any]:
+        for s in ledger.stored.values():
+            s.vendor_id = ledger.batches[s.batch_id]["vendor_id"]
+        api.polls_to_end = 1
+        t = batch_mod.BatchTransport(ledger, run_id="r", poll_interval=0.01, idle_s=0.01, api_for=lambda m: api)
+        early = await ask(t, 0)  # polls the batch and reads all of it
+        late = await ask(t, 1)  # answered from what was read
+        await t.aclose()
+        return [early, late]
+
+    asyncio.run(first_session())
+    replies = asyncio.run(second_session())
+    assert api.submits == 1
+    for reply in replies:
+        assert reply.request["model"] == "openai/gpt-4.1-mini" and len(reply.request["messages_sha256"]) == 64
+        assert reply.request["batch"]["vendor_id"] == "batch_1"

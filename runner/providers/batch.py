@@ -54,6 +54,10 @@ READ_RETRIES = 8
 wait doubling from the poll interval up to `READ_BACKOFF_MAX_S` (some 20 minutes in all at the
 default 10 s interval), before its requests are failed."""
 
+BATCH_ENVELOPE = 16
+"""Bytes a vendor's batch adds to its lines besides one separator each (a newline per JSONL line
+for OpenAI; ``{"requests":[`` ... ``]}`` and the commas for Anthropic): counted against `max_bytes`."""
+
 READ_BACKOFF_MAX_S = 300.0
 """The longest wait between two reads of a batch after a failed one."""
 
@@ -365,12 +369,13 @@ class BatchTransport:
         if queue is None:
             queue = self._queues[key] = _Queue(alias, model, self.api_for(model))
         line = queue.api.line(request)
+        size = len(line) + 1  # with its separator: what the vendor receives (`BATCH_ENVELOPE`)
         if queue.items and (len(queue.items) >= queue.api.max_requests
-                            or queue.bytes + len(line) > queue.api.max_bytes):
+                            or queue.bytes + size + BATCH_ENVELOPE > queue.api.max_bytes):
             self._flush(key)  # this request starts the next batch
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         queue.items.append(_Waiting(cid, place, line, fut, audit))
-        queue.bytes += len(line)
+        queue.bytes += size
         self._last_enqueue = time.monotonic()
         if len(queue.items) >= queue.api.max_requests:
             self._flush(key)

@@ -513,3 +513,31 @@ def test_a_reply_read_before_its_resumed_caller_came_keeps_its_request_audit() -
     for reply in replies:
         assert reply.request["model"] == "openai/gpt-4.1-mini" and len(reply.request["messages_sha256"]) == 64
         assert reply.request["batch"]["vendor_id"] == "batch_1"
+
+
+def test_the_byte_limit_counts_what_the_vendor_receives_not_only_the_lines() -> None:
+    from runner.protocol.models_file import ModelAlias
+
+    class _Strict(SimBatchAPI):
+        async def submit(self, model: Any, lines: list[bytes], *, label: str) -> str:
+            data = b"\n".join(lines) + b"\n"  # as `batch_openai` uploads them
+            if len(data) > self.max_bytes:
+                raise ValueError(f"{len(data)} bytes: at most {self.max_bytes} per batch file")
+            return await super().submit(model, lines, label=label)
+
+    api = _Strict()
+    model = ModelAlias(model="openai/gpt-4.1-mini", transport="batch")
+    ask = [[{"role": "user", "content": f"q{i}"}] for i in range(3)]
+    cid = batch_mod.custom_id("r", batch_mod.Place("c0", "turn"), ask[0])
+    size = len(api.line(batch_mod.BatchRequest(cid, model, ask[0])))  # every line has this length
+    api.max_bytes = 3 * size + 1  # the three lines fit, the three lines with their newlines do not
+
+    async def main() -> list[str]:
+        t = _collector(api, idle_s=0.01, stall_s=3600)
+        out = await asyncio.gather(*(t.chat(model, m, alias="m", place=batch_mod.Place(f"c{i}", "turn"))
+                                     for i, m in enumerate(ask)))
+        await t.aclose()
+        return [r.content for r in out]
+
+    assert asyncio.run(main()) == [f"reply 1 to: q{i}" for i in range(3)]
+    assert sorted(len(b.lines) for b in api.batches.values()) == [1, 2]

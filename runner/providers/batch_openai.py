@@ -91,11 +91,16 @@ class OpenAIBatchAPI:
             try:
                 batch = await client.batches.create(input_file_id=file.id, endpoint=ENDPOINT, completion_window="24h",
                                                     metadata={LABEL_KEY: label})
-            except Exception:
-                try:  # the upload is of no use without its batch; best effort
-                    await client.files.delete(file.id)
-                except Exception:  # noqa: BLE001 - the create error is the one to report
-                    pass
+            except Exception as exc:
+                status = getattr(exc, "status_code", None)
+                # refused (a 4xx answer): the upload is of no use without its batch; best effort. Not
+                # after a timeout or a broken connection: the batch may exist (the collector's `find`
+                # looks for it), and it would fail without its input file.
+                if isinstance(status, int) and 400 <= status < 500:
+                    try:
+                        await client.files.delete(file.id)
+                    except Exception:  # noqa: BLE001 - the create error is the one to report
+                        pass
                 raise
         return str(batch.id)
 

@@ -327,3 +327,43 @@ def test_result_lines_of_an_unexpected_shape_are_that_requests_error(vendor: str
             assert classify(item.error) == kind, line
     for broken in ("{not json", "null", "[1, 2]"):  # no custom_id to answer: left out (the request is then missing)
         assert module._item(model, broken, 0.0).custom_id == "", broken
+
+
+class _LostCreate:
+    """An `AsyncOpenAI` stand-in whose batch create fails with `error` after the upload."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error, self.deleted = error, []
+        self.files = self
+        self.batches = self
+
+    async def __aenter__(self) -> "_LostCreate":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+    async def create(self, **kw: Any) -> Any:
+        if "purpose" in kw:  # files.create
+            return type("File", (), {"id": "file-1"})()
+        raise self.error  # batches.create
+
+    async def delete(self, file_id: str) -> None:
+        self.deleted.append(file_id)
+
+
+async def test_a_batch_create_whose_answer_was_lost_keeps_its_input_file(monkeypatch) -> None:
+    import httpx
+
+    model = ModelAlias(model=OPENAI_MODEL, transport="native")
+    request = httpx.Request("POST", "https://api.openai.com/v1/batches")
+    lost = _LostCreate(openai.APITimeoutError(request=request))  # the batch may exist: `find` will look for it
+    monkeypatch.setattr(batch_openai, "_client", lambda *a, **k: lost)
+    with pytest.raises(openai.APITimeoutError):
+        await batch_openai.API.submit(model, [b'{"custom_id": "a"}'], label="L")
+    assert lost.deleted == []
+    refused = _LostCreate(openai.BadRequestError("bad", response=httpx.Response(400, request=request), body=None))
+    monkeypatch.setattr(batch_openai, "_client", lambda *a, **k: refused)
+    with pytest.raises(openai.BadRequestError):
+        await batch_openai.API.submit(model, [b'{"custom_id": "a"}'], label="L")
+    assert refused.deleted == ["file-1"]  # no batch was made of it: the upload is cleaned up

@@ -360,11 +360,14 @@ batch_api_for: Any = None
 
 def plan_models(plan: Plan) -> list[ModelAlias | None]:
     """Every alias a plan may call: each conversation's model, partner and experimenter, and the
-    models file's (offer and stop judges)."""
+    judges its protocol names (offer, stop and choice judges). Not the rest of the models file:
+    an alias no conversation calls must not put a live run on the batch transport's footing
+    (its concurrency replaced by `BATCH_IN_FLIGHT`)."""
     out: list[ModelAlias | None] = []
     for s in plan.specs:
         out += [s.model, s.partner, s.experimenter]
-    return out + list(plan.loaded.models.values())
+    judges = _named_judges(plan.protocol.model_dump())
+    return out + [m for name, m in plan.loaded.models.items() if name in judges]
 
 
 def batched(plan: Plan) -> Plan:

@@ -541,3 +541,24 @@ def test_the_byte_limit_counts_what_the_vendor_receives_not_only_the_lines() -> 
 
     assert asyncio.run(main()) == [f"reply 1 to: q{i}" for i in range(3)]
     assert sorted(len(b.lines) for b in api.batches.values()) == [1, 2]
+
+
+def test_an_unused_batch_alias_in_the_models_file_leaves_a_live_run_as_it_was(cli, store, tmp_path, monkeypatch):
+    from runner.engine import choose
+
+    seen: list[int] = []
+    real = choose.run_all
+
+    async def recording(ctx: Any, plan: Any, targets: Any, max_in_flight: int) -> Any:
+        seen.append(max_in_flight)
+        assert ctx.client.batches is None  # no wave collector: nothing here is batched
+        return await real(ctx, plan, targets, max_in_flight)
+
+    monkeypatch.setattr(choose, "run_all", recording)
+    models = tmp_path / "models.yaml"
+    models.write_text("models:\n  mini:\n    model: openai/gpt-4.1-mini\n    transport: batch\n", encoding="utf-8")
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "sim-maker", "--replicates", "4",
+                 "--concurrency", "2", "--models", models)
+    assert result.exit_code == 0, result
+    assert seen == [2]  # the run's own limit, not the batch transport's
+    assert {c["status"] for c in store.conversations(result.run_id)} == {"done"}

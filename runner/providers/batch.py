@@ -334,6 +334,7 @@ class BatchTransport:
             self.resumed += 1
             if done.reply is not None:  # read before its caller came: `_mark` had no audit for it
                 done.reply.request = {**audit, **(done.reply.request or {})}
+                _asked_ttl(done, model, audit)
             return self._outcome(done)
         stored = self.ledger.stored.get(cid)
         if stored is not None and stored.state != "resent":
@@ -572,13 +573,13 @@ class BatchTransport:
         (live, paid, priced) totals of the batch so far."""
         model = watch.model
         if item.reply is not None:
+            self._mark(item, watch, vendor_id)
             r = item.reply
             # live, the same request would have written the cache at the alias's own lifetime
             lc = prices.cost(model.model, r.tokens_in, r.tokens_out, r.cached_tokens, r.cache_write_tokens,
                              model.cache_ttl if r.cache_write_tokens else None)
             bc = r.cost if r.cost is not None else cost(model, r.tokens_in, r.tokens_out, r.cached_tokens,
                                                         r.cache_write_tokens, r.cache_ttl)
-            self._mark(item, watch, vendor_id)
             outcomes.append((item.custom_id, "succeeded", None))
             if lc is None or bc is None:
                 priced = False
@@ -609,8 +610,10 @@ class BatchTransport:
         module prices it; where it did not, the client does, at the batch price)."""
         reply = item.reply
         assert reply is not None
+        audit = watch.audits.pop(item.custom_id, {})
+        _asked_ttl(item, watch.model, audit)
         basis = getattr(item, "price_basis", None) or price_note(watch.model)
-        reply.request = {**watch.audits.pop(item.custom_id, {}), **(reply.request or {}), "batch": {
+        reply.request = {**audit, **(reply.request or {}), "batch": {
             "batch_id": watch.batch_id, "vendor_id": vendor_id, "custom_id": item.custom_id, "price": basis}}
 
     async def aclose(self) -> None:
@@ -622,6 +625,19 @@ class BatchTransport:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _asked_ttl(item: ItemResult, model: ModelAlias, audit: dict[str, Any]) -> None:
+    """Cache writes whose lifetime the vendor did not say (`Reply.cache_ttl` None): the lifetime
+    the request asked of every breakpoint (`audit`, as `chat` set it), repriced when one hour."""
+    reply = item.reply
+    if reply is None or not reply.cache_write_tokens or reply.cache_ttl is not None or not audit:
+        return  # no audit: a result read before its resumed caller came, filled when it comes (`chat`)
+    reply.cache_ttl = "1h" if audit.get("cache_ttl") == "1h" else "5m"
+    if reply.cache_ttl == "1h":
+        reply.cost, basis = prices.batch_cost(model.model, reply.tokens_in, reply.tokens_out, reply.cached_tokens,
+                                              0, reply.cache_write_tokens)
+        item.price_basis = basis or item.price_basis
 
 
 def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:

@@ -182,11 +182,15 @@ def _reply(model: ModelAlias, msg: dict[str, Any], latency: float) -> tuple[Repl
         "anthropic", msg, model, "batch reply")
     split = (msg.get("usage") or {}).get("cache_creation") or {}
     write_1h = int(split.get("ephemeral_1h_input_tokens") or 0) if isinstance(split, dict) else 0
+    told = isinstance(split, dict) and ("ephemeral_1h_input_tokens" in split or "ephemeral_5m_input_tokens" in split)
     cost, basis = reply_cost(model, tokens_in, tokens_out, read, max(write - write_1h, 0), write_1h)
+    # without the split (an older API version, a proxy) the writes' lifetime is unknown here (None,
+    # priced as 5 minutes): the collector knows what the request asked (`BatchTransport._mark`)
+    ttl = ("1h" if write_1h else "5m") if told else None
     return Reply(content=content, reasoning=reasoning or None, tool_calls=calls, finish_reason=finish,
                  tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=read, cost=cost, latency_ms=latency,
                  ttft_ms=None, request_id=body_id, cache_write_tokens=write,
-                 cache_ttl=("1h" if write_1h else "5m") if write else None), basis
+                 cache_ttl=ttl if write else None), basis
 
 
 API = AnthropicBatchAPI()

@@ -562,3 +562,37 @@ def test_an_unused_batch_alias_in_the_models_file_leaves_a_live_run_as_it_was(cl
     assert result.exit_code == 0, result
     assert seen == [2]  # the run's own limit, not the batch transport's
     assert {c["status"] for c in store.conversations(result.run_id)} == {"done"}
+
+
+@pytest.mark.parametrize("split", [None, {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 60}])
+def test_cache_writes_of_a_one_hour_batch_request_are_recorded_and_priced_as_one_hour(split) -> None:
+    from runner.protocol.models_file import ModelAlias
+    from runner.providers import batch_anthropic, prices
+    from runner.providers.batch_wire import ItemResult
+
+    class _Vendor(SimBatchAPI):  # answers as Anthropic does, with or without the writes split by lifetime
+        async def results(self, model: Any, vendor_id: str) -> Any:
+            for item in self.batches[vendor_id].lines:
+                usage = {"input_tokens": 40, "cache_creation_input_tokens": 60, "output_tokens": 20}
+                if split is not None:
+                    usage["cache_creation"] = split
+                msg = {"id": "msg_1", "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+                       "usage": usage}
+                reply, basis = batch_anthropic._reply(model, msg, 1.0)
+                yield ItemResult(item["custom_id"], reply=reply, price_basis=basis)
+
+    api = _Vendor(name="anthropic")
+    model = ModelAlias(model="anthropic/claude-haiku-4-5", transport="batch")
+
+    async def main() -> Any:
+        t = _collector(api, idle_s=0.01, stall_s=3600)
+        reply = await t.chat(model, [{"role": "system", "content": "long shared prompt"},
+                                     {"role": "user", "content": "q"}], alias="m",
+                             place=batch_mod.Place("c", "turn"), cacheable_system=True, cache_key="c")
+        await t.aclose()
+        return reply
+
+    reply = asyncio.run(main())
+    assert reply.request["cache_ttl"] == "1h"  # what the batch asked of every breakpoint
+    assert (reply.cache_write_tokens, reply.cache_ttl) == (60, "1h")
+    assert reply.cost == pytest.approx(prices.batch_cost(model.model, 100, 20, 0, 0, 60)[0])

@@ -103,14 +103,35 @@ def versions() -> tuple[str, str]:
 
 
 def models_json(plan: Plan) -> str:
-    """The aliases a plan uses, as configured (key variable names only, never values)."""
+    """The aliases a plan uses, as configured (key variable names only, never values): the
+    conversations' models, partners and experimenters, and the judges the protocol names (offer,
+    stop and choice judges), so a resume, rerun or fork of the run, which knows only these, can
+    call them."""
     used: dict[str, ModelAlias] = {s.model_alias: s.model for s in plan.specs}
     for s in plan.specs:
         if s.partner_alias and s.partner:
             used[s.partner_alias] = s.partner
         if s.experimenter_alias and s.experimenter:
             used[s.experimenter_alias] = s.experimenter
+    for name in sorted(_named_judges(plan.protocol.model_dump())):
+        if name not in used and name in plan.loaded.models:
+            used[name] = plan.loaded.models[name]
     return json.dumps({k: v.model_dump(exclude_none=True) for k, v in used.items()}, default=str)
+
+
+def _named_judges(node: Any) -> set[str]:
+    """Every alias a protocol (as `model_dump()`) names under a ``judge`` key, wherever it is."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "judge" and isinstance(v, str):
+                found.add(v)
+            else:
+                found |= _named_judges(v)
+    elif isinstance(node, list):
+        for v in node:
+            found |= _named_judges(v)
+    return found
 
 
 def simulated(plan: Plan) -> Plan:
@@ -339,11 +360,14 @@ batch_api_for: Any = None
 
 def plan_models(plan: Plan) -> list[ModelAlias | None]:
     """Every alias a plan may call: each conversation's model, partner and experimenter, and the
-    models file's (offer and stop judges)."""
+    judges its protocol names (offer, stop and choice judges). Not the rest of the models file:
+    an alias no conversation calls must not put a live run on the batch transport's footing
+    (its concurrency replaced by `BATCH_IN_FLIGHT`)."""
     out: list[ModelAlias | None] = []
     for s in plan.specs:
         out += [s.model, s.partner, s.experimenter]
-    return out + list(plan.loaded.models.values())
+    judges = _named_judges(plan.protocol.model_dump())
+    return out + [m for name, m in plan.loaded.models.items() if name in judges]
 
 
 def batched(plan: Plan) -> Plan:

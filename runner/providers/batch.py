@@ -49,6 +49,18 @@ __all__ = ["BatchTransport", "Ledger", "MemoryLedger", "Place", "StoredRequest",
 BATCH_DISCOUNT = 0.5
 """Both vendors' published batch price: half the live price, input and output."""
 
+READ_RETRIES = 8
+"""Failed reads in a row of a batch that is out (a poll, a results download) tried again, the
+wait doubling from the poll interval up to `READ_BACKOFF_MAX_S` (some 20 minutes in all at the
+default 10 s interval), before its requests are failed."""
+
+BATCH_ENVELOPE = 16
+"""Bytes a vendor's batch adds to its lines besides one separator each (a newline per JSONL line
+for OpenAI; ``{"requests":[`` ... ``]}`` and the commas for Anthropic): counted against `max_bytes`."""
+
+READ_BACKOFF_MAX_S = 300.0
+"""The longest wait between two reads of a batch after a failed one."""
+
 
 # ----------------------------------------------------------------------------- prices
 
@@ -257,7 +269,7 @@ class BatchTransport:
 
     def __init__(self, ledger: Ledger, *, run_id: str = "", report: Callable[[WaveEvent], None] | None = None,
                  poll_interval: float = 10.0, idle_s: float = 2.0, stall_s: float = 120.0,
-                 api_for: Callable[[ModelAlias], BatchAPI] = batch_api):
+                 api_for: Callable[[ModelAlias], BatchAPI] = batch_api, read_retries: int = READ_RETRIES):
         self.ledger = ledger
         """Where batches are committed."""
         self.run_id = run_id
@@ -270,6 +282,9 @@ class BatchTransport:
         self.stall_s = max(stall_s, idle_s)
         """The same while the driver counts its callers (`enter`): a safety net, not the rule."""
         self.api_for = api_for
+        self.read_retries = read_retries
+        """Reads of a batch that is out (polls, results) that may fail in a row before its requests
+        are failed (each then retried under a new custom_id, i.e. sent again)."""
         self.active = 0
         """Live callers the driver counts (conversations running)."""
         self.waiting = 0
@@ -317,6 +332,9 @@ class BatchTransport:
         done = self._unclaimed.pop(cid, None)
         if done is not None:
             self.resumed += 1
+            if done.reply is not None:  # read before its caller came: `_mark` had no audit for it
+                done.reply.request = {**audit, **(done.reply.request or {})}
+                _asked_ttl(done, model, audit)
             return self._outcome(done)
         stored = self.ledger.stored.get(cid)
         if stored is not None and stored.state != "resent":
@@ -352,12 +370,13 @@ class BatchTransport:
         if queue is None:
             queue = self._queues[key] = _Queue(alias, model, self.api_for(model))
         line = queue.api.line(request)
+        size = len(line) + 1  # with its separator: what the vendor receives (`BATCH_ENVELOPE`)
         if queue.items and (len(queue.items) >= queue.api.max_requests
-                            or queue.bytes + len(line) > queue.api.max_bytes):
+                            or queue.bytes + size + BATCH_ENVELOPE > queue.api.max_bytes):
             self._flush(key)  # this request starts the next batch
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         queue.items.append(_Waiting(cid, place, line, fut, audit))
-        queue.bytes += len(line)
+        queue.bytes += size
         self._last_enqueue = time.monotonic()
         if len(queue.items) >= queue.api.max_requests:
             self._flush(key)
@@ -473,10 +492,21 @@ class BatchTransport:
     # ------------------------------------------------------------ polling and results
 
     async def _poll(self, watch: _Watch, vendor_id: str, resumed: bool = False) -> None:
+        """Poll a batch that is out until it ends, then read its results. A read that fails (a
+        poll, or a results download broken off) is tried again (`_read_again`): the batch is at
+        the vendor, and failing its requests would send them all again under new custom_ids."""
         api, model = watch.api, watch.model
+        ready: list[tuple[asyncio.Future[Reply] | None, ItemResult]] = []
         try:
+            failures = 0
             while True:
-                status = await api.status(model, vendor_id)
+                try:
+                    status = await api.status(model, vendor_id)
+                except Exception as exc:
+                    failures += 1
+                    await self._read_again(exc, failures)
+                    continue
+                failures = 0
                 await self.ledger.polled(watch.batch_id, status)
                 self.report(WaveEvent("polled", watch.batch_id, watch.alias, api.name,
                                       status.succeeded + status.errored + status.expired + status.cancelled
@@ -486,28 +516,21 @@ class BatchTransport:
                     break
                 await asyncio.sleep(self.poll_interval)
             outcomes: list[tuple[str, str, str | None]] = []
-            ready: list[tuple[asyncio.Future[Reply] | None, ItemResult]] = []
             live = paid = 0.0
             priced = True
-            async for item in api.results(model, vendor_id):
-                fut = watch.waiting.pop(item.custom_id, None)
-                if item.reply is not None:
-                    outcomes.append((item.custom_id, "succeeded", None))
-                    self._mark(item, watch, vendor_id)
-                    r = item.reply
-                    lc = prices.cost(model.model, r.tokens_in, r.tokens_out, r.cached_tokens)
-                    bc = r.cost if r.cost is not None else cost(model, r.tokens_in, r.tokens_out, r.cached_tokens)
-                    if lc is None or bc is None:
-                        priced = False
-                    else:
-                        live, paid = live + lc, paid + bc
-                else:
-                    kind = getattr(item.error, "kind", "errored")
-                    outcomes.append((item.custom_id, "failed", f"{kind}: {item.error}"[:500]))
-                if fut is not None:
-                    ready.append((fut, item))
-                elif resumed and item.custom_id in self.ledger.stored:
-                    self._unclaimed[item.custom_id] = item  # a resumed caller may reach it later
+            seen: set[str] = set()
+            while True:
+                try:
+                    async for item in api.results(model, vendor_id):
+                        if item.custom_id in seen:  # read before the download broke off
+                            continue
+                        live, paid, priced = self._take(item, watch, vendor_id, resumed, outcomes, ready,
+                                                        live, paid, priced)
+                        seen.add(item.custom_id)
+                    break
+                except Exception as exc:
+                    failures += 1
+                    await self._read_again(exc, failures)
             missing = BatchItemFailed("expired" if status.state == "expired" else "cancelled",
                                       f"batch {vendor_id} ended ({status.state}) without this request")
             for cid in watch.waiting:
@@ -517,6 +540,14 @@ class BatchTransport:
             self._watches.pop(watch.batch_id, None)
             for fut in watch.waiting.values():
                 _fail(fut, exc)
+            for fut, item in ready:  # taken out of `waiting` when their results were read: answered
+                if fut is not None and not fut.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        fut.cancel()
+                    elif item.reply is not None:
+                        fut.set_result(item.reply)
+                    else:
+                        fut.set_exception(item.error or BatchItemFailed("errored", "no result"))
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
@@ -534,13 +565,55 @@ class BatchTransport:
             if not fut.done():
                 fut.set_exception(missing)
 
+    def _take(self, item: ItemResult, watch: _Watch, vendor_id: str, resumed: bool,
+              outcomes: list[tuple[str, str, str | None]],
+              ready: list[tuple[asyncio.Future[Reply] | None, ItemResult]], live: float, paid: float,
+              priced: bool) -> tuple[float, float, bool]:
+        """One result of an ended batch: its outcome for the ledger, its waiting caller, and the
+        (live, paid, priced) totals of the batch so far."""
+        model = watch.model
+        if item.reply is not None:
+            self._mark(item, watch, vendor_id)
+            r = item.reply
+            # live, the same request would have written the cache at the alias's own lifetime
+            lc = prices.cost(model.model, r.tokens_in, r.tokens_out, r.cached_tokens, r.cache_write_tokens,
+                             model.cache_ttl if r.cache_write_tokens else None)
+            bc = r.cost if r.cost is not None else cost(model, r.tokens_in, r.tokens_out, r.cached_tokens,
+                                                        r.cache_write_tokens, r.cache_ttl)
+            outcomes.append((item.custom_id, "succeeded", None))
+            if lc is None or bc is None:
+                priced = False
+            else:
+                live, paid = live + lc, paid + bc
+        else:
+            kind = getattr(item.error, "kind", "errored")
+            outcomes.append((item.custom_id, "failed", f"{kind}: {item.error}"[:500]))
+        fut = watch.waiting.pop(item.custom_id, None)  # last: nothing above may lose a caller
+        if fut is not None:
+            ready.append((fut, item))
+        elif resumed and item.custom_id in self.ledger.stored:
+            self._unclaimed[item.custom_id] = item  # a resumed caller may reach it later
+        return live, paid, priced
+
+    async def _read_again(self, exc: Exception, failures: int) -> None:
+        """After the `failures`-th read of a batch in a row failed with `exc`: wait, then let the
+        caller try again; re-raise `exc` when trying again cannot help (the vendor refused the
+        request: a 4xx other than 408, 409 or 429) or after `read_retries` failures in a row."""
+        status = getattr(exc, "status_code", None)
+        refused = isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429)
+        if refused or failures > self.read_retries:
+            raise exc
+        await asyncio.sleep(min(self.poll_interval * 2 ** (failures - 1), READ_BACKOFF_MAX_S))
+
     def _mark(self, item: ItemResult, watch: _Watch, vendor_id: str) -> None:
         """Record in the reply's audit which batch it came from and how it was priced (the vendor
         module prices it; where it did not, the client does, at the batch price)."""
         reply = item.reply
         assert reply is not None
+        audit = watch.audits.pop(item.custom_id, {})
+        _asked_ttl(item, watch.model, audit)
         basis = getattr(item, "price_basis", None) or price_note(watch.model)
-        reply.request = {**watch.audits.pop(item.custom_id, {}), **(reply.request or {}), "batch": {
+        reply.request = {**audit, **(reply.request or {}), "batch": {
             "batch_id": watch.batch_id, "vendor_id": vendor_id, "custom_id": item.custom_id, "price": basis}}
 
     async def aclose(self) -> None:
@@ -552,6 +625,19 @@ class BatchTransport:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _asked_ttl(item: ItemResult, model: ModelAlias, audit: dict[str, Any]) -> None:
+    """Cache writes whose lifetime the vendor did not say (`Reply.cache_ttl` None): the lifetime
+    the request asked of every breakpoint (`audit`, as `chat` set it), repriced when one hour."""
+    reply = item.reply
+    if reply is None or not reply.cache_write_tokens or reply.cache_ttl is not None or not audit:
+        return  # no audit: a result read before its resumed caller came, filled when it comes (`chat`)
+    reply.cache_ttl = "1h" if audit.get("cache_ttl") == "1h" else "5m"
+    if reply.cache_ttl == "1h":
+        reply.cost, basis = prices.batch_cost(model.model, reply.tokens_in, reply.tokens_out, reply.cached_tokens,
+                                              0, reply.cache_write_tokens)
+        item.price_basis = basis or item.price_basis
 
 
 def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:

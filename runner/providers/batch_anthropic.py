@@ -130,12 +130,28 @@ async def _results(model: ModelAlias, vendor_id: str) -> AsyncIterator[ItemResul
         async with client.messages.batches.with_streaming_response.results(vendor_id) as resp:
             async for line in resp.iter_lines():
                 if line.strip():
-                    yield _item(model, line, latency)
+                    item = _item(model, line, latency)
+                    if item.custom_id:
+                        yield item
 
 
 def _item(model: ModelAlias, line: str, latency: float) -> ItemResult:
-    obj = json.loads(line)
-    custom_id = str(obj.get("custom_id"))
+    """One line of the results. A line of an unexpected shape is its request's error
+    (`MalformedReply`); one without a custom_id has ``""`` (`_results` leaves it out)."""
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        return ItemResult(custom_id="", error=MalformedReply(f"unreadable batch result line: {exc}"))
+    if not isinstance(obj, dict) or obj.get("custom_id") is None:
+        return ItemResult(custom_id="", error=MalformedReply("batch result line without a custom_id"))
+    custom_id = str(obj["custom_id"])
+    try:
+        return _read_item(model, obj, custom_id, latency)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        return ItemResult(custom_id=custom_id, error=MalformedReply(f"batch result of an unexpected shape: {exc}"))
+
+
+def _read_item(model: ModelAlias, obj: dict[str, Any], custom_id: str, latency: float) -> ItemResult:
     result = obj.get("result") or {}
     kind = result.get("type")
     if kind == "succeeded":
@@ -146,6 +162,8 @@ def _item(model: ModelAlias, line: str, latency: float) -> ItemResult:
         return ItemResult(custom_id=custom_id, reply=reply, price_basis=basis)
     if kind == "errored":
         outer = result.get("error") or {}
+        if not isinstance(outer, dict):  # a bare message
+            outer = {"message": str(outer)}
         err = outer.get("error") if isinstance(outer.get("error"), dict) else outer
         etype = str(err.get("type") or "api_error")
         return ItemResult(custom_id=custom_id, error=BatchItemFailed(
@@ -164,11 +182,15 @@ def _reply(model: ModelAlias, msg: dict[str, Any], latency: float) -> tuple[Repl
         "anthropic", msg, model, "batch reply")
     split = (msg.get("usage") or {}).get("cache_creation") or {}
     write_1h = int(split.get("ephemeral_1h_input_tokens") or 0) if isinstance(split, dict) else 0
+    told = isinstance(split, dict) and ("ephemeral_1h_input_tokens" in split or "ephemeral_5m_input_tokens" in split)
     cost, basis = reply_cost(model, tokens_in, tokens_out, read, max(write - write_1h, 0), write_1h)
+    # without the split (an older API version, a proxy) the writes' lifetime is unknown here (None,
+    # priced as 5 minutes): the collector knows what the request asked (`BatchTransport._mark`)
+    ttl = ("1h" if write_1h else "5m") if told else None
     return Reply(content=content, reasoning=reasoning or None, tool_calls=calls, finish_reason=finish,
                  tokens_in=tokens_in, tokens_out=tokens_out, cached_tokens=read, cost=cost, latency_ms=latency,
                  ttft_ms=None, request_id=body_id, cache_write_tokens=write,
-                 cache_ttl=("1h" if write_1h else "5m") if write else None), basis
+                 cache_ttl=ttl if write else None), basis
 
 
 API = AnthropicBatchAPI()

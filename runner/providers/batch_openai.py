@@ -91,11 +91,16 @@ class OpenAIBatchAPI:
             try:
                 batch = await client.batches.create(input_file_id=file.id, endpoint=ENDPOINT, completion_window="24h",
                                                     metadata={LABEL_KEY: label})
-            except Exception:
-                try:  # the upload is of no use without its batch; best effort
-                    await client.files.delete(file.id)
-                except Exception:  # noqa: BLE001 - the create error is the one to report
-                    pass
+            except Exception as exc:
+                status = getattr(exc, "status_code", None)
+                # refused (a 4xx answer): the upload is of no use without its batch; best effort. Not
+                # after a timeout or a broken connection: the batch may exist (the collector's `find`
+                # looks for it), and it would fail without its input file.
+                if isinstance(status, int) and 400 <= status < 500:
+                    try:
+                        await client.files.delete(file.id)
+                    except Exception:  # noqa: BLE001 - the create error is the one to report
+                        pass
                 raise
         return str(batch.id)
 
@@ -166,7 +171,7 @@ async def _results(model: ModelAlias, vendor_id: str) -> AsyncIterator[ItemResul
                     if not line.strip():
                         continue
                     item = _item(model, line, latency)
-                    if item.custom_id in seen:
+                    if not item.custom_id or item.custom_id in seen:
                         continue
                     seen.add(item.custom_id)
                     yield item
@@ -202,9 +207,31 @@ def _missing_error(batch: Any) -> Any:
 
 
 def _item(model: ModelAlias, line: str, latency: float) -> ItemResult:
-    """One line of an output or error file."""
-    obj = json.loads(line)
-    custom_id = str(obj.get("custom_id"))
+    """One line of an output or error file. A line of an unexpected shape is its request's
+    error (`MalformedReply`); one without a custom_id has ``""`` (`_results` leaves it out: its
+    request is then found missing)."""
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        return ItemResult(custom_id="", error=MalformedReply(f"unreadable batch result line: {exc}"))
+    if not isinstance(obj, dict) or obj.get("custom_id") is None:
+        return ItemResult(custom_id="", error=MalformedReply("batch result line without a custom_id"))
+    custom_id = str(obj["custom_id"])
+    try:
+        return _read_item(model, obj, custom_id, latency)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        return ItemResult(custom_id=custom_id, error=MalformedReply(f"batch result of an unexpected shape: {exc}"))
+
+
+def _error_fields(err: Any) -> dict[str, Any]:
+    """A vendor error as `{message, type, code}`: OpenAI's object, or the bare string some
+    OpenAI-compatible servers send."""
+    if isinstance(err, dict):
+        return err
+    return {"message": str(err)} if err else {}
+
+
+def _read_item(model: ModelAlias, obj: dict[str, Any], custom_id: str, latency: float) -> ItemResult:
     response = obj.get("response")
     error = obj.get("error")
     if response and int(response.get("status_code") or 0) == 200:
@@ -215,11 +242,12 @@ def _item(model: ModelAlias, line: str, latency: float) -> ItemResult:
         return ItemResult(custom_id=custom_id, reply=reply, price_basis=basis)
     if response:  # the request was run and the vendor answered it with an HTTP error
         status = int(response.get("status_code") or 0) or None
-        err = ((response.get("body") or {}).get("error") or {}) if isinstance(response.get("body"), dict) else {}
+        body = response.get("body")
+        err = _error_fields(body.get("error") if isinstance(body, dict) else body) or _error_fields(error)
         return ItemResult(custom_id=custom_id, error=BatchItemFailed(
             "errored", str(err.get("message") or f"HTTP {status}"), status, error_type=err.get("type"),
             code=err.get("code")))
-    error = error or {}
+    error = _error_fields(error)
     code = error.get("code")
     message = str(error.get("message") or code or "no response")
     if code == "batch_expired":

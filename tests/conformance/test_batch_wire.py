@@ -309,3 +309,76 @@ def test_one_hour_cache_ttl_reaches_every_cache_control(fake_keys) -> None:
     assert [b["cache_control"] for b in hour["params"]["system"] if "cache_control" in b] == [
         {**c, "ttl": "1h"} for c in marked]
     assert "cache_control" not in json.dumps(messages)  # the caller's messages are untouched
+
+
+# Result lines of an unexpected shape (an OpenAI-compatible server's string error, a missing
+# field, a broken line) are that request's error, never an exception that fails the whole batch.
+ODD_LINES = {
+    "openai": [
+        ('{"custom_id": "s1", "response": {"status_code": 500, "body": {"error": "upstream exploded"}}}',
+         "s1", "server"),
+        ('{"custom_id": "s2", "response": null, "error": "engine died"}', "s2", None),
+        ('{"custom_id": "s3", "response": {"status_code": 200, "body": {"choices": ["not an object"]}}}', "s3",
+         "malformed"),
+        ('{"custom_id": "s4", "response": {"status_code": 503, "body": "Service Unavailable"}}', "s4", "server"),
+    ],
+    "anthropic": [
+        ('{"custom_id": "s1", "result": {"type": "errored", "error": "overloaded"}}', "s1", None),
+        ('{"custom_id": "s2", "result": {"type": "succeeded", "message": {"content": ["hi"], '
+         '"stop_reason": "end_turn"}}}', "s2", "malformed"),
+        ('{"custom_id": "s3", "result": "errored"}', "s3", "malformed"),
+    ],
+}
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_result_lines_of_an_unexpected_shape_are_that_requests_error(vendor: str) -> None:
+    module = batch_openai if vendor == "openai" else batch_anthropic
+    model = ModelAlias(model=OPENAI_MODEL if vendor == "openai" else ANTHROPIC_MODEL, transport="native")
+    for line, cid, kind in ODD_LINES[vendor]:
+        item = module._item(model, line, 0.0)
+        assert item.custom_id == cid and item.reply is None and item.error is not None, line
+        if kind is not None:
+            assert classify(item.error) == kind, line
+    for broken in ("{not json", "null", "[1, 2]"):  # no custom_id to answer: left out (the request is then missing)
+        assert module._item(model, broken, 0.0).custom_id == "", broken
+
+
+class _LostCreate:
+    """An `AsyncOpenAI` stand-in whose batch create fails with `error` after the upload."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error, self.deleted = error, []
+        self.files = self
+        self.batches = self
+
+    async def __aenter__(self) -> "_LostCreate":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+    async def create(self, **kw: Any) -> Any:
+        if "purpose" in kw:  # files.create
+            return type("File", (), {"id": "file-1"})()
+        raise self.error  # batches.create
+
+    async def delete(self, file_id: str) -> None:
+        self.deleted.append(file_id)
+
+
+async def test_a_batch_create_whose_answer_was_lost_keeps_its_input_file(monkeypatch) -> None:
+    import httpx
+
+    model = ModelAlias(model=OPENAI_MODEL, transport="native")
+    request = httpx.Request("POST", "https://api.openai.com/v1/batches")
+    lost = _LostCreate(openai.APITimeoutError(request=request))  # the batch may exist: `find` will look for it
+    monkeypatch.setattr(batch_openai, "_client", lambda *a, **k: lost)
+    with pytest.raises(openai.APITimeoutError):
+        await batch_openai.API.submit(model, [b'{"custom_id": "a"}'], label="L")
+    assert lost.deleted == []
+    refused = _LostCreate(openai.BadRequestError("bad", response=httpx.Response(400, request=request), body=None))
+    monkeypatch.setattr(batch_openai, "_client", lambda *a, **k: refused)
+    with pytest.raises(openai.BadRequestError):
+        await batch_openai.API.submit(model, [b'{"custom_id": "a"}'], label="L")
+    assert refused.deleted == ["file-1"]  # no batch was made of it: the upload is cleaned up

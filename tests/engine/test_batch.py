@@ -397,3 +397,204 @@ def test_without_counted_callers_the_idle_timeout_sends_the_wave() -> None:
 
     asyncio.run(main())
     assert api.submits == 1 and len(next(iter(api.batches.values())).lines) == 4
+
+
+class _FlakyAPI(SimBatchAPI):
+    """A vendor whose reads fail now and then: a poll (`status_failures`) or a results download
+    broken off after its first item (`results_failures`)."""
+
+    status_failures: int = 0
+    results_failures: int = 0
+
+    async def status(self, model: Any, vendor_id: str) -> Any:
+        if self.status_failures:
+            self.status_failures -= 1
+            raise ConnectionError("connection reset while polling")
+        return await super().status(model, vendor_id)
+
+    async def results(self, model: Any, vendor_id: str) -> Any:
+        n = 0
+        async for item in super().results(model, vendor_id):
+            if self.results_failures and n == 1:
+                self.results_failures -= 1
+                raise ConnectionError("connection reset while reading the results")
+            n += 1
+            yield item
+
+
+def _three_callers(api: SimBatchAPI) -> list[str]:
+    from runner.protocol.models_file import ModelAlias
+
+    model = ModelAlias(model="openai/gpt-4.1-mini", transport="batch")
+
+    async def main() -> list[str]:
+        t = _collector(api, idle_s=0.01, stall_s=3600)
+        try:
+            replies = await asyncio.wait_for(asyncio.gather(*(
+                t.chat(model, [{"role": "user", "content": f"q{i}"}], alias="m", place=batch_mod.Place(f"c{i}", "turn"))
+                for i in range(3))), timeout=10)
+        finally:
+            await t.aclose()
+        return [r.content for r in replies]
+
+    return asyncio.run(main())
+
+
+def test_a_poll_that_fails_once_is_polled_again_not_resubmitted() -> None:
+    api = _FlakyAPI()
+    api.status_failures = 1  # the batch is out at the vendor: a lost poll must not fail its requests
+    assert _three_callers(api) == [f"reply 1 to: q{i}" for i in range(3)]
+    assert api.submits == 1 and set(api.received.values()) == {1}
+
+
+def test_a_results_download_broken_off_is_read_again_and_nobody_is_left_waiting() -> None:
+    api = _FlakyAPI()
+    api.results_failures = 1  # the first item was read before the break: its caller must get its reply too
+    assert _three_callers(api) == [f"reply 1 to: q{i}" for i in range(3)]
+    assert api.submits == 1 and set(api.received.values()) == {1}
+
+
+def test_the_saving_counts_cache_writes_on_both_sides() -> None:
+    from runner.protocol.models_file import ModelAlias
+    from runner.providers import prices
+
+    class _Writes(SimBatchAPI):
+        async def results(self, model: Any, vendor_id: str) -> Any:
+            async for item in super().results(model, vendor_id):
+                item.reply.cache_write_tokens, item.reply.cache_ttl = 60, "1h"  # 60 of the 100 written, 1 h
+                yield item
+
+    api = _Writes(name="anthropic")
+    model = ModelAlias(model="anthropic/claude-haiku-4-5", transport="batch")
+    events: list[batch_mod.WaveEvent] = []
+
+    async def main() -> None:
+        t = _collector(api, idle_s=0.01, stall_s=3600, report=events.append)
+        await t.chat(model, [{"role": "user", "content": "q"}], alias="m", place=batch_mod.Place("c", "turn"))
+        await t.aclose()
+
+    asyncio.run(main())
+    (ended,) = [e for e in events if e.kind == "ended"]
+    # live, the alias's 5-minute writes at 1.25x the input price; at the batch price, 1-hour writes at 2x, halved
+    assert ended.live_cost == pytest.approx(prices.cost(model.model, 100, 20, 0, 60, "5m"))
+    assert ended.cost == pytest.approx(batch_mod.cost(model, 100, 20, 0, 60, "1h"))
+    assert ended.live_cost != pytest.approx(prices.cost(model.model, 100, 20, 0))
+
+
+def test_a_reply_read_before_its_resumed_caller_came_keeps_its_request_audit() -> None:
+    from runner.protocol.models_file import ModelAlias
+
+    api = SimBatchAPI(polls_to_end=None)  # the first session's batch stays out
+    model = ModelAlias(model="openai/gpt-4.1-mini", transport="batch")
+    ledger = batch_mod.MemoryLedger()
+
+    def ask(t: batch_mod.BatchTransport, i: int) -> Any:
+        return t.chat(model, [{"role": "user", "content": f"q{i}"}], alias="m", place=batch_mod.Place(f"c{i}", "turn"))
+
+    async def first_session() -> None:
+        t = batch_mod.BatchTransport(ledger, run_id="r", poll_interval=0.01, idle_s=0.01, api_for=lambda m: api)
+        tasks = [asyncio.create_task(ask(t, i)) for i in range(2)]
+        while api.submits == 0:
+            await asyncio.sleep(0.01)
+        await t.aclose()  # killed while the batch is out
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def second_session() -> list[Any]:
+        for s in ledger.stored.values():
+            s.vendor_id = ledger.batches[s.batch_id]["vendor_id"]
+        api.polls_to_end = 1
+        t = batch_mod.BatchTransport(ledger, run_id="r", poll_interval=0.01, idle_s=0.01, api_for=lambda m: api)
+        early = await ask(t, 0)  # polls the batch and reads all of it
+        late = await ask(t, 1)  # answered from what was read
+        await t.aclose()
+        return [early, late]
+
+    asyncio.run(first_session())
+    replies = asyncio.run(second_session())
+    assert api.submits == 1
+    for reply in replies:
+        assert reply.request["model"] == "openai/gpt-4.1-mini" and len(reply.request["messages_sha256"]) == 64
+        assert reply.request["batch"]["vendor_id"] == "batch_1"
+
+
+def test_the_byte_limit_counts_what_the_vendor_receives_not_only_the_lines() -> None:
+    from runner.protocol.models_file import ModelAlias
+
+    class _Strict(SimBatchAPI):
+        async def submit(self, model: Any, lines: list[bytes], *, label: str) -> str:
+            data = b"\n".join(lines) + b"\n"  # as `batch_openai` uploads them
+            if len(data) > self.max_bytes:
+                raise ValueError(f"{len(data)} bytes: at most {self.max_bytes} per batch file")
+            return await super().submit(model, lines, label=label)
+
+    api = _Strict()
+    model = ModelAlias(model="openai/gpt-4.1-mini", transport="batch")
+    ask = [[{"role": "user", "content": f"q{i}"}] for i in range(3)]
+    cid = batch_mod.custom_id("r", batch_mod.Place("c0", "turn"), ask[0])
+    size = len(api.line(batch_mod.BatchRequest(cid, model, ask[0])))  # every line has this length
+    api.max_bytes = 3 * size + 1  # the three lines fit, the three lines with their newlines do not
+
+    async def main() -> list[str]:
+        t = _collector(api, idle_s=0.01, stall_s=3600)
+        out = await asyncio.gather(*(t.chat(model, m, alias="m", place=batch_mod.Place(f"c{i}", "turn"))
+                                     for i, m in enumerate(ask)))
+        await t.aclose()
+        return [r.content for r in out]
+
+    assert asyncio.run(main()) == [f"reply 1 to: q{i}" for i in range(3)]
+    assert sorted(len(b.lines) for b in api.batches.values()) == [1, 2]
+
+
+def test_an_unused_batch_alias_in_the_models_file_leaves_a_live_run_as_it_was(cli, store, tmp_path, monkeypatch):
+    from runner.engine import choose
+
+    seen: list[int] = []
+    real = choose.run_all
+
+    async def recording(ctx: Any, plan: Any, targets: Any, max_in_flight: int) -> Any:
+        seen.append(max_in_flight)
+        assert ctx.client.batches is None  # no wave collector: nothing here is batched
+        return await real(ctx, plan, targets, max_in_flight)
+
+    monkeypatch.setattr(choose, "run_all", recording)
+    models = tmp_path / "models.yaml"
+    models.write_text("models:\n  mini:\n    model: openai/gpt-4.1-mini\n    transport: batch\n", encoding="utf-8")
+    result = cli("run", TEST_PROTOCOLS / "two-turns.yaml", "-m", "sim-maker", "--replicates", "4",
+                 "--concurrency", "2", "--models", models)
+    assert result.exit_code == 0, result
+    assert seen == [2]  # the run's own limit, not the batch transport's
+    assert {c["status"] for c in store.conversations(result.run_id)} == {"done"}
+
+
+@pytest.mark.parametrize("split", [None, {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 60}])
+def test_cache_writes_of_a_one_hour_batch_request_are_recorded_and_priced_as_one_hour(split) -> None:
+    from runner.protocol.models_file import ModelAlias
+    from runner.providers import batch_anthropic, prices
+    from runner.providers.batch_wire import ItemResult
+
+    class _Vendor(SimBatchAPI):  # answers as Anthropic does, with or without the writes split by lifetime
+        async def results(self, model: Any, vendor_id: str) -> Any:
+            for item in self.batches[vendor_id].lines:
+                usage = {"input_tokens": 40, "cache_creation_input_tokens": 60, "output_tokens": 20}
+                if split is not None:
+                    usage["cache_creation"] = split
+                msg = {"id": "msg_1", "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+                       "usage": usage}
+                reply, basis = batch_anthropic._reply(model, msg, 1.0)
+                yield ItemResult(item["custom_id"], reply=reply, price_basis=basis)
+
+    api = _Vendor(name="anthropic")
+    model = ModelAlias(model="anthropic/claude-haiku-4-5", transport="batch")
+
+    async def main() -> Any:
+        t = _collector(api, idle_s=0.01, stall_s=3600)
+        reply = await t.chat(model, [{"role": "system", "content": "long shared prompt"},
+                                     {"role": "user", "content": "q"}], alias="m",
+                             place=batch_mod.Place("c", "turn"), cacheable_system=True, cache_key="c")
+        await t.aclose()
+        return reply
+
+    reply = asyncio.run(main())
+    assert reply.request["cache_ttl"] == "1h"  # what the batch asked of every breakpoint
+    assert (reply.cache_write_tokens, reply.cache_ttl) == (60, "1h")
+    assert reply.cost == pytest.approx(prices.batch_cost(model.model, 100, 20, 0, 0, 60)[0])

@@ -226,3 +226,29 @@ def test_simulated_continuations_differ_by_seed_and_only_new_turns_are_called(cl
     replies = [store.messages(c["id"])[3]["content"] for c in forks]
     assert len(set(replies)) > 1  # the seeds draw different continuations from the same moment
     assert len({_seed(c) for c in forks}) == 4
+
+
+def test_a_fork_at_the_offers_reply_is_judged_again_by_the_runs_judge(cli, store, models_file, fake_provider,
+                                                                     tmp_db_url):
+    from tests.engine.conftest import TEST_PROTOCOLS
+
+    fake_provider.add_rule(model="claude-fake", reply='decline\n"I would rather not"')
+    fake_provider.add_rule(model="fake-gpt", match="story?", reply="I would rather not, but thank you.")
+    run = cli("run", TEST_PROTOCOLS / "offer-judge.yaml", "-m", "fake-gpt", "--models", models_file)
+    assert run.exit_code == 0, run
+    (parent,) = store.conversations(run.run_id)
+    # the judge is named by the protocol, not a subject: the run's stored models must still know it
+    assert "fake-claude" in json.loads(store.run(run.run_id)["models_json"])
+    before = len(fake_provider.requests)
+
+    result = _fork(cli, tmp_db_url, parent["id"], "--at", 1, "-n", 2)  # the offer's own reply, sampled again
+    assert result.exit_code == 0, result
+    assert sorted(r.model for r in fake_provider.requests[before:]) == ["claude-fake"] * 2 + ["fake-gpt"] * 4
+    for conv in store.conversations(result.run_id):
+        assert (conv["status"], conv["stop_reason"]) == ("done", "completed"), conv["stop_detail"]
+        (offer,) = store.offers(conv["id"])
+        assert (offer["reply_message_idx"], offer["classification"], offer["method"]) == (
+            1, "decline", "judge:anthropic/claude-fake")
+    again = cli("rerun", run.run_id, "--db", tmp_db_url)  # the same holds for a rerun (and a resume) of the run
+    assert again.exit_code == 0, again
+    assert {c["status"] for c in store.conversations(again.run_id)} == {"done"}

@@ -152,3 +152,27 @@ def test_forks_compare_snapshot_200x50(snap_compare, app_factory, forked) -> Non
         await settle(pilot, lambda: isinstance(pilot.app.screen, CompareScreen) and pilot.app.screen.loaded)
 
     assert snap_compare(app_factory(), terminal_size=(200, 50), run_before=before)
+
+
+async def test_a_blind_coder_sees_no_model_in_the_forks_list(app_factory, forked, store) -> None:
+    """The forks list is a screen like the others: no model column value, names in the replies masked."""
+    from tests.tui.test_blind import leaks
+
+    parent, ids = forked
+    engine = make_engine(store.url, write=True)
+    with Session(engine) as s:  # a continuation that names its model, as models do
+        m = s.exec(select(MessageRow).where(MessageRow.conversation_id == ids[1], MessageRow.idx == AT)).one()
+        m.content = "As gpt-4o, I would rather not say."
+        s.add(m)
+        s.commit()
+    engine.dispose()
+    app = app_factory("cat", blind=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await app.push_screen(ForksScreen(parent, AT))  # what `f` opens on the parent's transcript
+        await settle(pilot, lambda: isinstance(app.screen, ForksScreen) and app.screen.loaded)
+        forks = app.screen
+        assert leaks(app) == []
+        cells = [[str(c) for c in forks.query_one("#forks").get_row_at(i)] for i in range(3)]
+        assert sorted(c[5] for c in cells) == sorted([REPLIES[0], "As [model], I would rather not say.", REPLIES[2]])
+

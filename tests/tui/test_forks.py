@@ -176,3 +176,28 @@ async def test_a_blind_coder_sees_no_model_in_the_forks_list(app_factory, forked
         cells = [[str(c) for c in forks.query_one("#forks").get_row_at(i)] for i in range(3)]
         assert sorted(c[5] for c in cells) == sorted([REPLIES[0], "As [model], I would rather not say.", REPLIES[2]])
 
+
+async def test_a_blind_coder_comparing_two_forks_sees_only_their_own_tags(app_factory, forked, store) -> None:
+    """Compare is a screen like the transcript: a blind coder codes alone, nobody else's tags show."""
+    from tests.tui.test_blind import leaks
+
+    parent, ids = forked
+    engine = make_engine(store.url, write=True)
+    with Session(engine) as s:
+        for cid in ids[:2]:  # ana, not blind, tagged the replies themselves
+            s.add(TagRow(conversation_id=cid, message_idx=AT, code="visualiser", codebook_id=store.codebook_id,
+                         coder="ana", present=True, source="human"))
+        s.commit()
+    engine.dispose()
+    app = app_factory("cat", blind=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await app.push_screen(ForksScreen(parent, AT))
+        await settle(pilot, lambda: isinstance(app.screen, ForksScreen) and app.screen.loaded)
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.loaded)
+        compare = app.screen
+        assert leaks(app) == []
+        shown = [t for side in ("#left-turns", "#right-turns") for v in compare.query(f"{side} TurnView")
+                 for t in v.tags]
+        assert [t.coder for t in shown] == []  # ana's tags on the forks are not shown to a blind coder

@@ -14,6 +14,29 @@ def test_content_tokens_drop_stop_words_and_keep_order() -> None:
     assert content_tokens("I’m here: a, b, 42 and don’t") == ["42"]
 
 
+@pytest.mark.parametrize(("text", "want"), [
+    ("हिन्दी भाषा बहुत सुंदर", ["हिन्दी", "भाषा", "बहुत", "सुंदर"]),  # vowel signs and viramas are marks
+    ("தமிழ் மொழி", ["தமிழ்", "மொழி"]),
+    ("cafe\u0301 re\u0301sume\u0301", ["café", "résumé"]),  # decomposed accents: the same words as composed
+    ("Привет, математика", ["привет", "математика"]),
+])
+def test_content_tokens_keep_whole_words_in_every_script(text: str, want: list[str]) -> None:
+    import unicodedata
+
+    assert content_tokens(text) == [unicodedata.normalize("NFC", w) for w in want]
+
+
+def test_chinese_and_japanese_are_read_one_character_a_token() -> None:
+    """No spaces between words: a clause is not one token (a reply that reuses half the prompt's
+    characters shares bigrams with it, one that shares none scores 0)."""
+    assert content_tokens("我喜欢数学。") == ["我", "喜", "欢", "数", "学"]
+    assert content_tokens("数学が好き") == ["数", "学", "が", "好", "き"]
+    led = echo("我喜欢数学和音乐", ["你喜欢数学吗"])
+    assert (led.shared_bigrams, led.bigrams) == (3, 7)  # 喜欢, 欢数, 数学 of the reply's 7
+    fresh = echo("我想画画", ["你喜欢数学吗"])
+    assert fresh.echo == 0.0
+
+
 def test_ngrams_are_occurrences_in_order() -> None:
     assert ngrams(["a1", "b2", "c3"], 2) == [("a1", "b2"), ("b2", "c3")]
     assert ngrams(["a1"], 2) == []

@@ -7,8 +7,8 @@
 
 What is frozen, as one `RegistrationRow`: the protocol exactly as a run snapshots it
 (`Plan.summary()`: the protocol, every included file's text, models, conditions, replicates)
-with the model aliases it uses (key variable *names* only: a key's value never enters the
-record), the hypotheses, the codebook (its canonical YAML and hash) and the planned
+with the model aliases it uses, its judges' included (key variable *names* only: a key's value
+never enters the record), the hypotheses, the codebook (its canonical YAML and hash) and the planned
 analysis commands.
 
 The hash (`canonical`) is sha256 over a canonical JSON serialisation (sorted keys, no
@@ -104,6 +104,36 @@ def redact(value: Any, secrets: dict[str, str]) -> Any:
 # ----------------------------------------------------------------------------- building
 
 
+def _judge_aliases(value: Any) -> set[str]:
+    """Every ``judge: ALIAS`` in a protocol dump (offer, choice and stop judges, at any depth)."""
+    out: set[str] = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "judge" and isinstance(v, str) and v:
+                out.add(v)
+            else:
+                out |= _judge_aliases(v)
+    elif isinstance(value, list):
+        for v in value:
+            out |= _judge_aliases(v)
+    return out
+
+
+def _models(plan: Any) -> dict[str, dict[str, Any]]:
+    """The aliases a plan uses as a run stores them (`models_json`: subjects, partners, experimenters) and
+    the judges its protocol names: a judge reads the outcome, so swapping its model is a deviation too."""
+    from ..engine.runs import models_json
+    from ..protocol.models_file import resolve_model
+
+    models = json.loads(models_json(plan))
+    loaded = plan.loaded
+    for alias in sorted(_judge_aliases(loaded.protocol.model_dump(mode="json", by_alias=True)) - set(models)):
+        m = resolve_model(alias, loaded.models)
+        if m is not None:
+            models[alias] = json.loads(json.dumps(m.model_dump(exclude_none=True), default=str))
+    return models
+
+
 @dataclass(frozen=True)
 class Record:
     """A registration before it is written: the four payloads and the hash over them."""
@@ -134,9 +164,7 @@ def build(loaded: Any, plan: Any, hypotheses: Any, *, codebook: Any = None, code
     """The registration of a loaded protocol and its default plan (`runner.plan.make_plan`), a loaded
     hypotheses file (`runner.rigour.hypotheses.load_hypotheses`), an optional codebook
     (`runner.analysis.codebook.Codebook`) and analysis file. Nothing is written."""
-    from ..engine.runs import models_json
-
-    models = json.loads(models_json(plan))
+    models = _models(plan)
     secrets = _secret_values(models)
     protocol = RegisteredProtocol(
         plan=redact(json.loads(json.dumps(plan.summary(), default=str)), secrets),
@@ -429,10 +457,8 @@ def _compare_models(reg: dict[str, dict[str, Any]], act: dict[str, dict[str, Any
 
 def deviations(registration: Any, plan: Any) -> list[Deviation]:
     """Every difference between a stored registration and a plan about to run (see the module docstring)."""
-    from ..engine.runs import models_json
-
     registered = RegisteredProtocol.model_validate_json(registration.protocol_json)
-    models = json.loads(models_json(plan))
+    models = _models(plan)
     secrets = _secret_values(models)
     reg = _normal_plan(registered.plan)
     act = _normal_plan(redact(json.loads(json.dumps(plan.summary(), default=str)), secrets))

@@ -201,3 +201,28 @@ async def test_a_blind_coder_comparing_two_forks_sees_only_their_own_tags(app_fa
         shown = [t for side in ("#left-turns", "#right-turns") for v in compare.query(f"{side} TurnView")
                  for t in v.tags]
         assert [t.coder for t in shown] == []  # ana's tags on the forks are not shown to a blind coder
+
+
+def test_forks_of_one_point_from_two_fork_runs_each_have_their_own_place(forked, store) -> None:
+    """`latitude fork` run twice on one point numbers each batch's samples from 0 again: every fork still
+    has its own place among its siblings ("fork 4 of 6", never two "fork 1 of 6")."""
+    from runner.store.reader import StoreReader
+
+    parent, ids = forked
+    engine = make_engine(store.url, write=True)
+    more = [f"g{k:011d}" for k in range(3)]
+    with Session(engine) as s:
+        first = s.get(ConversationRow, ids[0])
+        run = s.get(RunRow, first.run_id)
+        s.add(RunRow(**{**run.model_dump(), "id": "forkrun00002"}))
+        s.flush()
+        for k, cid in enumerate(more):  # the second batch: fork_seq 0, 1, 2 again
+            s.add(ConversationRow(**{**first.model_dump(), "id": cid, "run_id": "forkrun00002", "fork_seq": k}))
+        s.commit()
+    engine.dispose()
+    reader = StoreReader(store.url)
+    places = [reader.conversation(cid).forks for cid in ids + more]
+    assert {f.siblings for f in places} == {6}
+    assert sorted(f.position for f in places) == [0, 1, 2, 3, 4, 5]
+    assert [f.conversation.id for f in reader.forks_at(parent, AT)] == sorted(
+        ids + more, key=lambda c: next(p.position for p, i in zip(places, ids + more) if i == c))

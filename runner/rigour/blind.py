@@ -29,7 +29,7 @@ __all__ = [
     "HIDDEN", "MODEL_TOKEN", "PARTNER_TOKEN", "SYSTEM_HIDDEN", "VENDOR_NAMES", "BlindView", "ConversationNames",
     "Masker", "RunNames", "SimpleRow", "blind_order", "blind_seed", "coded_how", "default_blind",
     "experimenter_model", "is_blind", "judge_model", "load_view", "names_of_run", "mask_record", "mask_suggestion", "neutral_label", "open_blind",
-    "self_coded_reason", "set_default_blind", "store_names", "unblind", "unblinded_at", "unit_modes",
+    "researcher_of", "self_coded_reason", "set_default_blind", "store_names", "unblind", "unblinded_at", "unit_modes",
 ]
 
 MODEL_TOKEN = "[model]"
@@ -218,6 +218,22 @@ def self_coded_reason(coder: str, researcher: str | None, conversation: Any, nam
             model in {names.experimenter, names.experimenter_alias} - {None}:
         return "the judge is this conversation's experimenter"
     return None
+
+
+def researcher_of(run: Any) -> str | None:
+    """Who ran or prompted a run: its ``researcher`` column, else the one its options carry (a fork run
+    made by `latitude fork` keeps the parent run's options, the researcher who prompted what it continues,
+    but not the column)."""
+    if run is None:
+        return None
+    if getattr(run, "researcher", None):
+        return str(run.researcher)
+    try:
+        options = json.loads(getattr(run, "options_json", "") or "{}")
+    except ValueError:
+        return None
+    found = options.get("researcher") if isinstance(options, dict) else None
+    return str(found) if found else None
 
 
 def coded_how(blind: bool, self_coded: bool) -> CodedHow:
@@ -452,7 +468,7 @@ def mask_record(record: Any, view: BlindView) -> Any:
     })
     run = RunRow(**{**record.run.model_dump(), "protocol_name": text(record.run.protocol_name),
                     "protocol_path": HIDDEN, "protocol_text": "", "plan_json": "{}", "models_json": "{}",
-                    "options_json": "{}", "simulated": False})
+                    "options_json": "{}", "simulated": False, "researcher": researcher_of(record.run)})
     messages = [MessageRow(**{**m.model_dump(), "content": SYSTEM_HIDDEN if m.role == "system" else text(m.content),
                               "reasoning": text(m.reasoning) if m.reasoning else m.reasoning,
                               "tool_calls_json": text(m.tool_calls_json) if m.tool_calls_json else m.tool_calls_json,
@@ -563,7 +579,7 @@ def unit_modes(s: Any, convs: Sequence[Any], tags: Sequence[Any],
     for (coder, cid), flags in per.items():
         conv = by_id[cid]
         run = runs.get(conv.run_id)
-        own = self_coded_reason(coder, getattr(run, "researcher", None), conv, names.get(conv.run_id))
+        own = self_coded_reason(coder, researcher_of(run), conv, names.get(conv.run_id))
         out[(coder, cid)] = coded_how(bool(flags) and all(flags), own is not None)
     return out
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from runner.store.db import make_engine
 from runner.store.tables import ConversationRow, MessageRow, RunRow, TagRow
@@ -226,3 +226,24 @@ def test_forks_of_one_point_from_two_fork_runs_each_have_their_own_place(forked,
     assert sorted(f.position for f in places) == [0, 1, 2, 3, 4, 5]
     assert [f.conversation.id for f in reader.forks_at(parent, AT)] == sorted(
         ids + more, key=lambda c: next(p.position for p, i in zip(places, ids + more) if i == c))
+
+
+def test_the_researcher_of_the_parent_run_codes_its_forks_self_coded(forked, store) -> None:
+    """`latitude fork` writes a new run whose options carry the parent run's researcher (its column is
+    empty): the forks continue what that researcher prompted, so their codes on them are self-coded."""
+    from runner.rigour.blind import unit_modes
+
+    parent, ids = forked
+    engine = make_engine(store.url, write=True)
+    with Session(engine) as s:
+        s.get(RunRow, store.run_id).researcher = "ana"
+        fork_run = s.get(RunRow, "forkrun00001")
+        fork_run.researcher = None  # as runner.engine.forks.prepare_fork writes it
+        fork_run.options_json = ('{"researcher": "ana", "fork": {"parent": "%s", "parent_run": "%s", "at": %d, '
+                                 '"samples": 3, "seed": 1}}' % (parent, store.run_id, AT))
+        s.commit()
+        convs = list(s.exec(select(ConversationRow).where(col(ConversationRow.id).in_(ids))))
+        tags = list(s.exec(select(TagRow).where(col(TagRow.conversation_id).in_(ids))))
+        modes = unit_modes(s, convs, tags)
+    engine.dispose()
+    assert modes == {("ana", cid): "self-coded" for cid in ids}

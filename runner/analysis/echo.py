@@ -15,7 +15,7 @@ them look like insight". This module measures that, cheaply and transparently:
   and did not write: the system prompt, scripted user turns (offers, check-ins and choice
   questions included), an experimenter model's turns, and in a pair run the partner's replies
   (and the opener, for the side it was shown to: the side that spoke first, as the engine sends
-  it). Not counted: the model's own earlier replies (repeating itself is not being led) and tool
+  it); a pair's check-in (question and answer) only for the side it is private to. Not counted: the model's own earlier replies (repeating itself is not being led) and tool
   results (latitude writes them from the model's own call, e.g. ``saved notes.md``). An n-gram
   never spans two messages.
 - **echo** (the headline) is the bigram share: unigrams are shared by any two texts on one
@@ -215,14 +215,27 @@ PAIR_SIDES = ("a", "b")
 """Speakers of the two models of a pair run."""
 
 
-def visible(role: str, speaker: str, reader: str, first: str) -> bool:
+ASIDE_STEP = "stop.check_in:"
+"""Step prefix of a pair's private check-in messages (``stop.check_in:a``), as the engine writes them."""
+
+
+def aside_of(step: str | None) -> str | None:
+    """The side a message belongs to privately (a pair's check-in, from its step), else None."""
+    return step[len(ASIDE_STEP):] if step and step.startswith(ASIDE_STEP) else None
+
+
+def visible(role: str, speaker: str, reader: str, first: str, aside: str | None = None) -> bool:
     """Does a message (``role``, ``speaker``) count as a prompt of a reply by ``reader``?
 
     ``first`` is the speaker of the conversation's first model reply: in a pair, scripted user
     turns (the opener) are shown to that side only (as `Conversation.view` sends them).
+    ``aside`` is the side a pair's check-in is private to (question or answer): only that side
+    reads it.
     """
     if role == "tool":
         return False
+    if aside is not None:
+        return aside == reader and role != "assistant"
     if role == "assistant":
         return speaker != reader
     if reader in PAIR_SIDES and role == "user" and speaker == "user":
@@ -241,16 +254,17 @@ class EchoHistory:
     __slots__ = ("_first", "_messages", "_readers")
 
     def __init__(self) -> None:
-        self._messages: list[tuple[str, str, list[str]]] = []
+        self._messages: list[tuple[str, str, list[str], str | None]] = []
         self._first: str | None = None
         self._readers: dict[str, tuple[list[int], set[str], set[tuple[str, str]]]] = {}
 
-    def add(self, role: str, speaker: str, content: str, tokens: list[str] | None = None) -> None:
-        """Append one message (any role) to the history."""
-        if role == "assistant" and self._first is None:
+    def add(self, role: str, speaker: str, content: str, tokens: list[str] | None = None,
+            aside: str | None = None) -> None:
+        """Append one message (any role) to the history; ``aside``: the side a pair's check-in is private to."""
+        if role == "assistant" and self._first is None and aside is None:
             self._first = speaker
         self._messages.append((role, speaker, [] if role == "tool" else
-                               (tokens if tokens is not None else content_tokens(content))))
+                               (tokens if tokens is not None else content_tokens(content)), aside))
 
     def score(self, speaker: str, content: str) -> EchoScore:
         """Score a reply by ``speaker`` against every message added so far that it read."""
@@ -262,33 +276,35 @@ class EchoHistory:
             state = self._readers[speaker] = ([0], set(), set())
         done, words, pairs = state
         first = self._first if self._first is not None else speaker
-        for role, who, toks in self._messages[done[0]:]:
-            if visible(role, who, speaker, first):
+        for role, who, toks, aside in self._messages[done[0]:]:
+            if visible(role, who, speaker, first, aside):
                 words.update(toks)
                 pairs.update(zip(toks, toks[1:]))
         done[0] = len(self._messages)
         return _score(tokens, words, pairs)
 
-    def reply(self, speaker: str, content: str) -> EchoScore:
+    def reply(self, speaker: str, content: str, aside: str | None = None) -> EchoScore:
         """Score a reply, then add it to the history (what the engine does with each reply)."""
         tokens = content_tokens(content)
         scored = self._score_tokens(speaker, tokens)
-        self.add("assistant", speaker, content, tokens)
+        self.add("assistant", speaker, content, tokens, aside)
         return scored
 
 
-def score_messages(messages: Iterable[tuple[str, str, str]]) -> list[EchoScore | None]:
-    """Score every model reply of one conversation, given (role, speaker, content) in order.
+def score_messages(messages: Iterable[tuple[str, ...]]) -> list[EchoScore | None]:
+    """Score every model reply of one conversation, given (role, speaker, content) or (role, speaker,
+    content, step) in order (the step says which of a pair's check-ins are private to a side).
 
     Returns one entry per message: its `EchoScore` for an assistant message, None for the others.
     """
     history = EchoHistory()
     out: list[EchoScore | None] = []
-    for role, speaker, content in messages:
+    for role, speaker, content, *rest in messages:
+        aside = aside_of(rest[0]) if rest else None
         if role == "assistant":
-            out.append(history.reply(speaker, content))
+            out.append(history.reply(speaker, content, aside))
         else:
-            history.add(role, speaker, content)
+            history.add(role, speaker, content, aside=aside)
             out.append(None)
     return out
 

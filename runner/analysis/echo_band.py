@@ -108,7 +108,8 @@ def _messages(session: Session, conv_ids: Sequence[str]) -> dict[str, list[Messa
 def _scores(rows: Sequence[MessageRow]) -> tuple[list[float | None], list[_echo.EchoScore | None]]:
     """Each reply's echo (stored, else computed) and, for rows not measured, the computed score."""
     missing = any(m.role == "assistant" and m.echo_bigrams is None for m in rows)
-    computed = _echo.score_messages((m.role, m.speaker, m.content) for m in rows) if missing else [None] * len(rows)
+    computed = _echo.score_messages((m.role, m.speaker, m.content, m.step) for m in rows) if missing \
+        else [None] * len(rows)
     values: list[float | None] = []
     fresh: list[_echo.EchoScore | None] = []
     for m, s in zip(rows, computed, strict=True):
@@ -161,7 +162,7 @@ def backfill(session: Session, conv_ids: Sequence[str], *, force: bool = False) 
     replies = stored = 0
     for cid in conv_ids:
         rows = msgs.get(cid, [])
-        scores = _echo.score_messages((m.role, m.speaker, m.content) for m in rows)
+        scores = _echo.score_messages((m.role, m.speaker, m.content, m.step) for m in rows)
         for m, s in zip(rows, scores, strict=True):
             if m.role != "assistant":
                 continue

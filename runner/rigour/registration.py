@@ -56,6 +56,11 @@ _SECRET_KEY = re.compile(r"(^|[_-])(api[_-]?key|apikey|secret|token|password|pas
 """A mapping key whose value is a secret (``api_key``, ``x-api-key``, ``auth_token``...). ``api_key_env``
 (the *name* of the variable) and ``max_tokens`` do not match."""
 
+_URL_SECRETS = (re.compile(r"(?<=://)([^/\s:@]*):([^/\s@]+)(?=@)"),
+                re.compile(r"(?<=[?&])((?:api[_-]?)?key|token|access_token|secret|password|sig)=([^&#\s]+)",
+                           re.IGNORECASE))
+"""A password in a URL's user info (``https://user:KEY@host``) and a key in its query (``?api_key=KEY``)."""
+
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 """Environment variable names whose values are never allowed into a record."""
 
@@ -86,8 +91,9 @@ def _secret_values(models: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 def redact(value: Any, secrets: dict[str, str]) -> Any:
-    """`value` with every secret-looking mapping value replaced and every environment secret's text
-    (`secrets`: name → value) replaced by ``<redacted:NAME>`` wherever it occurs."""
+    """`value` with every secret-looking mapping value replaced, every environment secret's text
+    (`secrets`: name → value) replaced by ``<redacted:NAME>`` wherever it occurs, and a key inside a
+    URL (its user info's password, a ``key=``/``token=`` query value) replaced."""
     if isinstance(value, dict):
         return {k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
                     else redact(v, secrets)) for k, v in value.items()}
@@ -97,6 +103,10 @@ def redact(value: Any, secrets: dict[str, str]) -> Any:
         for name, secret in secrets.items():
             if secret in value:
                 value = value.replace(secret, f"<redacted:{name}>")
+        if "://" in value or "=" in value:
+            userinfo, query = _URL_SECRETS
+            value = userinfo.sub(lambda m: f"{m.group(1)}:{REDACTED}", value)
+            value = query.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
         return value
     return value
 

@@ -107,6 +107,19 @@ def test_no_secret_reaches_the_record(study: Study, monkeypatch: pytest.MonkeyPa
         assert b"tok-unrelated-7e6d5c4b3a" not in data
 
 
+def test_a_key_inside_an_endpoint_url_is_redacted() -> None:
+    """A proxy URL may carry its key (``https://user:KEY@host``, ``?api_key=KEY``): never in a record."""
+    from runner.rigour.registration import redact
+
+    models = {"m": {"model": "openai/gpt-4o", "api_base": "https://ana:sk-live-0123456789@proxy.example/v1"},
+              "n": {"model": "openai/gpt-4o", "api_base": "https://proxy.example/v1?api_key=sk-live-9876543210&x=1"},
+              "o": {"model": "openai/gpt-4o", "api_base": "http://localhost:8080/v1"}}
+    out = redact(models, {})
+    assert out["m"]["api_base"] == "https://ana:<redacted>@proxy.example/v1"
+    assert out["n"]["api_base"] == "https://proxy.example/v1?api_key=<redacted>&x=1"
+    assert out["o"]["api_base"] == "http://localhost:8080/v1"
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("hypotheses:\n  - id: H1\n    code: visualiser\n    groups: {by: model, compare: [sim-maker, sim-functional]}\n"
      "    test: fisher\n",

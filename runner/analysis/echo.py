@@ -3,9 +3,10 @@
 The field notes warn that "answers that reflect the prompt's own words back and elaborate on
 them look like insight". This module measures that, cheaply and transparently:
 
-- A text's **content tokens** are its lower-cased word tokens (Unicode letters and digits,
-  apostrophes kept inside words) that are not English stop words (scikit-learn's list) and are
-  at least two characters long.
+- A text's **content tokens** are its lower-cased word tokens (Unicode letters and digits with
+  their combining marks, in NFC, apostrophes kept inside words) that are not English stop words
+  (scikit-learn's list) and are at least two characters long; Chinese and Japanese, written
+  without spaces, are read one character a token (see `content_tokens`).
 - A reply is its text as sent back (not its reasoning, not its tool calls' arguments).
 - A reply's **echo at n** is the share of its content n-grams (over the sequence of content
   tokens) that also occur among the content n-grams of the prompts it answered. Counted over
@@ -14,7 +15,7 @@ them look like insight". This module measures that, cheaply and transparently:
   and did not write: the system prompt, scripted user turns (offers, check-ins and choice
   questions included), an experimenter model's turns, and in a pair run the partner's replies
   (and the opener, for the side it was shown to: the side that spoke first, as the engine sends
-  it). Not counted: the model's own earlier replies (repeating itself is not being led) and tool
+  it); a pair's check-in (question and answer) only for the side it is private to. Not counted: the model's own earlier replies (repeating itself is not being led) and tool
   results (latitude writes them from the model's own call, e.g. ``saved notes.md``). An n-gram
   never spans two messages.
 - **echo** (the headline) is the bigram share: unigrams are shared by any two texts on one
@@ -34,6 +35,7 @@ Pure functions; nothing here touches the store, and nothing imports scikit-learn
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -82,12 +84,70 @@ def _stop_words() -> frozenset[str]:
     return _STOP_WORDS
 
 
+_CJK = ("\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+        "\U00020000-\U0003134f")
+"""Han, Hiragana and Katakana: written without spaces between words, so each character is a token."""
+
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_CJK_SPLIT = re.compile(f"[{_CJK}]|[^{_CJK}]+")
+
+
+@functools.lru_cache(maxsize=1)
+def _word_unicode() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """`_WORD` with combining marks inside words (Devanagari and Tamil vowel signs and viramas, Arabic
+    harakat, Hebrew points...), and a pattern finding a mark or a Chinese or Japanese character (text
+    with neither is read by `_WORD`): built on the first text that is not ASCII (about 80 ms, once)."""
+    import unicodedata
+
+    ranges: list[str] = []
+    start = None
+    for cp in [*range(0x300, 0x20000), *range(0xE0100, 0xE01F0), 0x110000]:
+        mark = cp < 0x110000 and unicodedata.category(chr(cp))[0] == "M"
+        if mark and start is None:
+            start = cp
+        elif not mark and start is not None:
+            ranges.append(f"{chr(start)}-{chr(cp - 1)}" if cp - 1 > start else chr(start))
+            start = None
+    marks = "".join(ranges)
+    char = f"(?:[^\\W_]|[{marks}])"
+    bmp = "".join(r for r in ranges if r[0] <= "\uffff")
+    # the finder's class stays in the BMP (a bitmap: one test a character); any astral character goes the slow way
+    return (re.compile(f"{char}+(?:'{char}+)*", re.UNICODE),
+            re.compile(f"[{bmp}{_CJK[:_CJK.index(chr(0x20000))]}\U00010000-\U0010ffff]"))
+
+
 def content_tokens(text: str) -> list[str]:
-    """Lower-cased content words of ``text`` in order (stop words and 1-character tokens removed)."""
+    """Lower-cased content words of ``text`` in order (stop words and 1-character tokens removed).
+
+    Text that is not ASCII is put in Unicode NFC first (a decomposed ``é`` is the same word as a
+    composed one), combining marks stay inside their word, and Chinese and Japanese characters are
+    each one token (kept at one character: they are words or parts of words). Thai, Lao, Khmer and
+    Burmese are not segmented: a run between spaces is one token."""
     lowered = text.lower()
-    if "’" in lowered:
-        lowered = lowered.replace("’", "'")
+    if not lowered.isascii():
+        if "’" in lowered:
+            lowered = lowered.replace("’", "'")
+        word, special = _word_unicode()
+        if special.search(lowered) is not None:
+            return _tokens_marked(lowered, word)
     return [tok for tok in _WORD.findall(lowered) if len(tok) >= 2 and tok not in _STOP_WORDS]
+
+
+def _tokens_marked(lowered: str, word: re.Pattern[str]) -> list[str]:
+    """`content_tokens` of a text with combining marks or Chinese or Japanese characters."""
+    import unicodedata
+
+    lowered = unicodedata.normalize("NFC", lowered)
+    out: list[str] = []
+    for tok in word.findall(lowered):
+        if _CJK_CHAR.search(tok) is None:
+            if len(tok) >= 2 and tok not in _STOP_WORDS:
+                out.append(tok)
+            continue
+        for part in _CJK_SPLIT.findall(tok):
+            if _CJK_CHAR.fullmatch(part) or (len(part) >= 2 and part not in _STOP_WORDS):
+                out.append(part)
+    return out
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -155,14 +215,27 @@ PAIR_SIDES = ("a", "b")
 """Speakers of the two models of a pair run."""
 
 
-def visible(role: str, speaker: str, reader: str, first: str) -> bool:
+ASIDE_STEP = "stop.check_in:"
+"""Step prefix of a pair's private check-in messages (``stop.check_in:a``), as the engine writes them."""
+
+
+def aside_of(step: str | None) -> str | None:
+    """The side a message belongs to privately (a pair's check-in, from its step), else None."""
+    return step[len(ASIDE_STEP):] if step and step.startswith(ASIDE_STEP) else None
+
+
+def visible(role: str, speaker: str, reader: str, first: str, aside: str | None = None) -> bool:
     """Does a message (``role``, ``speaker``) count as a prompt of a reply by ``reader``?
 
     ``first`` is the speaker of the conversation's first model reply: in a pair, scripted user
     turns (the opener) are shown to that side only (as `Conversation.view` sends them).
+    ``aside`` is the side a pair's check-in is private to (question or answer): only that side
+    reads it.
     """
     if role == "tool":
         return False
+    if aside is not None:
+        return aside == reader and role != "assistant"
     if role == "assistant":
         return speaker != reader
     if reader in PAIR_SIDES and role == "user" and speaker == "user":
@@ -181,16 +254,17 @@ class EchoHistory:
     __slots__ = ("_first", "_messages", "_readers")
 
     def __init__(self) -> None:
-        self._messages: list[tuple[str, str, list[str]]] = []
+        self._messages: list[tuple[str, str, list[str], str | None]] = []
         self._first: str | None = None
         self._readers: dict[str, tuple[list[int], set[str], set[tuple[str, str]]]] = {}
 
-    def add(self, role: str, speaker: str, content: str, tokens: list[str] | None = None) -> None:
-        """Append one message (any role) to the history."""
-        if role == "assistant" and self._first is None:
+    def add(self, role: str, speaker: str, content: str, tokens: list[str] | None = None,
+            aside: str | None = None) -> None:
+        """Append one message (any role) to the history; ``aside``: the side a pair's check-in is private to."""
+        if role == "assistant" and self._first is None and aside is None:
             self._first = speaker
         self._messages.append((role, speaker, [] if role == "tool" else
-                               (tokens if tokens is not None else content_tokens(content))))
+                               (tokens if tokens is not None else content_tokens(content)), aside))
 
     def score(self, speaker: str, content: str) -> EchoScore:
         """Score a reply by ``speaker`` against every message added so far that it read."""
@@ -202,33 +276,35 @@ class EchoHistory:
             state = self._readers[speaker] = ([0], set(), set())
         done, words, pairs = state
         first = self._first if self._first is not None else speaker
-        for role, who, toks in self._messages[done[0]:]:
-            if visible(role, who, speaker, first):
+        for role, who, toks, aside in self._messages[done[0]:]:
+            if visible(role, who, speaker, first, aside):
                 words.update(toks)
                 pairs.update(zip(toks, toks[1:]))
         done[0] = len(self._messages)
         return _score(tokens, words, pairs)
 
-    def reply(self, speaker: str, content: str) -> EchoScore:
+    def reply(self, speaker: str, content: str, aside: str | None = None) -> EchoScore:
         """Score a reply, then add it to the history (what the engine does with each reply)."""
         tokens = content_tokens(content)
         scored = self._score_tokens(speaker, tokens)
-        self.add("assistant", speaker, content, tokens)
+        self.add("assistant", speaker, content, tokens, aside)
         return scored
 
 
-def score_messages(messages: Iterable[tuple[str, str, str]]) -> list[EchoScore | None]:
-    """Score every model reply of one conversation, given (role, speaker, content) in order.
+def score_messages(messages: Iterable[tuple[str, ...]]) -> list[EchoScore | None]:
+    """Score every model reply of one conversation, given (role, speaker, content) or (role, speaker,
+    content, step) in order (the step says which of a pair's check-ins are private to a side).
 
     Returns one entry per message: its `EchoScore` for an assistant message, None for the others.
     """
     history = EchoHistory()
     out: list[EchoScore | None] = []
-    for role, speaker, content in messages:
+    for role, speaker, content, *rest in messages:
+        aside = aside_of(rest[0]) if rest else None
         if role == "assistant":
-            out.append(history.reply(speaker, content))
+            out.append(history.reply(speaker, content, aside))
         else:
-            history.add(role, speaker, content)
+            history.add(role, speaker, content, aside=aside)
             out.append(None)
     return out
 

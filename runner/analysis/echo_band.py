@@ -21,7 +21,8 @@ conversations are high"). One unit is enough to be flagged: the flag asks a rese
 those transcripts, it is not a finding, and the counts beside it say how much it rests on.
 The trend across low < mid < high is the Cochran-Armitage test in its permutation form
 (statsmodels ``Table.test_ordinal_association``: the linear-by-linear association test,
-scores 0, 1, 2; z² = (N - 1) r², with r the correlation of band score and presence).
+scores 0, 1, 2; z² = (N - 1) r², with r the correlation of band score and presence), one test a
+code, its p adjusted by Benjamini-Hochberg across the codes tested, as the tally's tests are.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ LED_BASE_SHARE = 0.5
 METHOD = (f"echo band: per conversation, the band of the mean echo of its model replies (share of a reply's content "
           f"bigrams found in the prompts it read; low < {_echo.BANDS[0][1]:.2f} <= mid < {_echo.BANDS[1][1]:.2f} <= "
           f"high; none: no reply long enough); trend over low < mid < high: Cochran-Armitage test, permutation form "
-          f"(statsmodels Table.test_ordinal_association, scores 0, 1, 2); possibly led: >= {LED_HIGH_SHARE:.0%} of a "
-          f"code's present units in the high band while the high band holds < {LED_BASE_SHARE:.0%} of the units")
+          f"(statsmodels Table.test_ordinal_association, scores 0, 1, 2), Benjamini-Hochberg across codes; "
+          f"possibly led: >= {LED_HIGH_SHARE:.0%} of a code's present units in the high band while the high band "
+          f"holds < {LED_BASE_SHARE:.0%} of the units")
 """The echo-band method, stated in every tally grouped by echo band."""
 
 
@@ -106,7 +108,8 @@ def _messages(session: Session, conv_ids: Sequence[str]) -> dict[str, list[Messa
 def _scores(rows: Sequence[MessageRow]) -> tuple[list[float | None], list[_echo.EchoScore | None]]:
     """Each reply's echo (stored, else computed) and, for rows not measured, the computed score."""
     missing = any(m.role == "assistant" and m.echo_bigrams is None for m in rows)
-    computed = _echo.score_messages((m.role, m.speaker, m.content) for m in rows) if missing else [None] * len(rows)
+    computed = _echo.score_messages((m.role, m.speaker, m.content, m.step) for m in rows) if missing \
+        else [None] * len(rows)
     values: list[float | None] = []
     fresh: list[_echo.EchoScore | None] = []
     for m, s in zip(rows, computed, strict=True):
@@ -159,7 +162,7 @@ def backfill(session: Session, conv_ids: Sequence[str], *, force: bool = False) 
     replies = stored = 0
     for cid in conv_ids:
         rows = msgs.get(cid, [])
-        scores = _echo.score_messages((m.role, m.speaker, m.content) for m in rows)
+        scores = _echo.score_messages((m.role, m.speaker, m.content, m.step) for m in rows)
         for m, s in zip(rows, scores, strict=True):
             if m.role != "assistant":
                 continue
@@ -201,6 +204,8 @@ class EchoTrend:
     """The flag in words, with its counts."""
     extra: dict[str, float] = field(default_factory=dict)
     """The test's statistic, null mean and standard deviation (statsmodels' output)."""
+    p_adjusted: float = float("nan")
+    """`p` adjusted by Benjamini-Hochberg across the codes tested (one trend test a code); NaN without a test."""
 
 
 def _trend(counts: dict[str, tuple[int, int]]) -> tuple[str, float, float, dict[str, float]]:
@@ -242,7 +247,11 @@ def echo_trends(judged: dict[str, dict[str, bool]], bands: dict[str, str], codes
                       f"({high / present:.0%}), while the high band holds {units_high} of {units} units "
                       f"({units_high / units:.0%}); read them before reporting {code}")
         out.append(EchoTrend(code, frozen, test, z, p, present, high, units, units_high, led, detail, extra))
-    return out
+    from dataclasses import replace
+
+    from .stats import bh_adjust
+
+    return [replace(t, p_adjusted=q) for t, q in zip(out, bh_adjust([t.p for t in out]), strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

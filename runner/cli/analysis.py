@@ -428,9 +428,9 @@ def _print_echo(report: Any) -> None:
     cols, rows = echo_table(report)
     t = Table(title="echo bands: present of coded per band; does the code rise with echo?")
     for c in cols:
-        t.add_column(c, justify="right" if c in ("z", "p") else "left")
+        t.add_column(c, justify="right" if c in ("z", "p", "p (BH)") else "left")
     for r in rows:
-        t.add_row(*[_text((f"{r[c]:.1e}" if c == "p" and r[c] < 1e-3 else _f(r[c])) if isinstance(r[c], float)
+        t.add_row(*[_text((f"{r[c]:.1e}" if c in ("p", "p (BH)") and r[c] < 1e-3 else _f(r[c])) if isinstance(r[c], float)
                           else r[c], "bold yellow" if c == "echo_flag" and r[c] else None) for c in cols])
     console().print(t)
 

@@ -248,14 +248,14 @@ def _code_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
 def echo_table(report: CodeTally) -> tuple[list[str], list[dict[str, Any]]]:
     """Per code, with ``--by echo-band``: present of coded per band, the trend test, the led flag."""
     cols = ["code", "low", "mid", "high", "none", "high share of present", "high share of units", "test", "z", "p",
-            "echo_flag"]
+            "p (BH)", "echo_flag"]
     rows = []
     for t in report.echo:
         cells = {b: f"{c} of {n}" for b, (c, n) in t.counts.items()}
         rows.append({"code": t.code, **cells,
                      "high share of present": f"{t.present_high} of {t.present}",
                      "high share of units": f"{t.units_high} of {t.units}",
-                     "test": t.test, "z": _nan(t.z), "p": _nan(t.p),
+                     "test": t.test, "z": _nan(t.z), "p": _nan(t.p), "p (BH)": _nan(t.p_adjusted),
                      "echo_flag": "possibly led" if t.possibly_led else ""})
     return cols, rows
 
@@ -373,7 +373,7 @@ def _md(report: Report) -> str:
     if isinstance(report, CodeTally) and report.echo:
         ecols, erows = echo_table(report)
         out += ["", "Echo bands (present of coded per band; Cochran-Armitage trend over low < mid < high):", "",
-                "| " + " | ".join(ecols) + " |", "|" + "|".join("---:" if c in ("z", "p") else "---" for c in ecols) + "|"]
+                "| " + " | ".join(ecols) + " |", "|" + "|".join("---:" if c in ("z", "p", "p (BH)") else "---" for c in ecols) + "|"]
         out += ["| " + " | ".join(_fmt(r[c], 3 if c == "z" else 4).translate(_MD_ESCAPE) for c in ecols) + " |"
                 for r in erows]
     if isinstance(report, CodeTally) and any(t.ranking_flips for t in report.tests):

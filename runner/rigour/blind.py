@@ -29,7 +29,7 @@ __all__ = [
     "HIDDEN", "MODEL_TOKEN", "PARTNER_TOKEN", "SYSTEM_HIDDEN", "VENDOR_NAMES", "BlindView", "ConversationNames",
     "Masker", "RunNames", "SimpleRow", "blind_order", "blind_seed", "coded_how", "default_blind",
     "experimenter_model", "is_blind", "judge_model", "load_view", "names_of_run", "mask_record", "mask_suggestion", "neutral_label", "open_blind",
-    "self_coded_reason", "set_default_blind", "store_names", "unblind", "unblinded_at", "unit_modes",
+    "researcher_of", "self_coded_reason", "set_default_blind", "store_names", "unblind", "unblinded_at", "unit_modes",
 ]
 
 MODEL_TOKEN = "[model]"
@@ -218,6 +218,22 @@ def self_coded_reason(coder: str, researcher: str | None, conversation: Any, nam
             model in {names.experimenter, names.experimenter_alias} - {None}:
         return "the judge is this conversation's experimenter"
     return None
+
+
+def researcher_of(run: Any) -> str | None:
+    """Who ran or prompted a run: its ``researcher`` column, else the one its options carry (a fork run
+    made by `latitude fork` keeps the parent run's options, the researcher who prompted what it continues,
+    but not the column)."""
+    if run is None:
+        return None
+    if getattr(run, "researcher", None):
+        return str(run.researcher)
+    try:
+        options = json.loads(getattr(run, "options_json", "") or "{}")
+    except ValueError:
+        return None
+    found = options.get("researcher") if isinstance(options, dict) else None
+    return str(found) if found else None
 
 
 def coded_how(blind: bool, self_coded: bool) -> CodedHow:
@@ -433,8 +449,8 @@ def default_blind(s: Any, coder: str) -> bool:
 
 def mask_record(record: Any, view: BlindView) -> Any:
     """A `ConversationRecord` as a blind coder sees it: copies of its rows with the model, vendor,
-    condition, replicate, cost and request details hidden, system prompts replaced, names in every text
-    masked. The stored rows are not touched."""
+    condition, replicate, cost (input cost too) and request details hidden, system prompts replaced, names in
+    every text masked (tool calls and stop candidates included). The stored rows are not touched."""
     from dataclasses import replace
 
     from runner.store.tables import ArtifactRow, ConversationRow, MessageRow, OfferRow, RunRow, TagRow
@@ -448,14 +464,21 @@ def mask_record(record: Any, view: BlindView) -> Any:
         "simulated": False, "condition": HIDDEN, "replicate": 0, "params_json": "{}",
         "partner_alias": PARTNER_TOKEN if pair else None, "partner_model": HIDDEN if pair else None,
         "stop_detail": text(c.stop_detail) if c.stop_detail else c.stop_detail, "cost": 0.0,
+        "input_cost": 0.0, "input_cost_uncached": 0.0,
     })
     run = RunRow(**{**record.run.model_dump(), "protocol_name": text(record.run.protocol_name),
                     "protocol_path": HIDDEN, "protocol_text": "", "plan_json": "{}", "models_json": "{}",
-                    "options_json": "{}", "simulated": False})
+                    "options_json": "{}", "simulated": False, "researcher": researcher_of(record.run)})
     messages = [MessageRow(**{**m.model_dump(), "content": SYSTEM_HIDDEN if m.role == "system" else text(m.content),
                               "reasoning": text(m.reasoning) if m.reasoning else m.reasoning,
-                              "request_json": None, "cost": None, "request_id": None})
+                              "tool_calls_json": text(m.tool_calls_json) if m.tool_calls_json else m.tool_calls_json,
+                              "request_json": None, "cost": None, "input_cost": None, "input_cost_uncached": None,
+                              "request_id": None})
                 for m in record.messages]
+    stops = [s.model_copy(update={"text": text(s.text), "phrase": text(s.phrase), "match": text(s.match),
+                                  "evidence": text(s.evidence), "judge": text(s.judge) if s.judge else s.judge,
+                                  "judge_evidence": text(s.judge_evidence) if s.judge_evidence else s.judge_evidence})
+             for s in record.stops]
     offers = [OfferRow(**{**o.model_dump(), "evidence": text(o.evidence), "method": text(o.method)})
               for o in record.offers]
     artifacts = [ArtifactRow(**{**a.model_dump(), "content": text(a.content), "name": text(a.name)})
@@ -463,7 +486,7 @@ def mask_record(record: Any, view: BlindView) -> Any:
     tags = [TagRow(**{**t.model_dump(), "coder": text(t.coder), "quote": text(t.quote) if t.quote else t.quote,
                       "evidence": text(t.evidence) if t.evidence else t.evidence}) for t in record.tags]
     return replace(record, conversation=conv, run=run, messages=messages, offers=offers, artifacts=artifacts,
-                   tags=tags)
+                   tags=tags, stops=stops)
 
 
 def _mask_json(value: Any, text: Any) -> Any:
@@ -557,7 +580,7 @@ def unit_modes(s: Any, convs: Sequence[Any], tags: Sequence[Any],
     for (coder, cid), flags in per.items():
         conv = by_id[cid]
         run = runs.get(conv.run_id)
-        own = self_coded_reason(coder, getattr(run, "researcher", None), conv, names.get(conv.run_id))
+        own = self_coded_reason(coder, researcher_of(run), conv, names.get(conv.run_id))
         out[(coder, cid)] = coded_how(bool(flags) and all(flags), own is not None)
     return out
 

@@ -7,8 +7,8 @@
 
 What is frozen, as one `RegistrationRow`: the protocol exactly as a run snapshots it
 (`Plan.summary()`: the protocol, every included file's text, models, conditions, replicates)
-with the model aliases it uses (key variable *names* only: a key's value never enters the
-record), the hypotheses, the codebook (its canonical YAML and hash) and the planned
+with the model aliases it uses, its judges' included (key variable *names* only: a key's value
+never enters the record), the hypotheses, the codebook (its canonical YAML and hash) and the planned
 analysis commands.
 
 The hash (`canonical`) is sha256 over a canonical JSON serialisation (sorted keys, no
@@ -56,6 +56,11 @@ _SECRET_KEY = re.compile(r"(^|[_-])(api[_-]?key|apikey|secret|token|password|pas
 """A mapping key whose value is a secret (``api_key``, ``x-api-key``, ``auth_token``...). ``api_key_env``
 (the *name* of the variable) and ``max_tokens`` do not match."""
 
+_URL_SECRETS = (re.compile(r"(?<=://)([^/\s:@]*):([^/\s@]+)(?=@)"),
+                re.compile(r"(?<=[?&])((?:api[_-]?)?key|token|access_token|secret|password|sig)=([^&#\s]+)",
+                           re.IGNORECASE))
+"""A password in a URL's user info (``https://user:KEY@host``) and a key in its query (``?api_key=KEY``)."""
+
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 """Environment variable names whose values are never allowed into a record."""
 
@@ -86,8 +91,9 @@ def _secret_values(models: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 def redact(value: Any, secrets: dict[str, str]) -> Any:
-    """`value` with every secret-looking mapping value replaced and every environment secret's text
-    (`secrets`: name → value) replaced by ``<redacted:NAME>`` wherever it occurs."""
+    """`value` with every secret-looking mapping value replaced, every environment secret's text
+    (`secrets`: name → value) replaced by ``<redacted:NAME>`` wherever it occurs, and a key inside a
+    URL (its user info's password, a ``key=``/``token=`` query value) replaced."""
     if isinstance(value, dict):
         return {k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
                     else redact(v, secrets)) for k, v in value.items()}
@@ -97,11 +103,45 @@ def redact(value: Any, secrets: dict[str, str]) -> Any:
         for name, secret in secrets.items():
             if secret in value:
                 value = value.replace(secret, f"<redacted:{name}>")
+        if "://" in value or "=" in value:
+            userinfo, query = _URL_SECRETS
+            value = userinfo.sub(lambda m: f"{m.group(1)}:{REDACTED}", value)
+            value = query.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
         return value
     return value
 
 
 # ----------------------------------------------------------------------------- building
+
+
+def _judge_aliases(value: Any) -> set[str]:
+    """Every ``judge: ALIAS`` in a protocol dump (offer, choice and stop judges, at any depth)."""
+    out: set[str] = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "judge" and isinstance(v, str) and v:
+                out.add(v)
+            else:
+                out |= _judge_aliases(v)
+    elif isinstance(value, list):
+        for v in value:
+            out |= _judge_aliases(v)
+    return out
+
+
+def _models(plan: Any) -> dict[str, dict[str, Any]]:
+    """The aliases a plan uses as a run stores them (`models_json`: subjects, partners, experimenters) and
+    the judges its protocol names: a judge reads the outcome, so swapping its model is a deviation too."""
+    from ..engine.runs import models_json
+    from ..protocol.models_file import resolve_model
+
+    models = json.loads(models_json(plan))
+    loaded = plan.loaded
+    for alias in sorted(_judge_aliases(loaded.protocol.model_dump(mode="json", by_alias=True)) - set(models)):
+        m = resolve_model(alias, loaded.models)
+        if m is not None:
+            models[alias] = json.loads(json.dumps(m.model_dump(exclude_none=True), default=str))
+    return models
 
 
 @dataclass(frozen=True)
@@ -134,9 +174,7 @@ def build(loaded: Any, plan: Any, hypotheses: Any, *, codebook: Any = None, code
     """The registration of a loaded protocol and its default plan (`runner.plan.make_plan`), a loaded
     hypotheses file (`runner.rigour.hypotheses.load_hypotheses`), an optional codebook
     (`runner.analysis.codebook.Codebook`) and analysis file. Nothing is written."""
-    from ..engine.runs import models_json
-
-    models = json.loads(models_json(plan))
+    models = _models(plan)
     secrets = _secret_values(models)
     protocol = RegisteredProtocol(
         plan=redact(json.loads(json.dumps(plan.summary(), default=str)), secrets),
@@ -429,10 +467,8 @@ def _compare_models(reg: dict[str, dict[str, Any]], act: dict[str, dict[str, Any
 
 def deviations(registration: Any, plan: Any) -> list[Deviation]:
     """Every difference between a stored registration and a plan about to run (see the module docstring)."""
-    from ..engine.runs import models_json
-
     registered = RegisteredProtocol.model_validate_json(registration.protocol_json)
-    models = json.loads(models_json(plan))
+    models = _models(plan)
     secrets = _secret_values(models)
     reg = _normal_plan(registered.plan)
     act = _normal_plan(redact(json.loads(json.dumps(plan.summary(), default=str)), secrets))

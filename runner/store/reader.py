@@ -158,7 +158,7 @@ class ForkFamily:
     fork_at: int | None = None
     """This fork's point: the parent's message ``#N`` it samples again."""
     position: int | None = None
-    """0-based place among the forks of the same parent and point (by `fork_seq`)."""
+    """0-based place among the forks of the same parent and point (by `fork_seq`, then id: as `forks_at`)."""
     siblings: int = 0
     """Forks of the same parent and point, this one included (0: not a fork)."""
     children: dict[int, int] = field(default_factory=dict)
@@ -550,11 +550,12 @@ class StoreReader:
             select(c.fork_at, func.count()).where(c.parent_id == conv.id).group_by(c.fork_at))}
         if conv.parent_id is None:
             return ForkFamily(children=children)
-        seqs = [int(k or 0) for (k,) in s.execute(select(c.fork_seq).where(
+        # in the order `forks_at` lists them; by id, since each `latitude fork` numbers its samples from 0
+        siblings = [str(i) for (i,) in s.execute(select(c.id).where(
             c.parent_id == conv.parent_id, c.fork_at == conv.fork_at).order_by(col(c.fork_seq), col(c.id)))]
-        mine = conv.fork_seq or 0
         return ForkFamily(parent_id=conv.parent_id, fork_at=conv.fork_at,
-                          position=seqs.index(mine) if mine in seqs else None, siblings=len(seqs), children=children)
+                          position=siblings.index(conv.id) if conv.id in siblings else None, siblings=len(siblings),
+                          children=children)
 
     def forks_at(self, parent_id: str, at: int) -> list[ForkSummary]:
         """The forks of `parent_id` from its message ``#at``, in sample order, each with its reply there."""

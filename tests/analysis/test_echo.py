@@ -14,6 +14,29 @@ def test_content_tokens_drop_stop_words_and_keep_order() -> None:
     assert content_tokens("I’m here: a, b, 42 and don’t") == ["42"]
 
 
+@pytest.mark.parametrize(("text", "want"), [
+    ("हिन्दी भाषा बहुत सुंदर", ["हिन्दी", "भाषा", "बहुत", "सुंदर"]),  # vowel signs and viramas are marks
+    ("தமிழ் மொழி", ["தமிழ்", "மொழி"]),
+    ("cafe\u0301 re\u0301sume\u0301", ["café", "résumé"]),  # decomposed accents: the same words as composed
+    ("Привет, математика", ["привет", "математика"]),
+])
+def test_content_tokens_keep_whole_words_in_every_script(text: str, want: list[str]) -> None:
+    import unicodedata
+
+    assert content_tokens(text) == [unicodedata.normalize("NFC", w) for w in want]
+
+
+def test_chinese_and_japanese_are_read_one_character_a_token() -> None:
+    """No spaces between words: a clause is not one token (a reply that reuses half the prompt's
+    characters shares bigrams with it, one that shares none scores 0)."""
+    assert content_tokens("我喜欢数学。") == ["我", "喜", "欢", "数", "学"]
+    assert content_tokens("数学が好き") == ["数", "学", "が", "好", "き"]
+    led = echo("我喜欢数学和音乐", ["你喜欢数学吗"])
+    assert (led.shared_bigrams, led.bigrams) == (3, 7)  # 喜欢, 欢数, 数学 of the reply's 7
+    fresh = echo("我想画画", ["你喜欢数学吗"])
+    assert fresh.echo == 0.0
+
+
 def test_ngrams_are_occurrences_in_order() -> None:
     assert ngrams(["a1", "b2", "c3"], 2) == [("a1", "b2"), ("b2", "c3")]
     assert ngrams(["a1"], 2) == []
@@ -65,3 +88,24 @@ def test_leading_flags_a_code_whose_name_is_in_the_prompt() -> None:
     assert not risks[("plain", "curiosity")].shared
     led = code_risks({"stop": ["If you want to stop, say stopping now."]}, [("stop", "says it wants to end")])[0]
     assert led.name_words_shared == ("stop",) and led.flagged
+
+
+def test_a_pairs_private_check_in_is_a_prompt_of_its_side_only() -> None:
+    """A pair's check-in (step ``stop.check_in:<side>``) is seen by the side it is addressed to and
+    never by its partner (`Conversation.view`): the echo counts it for that side alone."""
+    from runner.analysis.echo import score_messages
+
+    rows = [("user", "user", "Talk about lighthouses together.", "steps[0]"),
+            ("assistant", "a", "Lighthouse keepers fascinate me.", "steps[0]"),
+            ("user", "user", "Quick check-in: would you like to continue orbiting moons?", "stop.check_in:b"),
+            ("assistant", "b", "Orbiting moons please, continue.", "stop.check_in:b"),
+            ("assistant", "b", "Orbiting moons sound lovely, keepers.", "steps[0]"),
+            ("assistant", "a", "Orbiting moons continue lovely.", "steps[0]")]
+    scores = score_messages(rows)
+    b_answer, b_reply, a_reply = scores[3], scores[4], scores[5]
+    # b read a's reply and its own check-in question: "orbiting moons" is from the question
+    assert b_answer is not None and (b_answer.shared_bigrams, b_answer.bigrams) == (1, 2)
+    assert b_reply is not None and (b_reply.shared_bigrams, b_reply.bigrams) == (1, 4)
+    # a read the opener and b's public reply, never the question or b's answer ("moons continue" is the answer's)
+    assert a_reply is not None and (a_reply.shared_bigrams, a_reply.bigrams) == (1, 3)
+    assert score_messages([r[:3] for r in rows])[1] == scores[1]  # (role, speaker, content) still works

@@ -104,6 +104,23 @@ def test_a_theme_only_in_high_echo_replies_is_flagged_possibly_led(session, band
     assert maker.z == pytest.approx(0.0, abs=1e-12) and maker.p == pytest.approx(1.0)
 
 
+def test_the_trend_p_values_are_adjusted_across_codes() -> None:
+    """One trend test per code: like the tally's tests between groups, each p has its Benjamini-Hochberg
+    adjustment across the codes tested (a code with no test takes no part)."""
+    from runner.analysis.stats import bh_adjust
+
+    bands = {**{f"h{i}": "high" for i in range(4)}, **{f"m{i}": "mid" for i in range(4)},
+             **{f"l{i}": "low" for i in range(8)}}
+    judged = {"led": {c: c.startswith("h") for c in bands},
+              "flat": {c: c.endswith(("0", "1")) for c in bands},
+              "none": {c: False for c in bands}}
+    trends = {t.code: t for t in echo_trends(judged, bands, ["led", "flat", "none"])}
+    want = bh_adjust([trends["led"].p, trends["flat"].p])
+    assert [trends["led"].p_adjusted, trends["flat"].p_adjusted] == pytest.approx(want)
+    assert trends["led"].p_adjusted > trends["led"].p
+    assert trends["none"].test == "none" and math.isnan(trends["none"].p_adjusted)
+
+
 def test_the_rule_needs_the_high_band_to_be_a_minority() -> None:
     # every unit is high-echo: a code present only there says nothing about leading
     bands = {f"c{i}": "high" for i in range(6)}

@@ -116,3 +116,39 @@ def test_blind_view_labels_snippets_and_refused_searches() -> None:
     for word in ("warm", "Claude", "gpt-4o", "openai/gpt-4o", "gemma*"):
         assert view.refuses(["keeper", word]) is not None, word
     assert "warm" not in (view.refuses(["warm"]) or "")  # the refusal does not echo the word on screen
+
+
+def test_mask_record_hides_names_in_tool_calls_and_stop_candidates_and_every_cost() -> None:
+    """What a blind transcript shows beyond the message text: the tool calls (an artifact's content is in
+    them), the stop candidates' matched text and judge, and the input cost (a price names a model)."""
+    from datetime import UTC, datetime
+
+    from runner.rigour.blind import BlindView, ConversationNames, mask_record
+    from runner.store.reader import ConversationRecord
+    from runner.store.tables import ConversationRow, MessageRow, RunRow, StopCandidateRow
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    run = RunRow(id="run1", protocol_name="study", protocol_version="1", protocol_path="p.yaml", protocol_text="",
+                 protocol_hash="h", plan_json="{}", models_json=RUN.models_json, options_json="{}",
+                 latitude_version="0", litellm_version="0", started_at=now, status="done")
+    conv = ConversationRow(id="c1", run_id="run1", seq=0, model_alias="gpt-4o", litellm_model="openai/gpt-4o",
+                           vendor="openai", condition="warm", replicate=0, params_json="{}", kind="single",
+                           status="done", input_cost=0.25, input_cost_uncached=0.5, cost=0.75, started_at=now)
+    reply = MessageRow(conversation_id="c1", idx=1, role="assistant", speaker="model", step="steps[0]",
+                       content="Stopping now, says gpt-4o.", input_cost=0.01, input_cost_uncached=0.02,
+                       tool_calls_json='[{"name": "write_file", "arguments": "{\\"content\\": \\"signed, gpt-4o\\"}"}]',
+                       started_at=now, created_at=now)
+    stop = StopCandidateRow(conversation_id="c1", message_idx=1, stop_channel="phrase", phrase="stopping now",
+                            match="Stopping now", decision="ambiguous", rule="judge",
+                            text="Stopping now, says gpt-4o.", judge="openai/gpt-4o", counted=False)
+    record = ConversationRecord(conversation=conv, run=run, messages=[reply], offers=[], artifacts=[], captures=[],
+                                tags=[], stops=[stop])
+    names = names_of_run(run, [conv])
+    view = BlindView(run_id="run1", coder="cat", seed=1, order=("c1",), names=names,
+                     conversations={"c1": ConversationNames(("gpt-4o", "openai/gpt-4o"))})
+    masked = mask_record(record, view)
+    m, s, c = masked.messages[0], masked.stops[0], masked.conversation
+    assert "gpt-4o" not in (m.tool_calls_json or "") and json.loads(m.tool_calls_json or "")  # still JSON
+    assert "gpt-4o" not in s.text and "gpt-4o" not in (s.judge or "")
+    assert (c.cost, c.input_cost, c.input_cost_uncached) == (0.0, 0.0, 0.0)
+    assert (m.cost, m.input_cost, m.input_cost_uncached) == (None, None, None)

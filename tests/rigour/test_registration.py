@@ -107,6 +107,19 @@ def test_no_secret_reaches_the_record(study: Study, monkeypatch: pytest.MonkeyPa
         assert b"tok-unrelated-7e6d5c4b3a" not in data
 
 
+def test_a_key_inside_an_endpoint_url_is_redacted() -> None:
+    """A proxy URL may carry its key (``https://user:KEY@host``, ``?api_key=KEY``): never in a record."""
+    from runner.rigour.registration import redact
+
+    models = {"m": {"model": "openai/gpt-4o", "api_base": "https://ana:sk-live-0123456789@proxy.example/v1"},
+              "n": {"model": "openai/gpt-4o", "api_base": "https://proxy.example/v1?api_key=sk-live-9876543210&x=1"},
+              "o": {"model": "openai/gpt-4o", "api_base": "http://localhost:8080/v1"}}
+    out = redact(models, {})
+    assert out["m"]["api_base"] == "https://ana:<redacted>@proxy.example/v1"
+    assert out["n"]["api_base"] == "https://proxy.example/v1?api_key=<redacted>&x=1"
+    assert out["o"]["api_base"] == "http://localhost:8080/v1"
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("hypotheses:\n  - id: H1\n    code: visualiser\n    groups: {by: model, compare: [sim-maker, sim-functional]}\n"
      "    test: fisher\n",
@@ -210,6 +223,25 @@ def test_a_swapped_model_and_a_changed_condition(study: Study) -> None:
         ("protocol_changed", "protocol.description",
          json.dumps("Unstructured time, then an offer to make something; does the model build a visualiser?"),
          json.dumps("Free time, then an offer to make something; does the model build a visualiser?"))])
+
+
+def test_a_judge_swapped_in_the_models_file_is_a_deviation(study: Study) -> None:
+    """A judge reads the outcome (an offer accepted or declined): the model behind its alias is part of
+    the registered study like the subjects' models, in the hash and compared before a run."""
+    (study.root / "models.yaml").write_text("models:\n  offer-judge:\n    model: sim/judge\n")
+    study.edit("study.yaml", "  - say: Would you like to make something others could see later?",
+               "  - offer: Would you like to make something others could see later?\n"
+               "    classify: {judge: offer-judge}")
+    reg = study.register("--models", str(study.root / "models.yaml"))
+    (protocol_json,), = study.rows("select protocol_json from registrations where id = ?", reg)
+    assert RegisteredProtocol.model_validate_json(protocol_json).models["offer-judge"]["model"] == "sim/judge"
+    (study.root / "models.yaml").write_text("models:\n  offer-judge:\n    model: sim/maker\n")
+    result = study.run(reg, "--models", str(study.root / "models.yaml"), "--strict", code=1)
+    assert "model_swapped  models.offer-judge.model" in result.output, result.output
+    assert study.rows("select count(*) from runs") == [(0,)]
+    again = study.register("--models", str(study.root / "models.yaml"))
+    hashes = {r[0] for r in study.rows("select sha256 from registrations where id in (?, ?)", reg, again)}
+    assert len(hashes) == 2
 
 
 def test_strict_refuses_a_deviating_run_and_writes_nothing(study: Study) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from runner.store.db import make_engine
 from runner.store.tables import ConversationRow, MessageRow, RunRow, TagRow
@@ -152,3 +152,98 @@ def test_forks_compare_snapshot_200x50(snap_compare, app_factory, forked) -> Non
         await settle(pilot, lambda: isinstance(pilot.app.screen, CompareScreen) and pilot.app.screen.loaded)
 
     assert snap_compare(app_factory(), terminal_size=(200, 50), run_before=before)
+
+
+async def test_a_blind_coder_sees_no_model_in_the_forks_list(app_factory, forked, store) -> None:
+    """The forks list is a screen like the others: no model column value, names in the replies masked."""
+    from tests.tui.test_blind import leaks
+
+    parent, ids = forked
+    engine = make_engine(store.url, write=True)
+    with Session(engine) as s:  # a continuation that names its model, as models do
+        m = s.exec(select(MessageRow).where(MessageRow.conversation_id == ids[1], MessageRow.idx == AT)).one()
+        m.content = "As gpt-4o, I would rather not say."
+        s.add(m)
+        s.commit()
+    engine.dispose()
+    app = app_factory("cat", blind=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await app.push_screen(ForksScreen(parent, AT))  # what `f` opens on the parent's transcript
+        await settle(pilot, lambda: isinstance(app.screen, ForksScreen) and app.screen.loaded)
+        forks = app.screen
+        assert leaks(app) == []
+        cells = [[str(c) for c in forks.query_one("#forks").get_row_at(i)] for i in range(3)]
+        assert sorted(c[5] for c in cells) == sorted([REPLIES[0], "As [model], I would rather not say.", REPLIES[2]])
+
+
+async def test_a_blind_coder_comparing_two_forks_sees_only_their_own_tags(app_factory, forked, store) -> None:
+    """Compare is a screen like the transcript: a blind coder codes alone, nobody else's tags show."""
+    from tests.tui.test_blind import leaks
+
+    parent, ids = forked
+    engine = make_engine(store.url, write=True)
+    with Session(engine) as s:
+        for cid in ids[:2]:  # ana, not blind, tagged the replies themselves
+            s.add(TagRow(conversation_id=cid, message_idx=AT, code="visualiser", codebook_id=store.codebook_id,
+                         coder="ana", present=True, source="human"))
+        s.commit()
+    engine.dispose()
+    app = app_factory("cat", blind=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await app.push_screen(ForksScreen(parent, AT))
+        await settle(pilot, lambda: isinstance(app.screen, ForksScreen) and app.screen.loaded)
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.loaded)
+        compare = app.screen
+        assert leaks(app) == []
+        shown = [t for side in ("#left-turns", "#right-turns") for v in compare.query(f"{side} TurnView")
+                 for t in v.tags]
+        assert [t.coder for t in shown] == []  # ana's tags on the forks are not shown to a blind coder
+
+
+def test_forks_of_one_point_from_two_fork_runs_each_have_their_own_place(forked, store) -> None:
+    """`latitude fork` run twice on one point numbers each batch's samples from 0 again: every fork still
+    has its own place among its siblings ("fork 4 of 6", never two "fork 1 of 6")."""
+    from runner.store.reader import StoreReader
+
+    parent, ids = forked
+    engine = make_engine(store.url, write=True)
+    more = [f"g{k:011d}" for k in range(3)]
+    with Session(engine) as s:
+        first = s.get(ConversationRow, ids[0])
+        run = s.get(RunRow, first.run_id)
+        s.add(RunRow(**{**run.model_dump(), "id": "forkrun00002"}))
+        s.flush()
+        for k, cid in enumerate(more):  # the second batch: fork_seq 0, 1, 2 again
+            s.add(ConversationRow(**{**first.model_dump(), "id": cid, "run_id": "forkrun00002", "fork_seq": k}))
+        s.commit()
+    engine.dispose()
+    reader = StoreReader(store.url)
+    places = [reader.conversation(cid).forks for cid in ids + more]
+    assert {f.siblings for f in places} == {6}
+    assert sorted(f.position for f in places) == [0, 1, 2, 3, 4, 5]
+    assert [f.conversation.id for f in reader.forks_at(parent, AT)] == sorted(
+        ids + more, key=lambda c: next(p.position for p, i in zip(places, ids + more) if i == c))
+
+
+def test_the_researcher_of_the_parent_run_codes_its_forks_self_coded(forked, store) -> None:
+    """`latitude fork` writes a new run whose options carry the parent run's researcher (its column is
+    empty): the forks continue what that researcher prompted, so their codes on them are self-coded."""
+    from runner.rigour.blind import unit_modes
+
+    parent, ids = forked
+    engine = make_engine(store.url, write=True)
+    with Session(engine) as s:
+        s.get(RunRow, store.run_id).researcher = "ana"
+        fork_run = s.get(RunRow, "forkrun00001")
+        fork_run.researcher = None  # as runner.engine.forks.prepare_fork writes it
+        fork_run.options_json = ('{"researcher": "ana", "fork": {"parent": "%s", "parent_run": "%s", "at": %d, '
+                                 '"samples": 3, "seed": 1}}' % (parent, store.run_id, AT))
+        s.commit()
+        convs = list(s.exec(select(ConversationRow).where(col(ConversationRow.id).in_(ids))))
+        tags = list(s.exec(select(TagRow).where(col(TagRow.conversation_id).in_(ids))))
+        modes = unit_modes(s, convs, tags)
+    engine.dispose()
+    assert modes == {("ana", cid): "self-coded" for cid in ids}

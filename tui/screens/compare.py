@@ -77,8 +77,11 @@ class CompareScreen(BaseScreen):
         record = self.reader.conversation(conversation_id)
         view = self.lapp.blind_view(record.conversation.run_id) if record is not None else None
         if record is not None and view is not None:
+            from dataclasses import replace
+
             self.labels[conversation_id] = view.label(conversation_id)
-            return mask_record(record, view)
+            # a blind coder codes alone: their own tags only, as in the transcript
+            return mask_record(replace(record, tags=record.tags_of(self.lapp.coder)), view)
         return record
 
     @on(PairLoaded)

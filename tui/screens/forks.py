@@ -4,6 +4,8 @@ glance; Enter opens one, ``c`` puts two side by side (``f`` there steps through 
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -52,7 +54,26 @@ class ForksScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="forks-load", exit_on_error=False)
     def load(self) -> None:
         self.app.call_from_thread(self.start_loading, "#forks")
-        self.post_message(ForksLoaded(self.reader.forks_at(self.parent_id, self.at)))
+        self.post_message(ForksLoaded(self._masked(self.reader.forks_at(self.parent_id, self.at))))
+
+    def _masked(self, forks: list[Any]) -> list[Any]:
+        """The forks as this coder may see them (worker thread): for a run they are blind to, no model
+        alias and the model names in the reply masked, like every other screen."""
+        from dataclasses import replace
+
+        from runner.rigour.blind import MODEL_TOKEN
+
+        out = []
+        for f in forks:
+            view = self.lapp.blind_view(f.conversation.run_id)
+            if view is not None:
+                c = f.conversation
+                f = replace(f, conversation=c.model_copy(update={"model_alias": MODEL_TOKEN, "litellm_model": "",
+                                                                  "vendor": "", "condition": "",
+                                                                  "partner_alias": None, "partner_model": None}),
+                            reply=view.text(f.reply, c.id))
+            out.append(f)
+        return out
 
     @on(ForksLoaded)
     def _show(self, message: ForksLoaded) -> None:

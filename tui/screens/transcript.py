@@ -18,7 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from runner.analysis.codebook import Code
-from runner.rigour.blind import mask_record
+from runner.rigour.blind import mask_record, researcher_of
 from runner.store import search
 from runner.store.reader import ConversationFilter, ConversationRecord
 from runner.store.tables import CodebookRow, TagRow
@@ -334,7 +334,7 @@ class TranscriptScreen(BaseScreen):
         title.append(f" · stop: {literal(c.stop_reason or '—')} · {c.turns} turns")
         if view is None:
             title.append(f" · ${c.cost:.4f}")
-        researcher = self.record.run.researcher
+        researcher = researcher_of(self.record.run)
         if researcher and researcher == self.lapp.coder:
             title.append("   ⚑ you ran this conversation: your codes on it count as self-coded",
                          style="bold reverse yellow")

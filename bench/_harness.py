@@ -135,12 +135,13 @@ def proc_status(pid: int, key: str) -> int:
 class FakeServer:
     """`python -m tests.fakeprovider` in its own process (context manager)."""
 
-    def __init__(self, latency_s: float, chunks: int = 4, backlog: int = 4096, reply_words: int = 0) -> None:
+    def __init__(self, latency_s: float, chunks: int = 4, backlog: int = 4096, reply_words: int = 0,
+                 max_log: int = 1000) -> None:
         """`reply_words` > 0: every reply is that many words (a rule), instead of the fake
         provider's short default reply; `chunks` is how many content chunks a stream has
-        (at most one per word)."""
+        (at most one per word); `max_log`: requests the server's log keeps (`request_times`)."""
         self.args = [PYTHON, "-m", "tests.fakeprovider", "--port", "0", "--latency", str(latency_s),
-                     "--chunks", str(chunks), "--backlog", str(backlog), "--max-log", "1000"]
+                     "--chunks", str(chunks), "--backlog", str(backlog), "--max-log", str(max_log)]
         if reply_words > 0:
             import tempfile
 
@@ -195,6 +196,19 @@ class FakeServer:
                 if s is not None:
                     s.close()
             self.proc = None
+
+    def requests_seen(self) -> int:
+        """Requests the server has logged so far."""
+        import httpx
+
+        return int(httpx.get(self.url + "/_control/state", timeout=30).json()["requests"])
+
+    def request_times(self, since: int) -> list[float]:
+        """`time.time()` at which each request after the first `since` arrived, sorted (the log keeps `max_log`)."""
+        import httpx
+
+        records = httpx.get(self.url + f"/_control/requests?since={since}", timeout=60).json()
+        return sorted(r["time"] for r in records)
 
     def cpu(self) -> float:
         assert self.proc is not None
@@ -275,6 +289,8 @@ class Child:
     """The JSON the worker printed on its last stdout line (empty for non-workers)."""
     stdout_tail: str = ""
     stderr_tail: str = ""
+    started_at: float = 0.0
+    """`time.time()` just before the child was started (to line it up with the fake server's request log)."""
 
 
 def run_child(argv: list[str], server: FakeServer | None = None, env: dict[str, str] | None = None,
@@ -291,6 +307,7 @@ def run_child(argv: list[str], server: FakeServer | None = None, env: dict[str, 
     sampler = ConnSampler(server.port) if (server and sample_connections) else None
     if sampler:
         sampler.__enter__()
+    started_at = time.time()
     t0 = time.perf_counter()
     with open(out_path, "w") as out, open(err_path, "w") as err:
         proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=err, env=env or base_env())
@@ -337,7 +354,8 @@ def run_child(argv: list[str], server: FakeServer | None = None, env: dict[str, 
                  foreign_cpu_s=max(0.0, (b1 - b0) - (ru.ru_utime + ru.ru_stime) - ((s1 - s0) if server else 0.0)
                                    - (me1 - me0)),
                  peak_connections=sampler.peak if sampler else None,
-                 connections_seen=len(sampler.seen) if sampler else None, report=report, stdout_tail=stdout[-2000:], stderr_tail=stderr[-3000:])
+                 connections_seen=len(sampler.seen) if sampler else None, report=report, stdout_tail=stdout[-2000:], stderr_tail=stderr[-3000:],
+                 started_at=started_at)
 
 
 def worker(mode: str, *args: str, server: FakeServer | None = None, env: dict[str, str] | None = None,

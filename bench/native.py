@@ -14,7 +14,9 @@ client in a fresh interpreter (bench/_worker.py):
     engine, litellm transport    today's path, for the ratio (skip with --no-litellm)
     `latitude run`, all native   the whole process (what a user waits for): wall <= 1.5x
                                  ideal; and whether litellm was imported (it must not be); into
-                                 a new store (Alembic creates it) and into one already migrated
+                                 a new store (Alembic creates it) and into one already migrated;
+                                 start-up (process start -> first request, from the fake
+                                 server's log) and teardown (last reply -> process end)
   streaming: 200-word replies in 4 and 200 chunks (50 x 6, 25 in flight), engine native
     and bare aiohttp: the slope is the CPU per chunk (target <= 0.05 ms)
   --scale: 10,000 x 3 turns, 1 s latency, 2,000 in flight, engine native: wall <= 1.3x 15 s,
@@ -117,7 +119,7 @@ def main() -> None:
     print(f"native: W1 {n} x {turns}, 100 ms, {conc} in flight; ideal {ideal:.2f} s ({load()})", flush=True)
     with tempfile.TemporaryDirectory(prefix="latitude-bench-") as td:
         tmp = Path(td)
-        with FakeServer(0.1) as server:
+        with FakeServer(0.1, max_log=100_000) as server:  # the whole log: when `latitude run` sent its first request
             native_models = write_models_file(tmp / "native.yaml", server.openai_base, transport="native")
             lite_models = write_models_file(tmp / "litellm.yaml", server.openai_base, transport="litellm")
             clients: list[tuple[str, str, list[str]]] = [
@@ -153,7 +155,14 @@ def main() -> None:
                                            check=True, cwd=REPO, env=base_env())
                         argv = [PYTHON, "-c", CLI_WRAPPER, "run", str(SIX), "--models", str(native_models), "--db",
                                 f"sqlite:///{db}", "--concurrency", str(conc), "--replicates", str(n)]
+                        seen = server.requests_seen()
                         ch = run_child(argv, server=server, env=base_env(COLUMNS="120"), parse_json=False)
+                        times = server.request_times(seen)
+                        # start-up: process start -> first request; teardown: last reply (its request + the
+                        # server's latency) -> process end
+                        ch.report = {"first_request_s": times[0] - ch.started_at if times else None,
+                                     "exit_after_last_reply_s": (ch.started_at + ch.wall_s - times[-1] - server.latency_s
+                                                                 if times else None)}
                         if ch.rc != 0 or "LITELLM_IMPORTED=" not in ch.stderr_tail:
                             raise RuntimeError(f"latitude run failed (rc {ch.rc}):\n{ch.stdout_tail}\n{ch.stderr_tail}")
                         con = sqlite3.connect(db)
@@ -166,9 +175,11 @@ def main() -> None:
                                  "wall_s": ch.wall_s, "x_ideal": ch.wall_s / ideal, "cpu_s": ch.cpu_s,
                                  "cpu_per_completion_ms": None, "gc_s": None, "server_cpu_s": ch.server_cpu_s,
                                  "rss_peak_mib": ch.maxrss_mib, "foreign_cpu_s": ch.foreign_cpu_s,
-                                 "litellm_imported": imported, "load": load()})
+                                 "litellm_imported": imported, "load": load(), **ch.report})
                     print(f"  {label}: {ch.wall_s:.2f} s wall ({ch.wall_s / ideal:.2f}x), {ch.cpu_s:.2f} s CPU "
-                          f"(whole process), litellm imported: {imported}", flush=True)
+                          f"(whole process), first request at {ch.report['first_request_s']:.2f} s, exit "
+                          f"{ch.report['exit_after_last_reply_s']:.2f} s after the last reply, litellm imported: {imported}",
+                          flush=True)
 
         if not args.no_streaming:
             sshape = ["--conversations", "50", "--turns", "6", "--concurrency", "25"]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..engine.gctune import paused_gc
 from .common import (
     EXIT_ERRORED,
     EXIT_INTERRUPTED,
@@ -40,6 +41,7 @@ def _drive(prepared: Any) -> int:
 
     from ..display import RunDisplay
     from ..engine import runs
+    from ..engine.gctune import skip_collection_at_exit
     from ..engine.retry import RetryPolicy
 
     try:
@@ -55,6 +57,7 @@ def _drive(prepared: Any) -> int:
                        style="yellow"), soft_wrap=True)  # never break the command across lines
     _cache_summary(prepared.url, outcome.run_id)
     out.print(Text(f"run id: {outcome.run_id}"), soft_wrap=True)
+    skip_collection_at_exit()  # the writer and every engine are closed: exit without walking every object
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_ERRORED if outcome.errored else EXIT_OK
@@ -132,31 +135,33 @@ def run(
     batch: Annotated[bool, typer.Option("--batch", help="Send every openai/ and anthropic/ alias through the vendor's batch API (half price; waves, slower).")] = False,
 ) -> None:
     """Run a protocol: every model × condition × replicate, concurrently, every turn committed as it completes."""
-    from ..engine import runs
-    from ..engine.retry import RetryPolicy
-    from ..plan import PlanError, make_plan
+    with paused_gc():  # start-up (imports, protocol, plan, store) and teardown; runs.drive turns it on for the run
+        from ..engine import runs
+        from ..engine.retry import RetryPolicy
+        from ..plan import PlanError, make_plan
 
-    loaded = load_or_exit(protocol, models_file)
-    try:
-        plan = make_plan(loaded, models=model, conditions=condition, replicates=replicates)
-    except PlanError as exc:
-        fail(str(exc))
-    try:
-        RetryPolicy.from_env()
-    except ValueError as exc:
-        fail(str(exc))
-    options = {"models": model, "conditions": condition, "replicates": replicates, "concurrency": concurrency,
-               "dry_run": dry_run, "models_file": str(models_file) if models_file else None,
-               "researcher": researcher, "batch": batch or None}
-    url = db_url(db)
-    found: list[Any] = []
-    if registration:
-        found = _check_registration(url, registration, runs.simulated(plan) if dry_run else plan, strict)
-        options["registration"] = registration
-    prepared = _prepared(lambda: runs.prepare_start(plan, url, options, concurrency=concurrency,
-                                                    dry_run=dry_run, also=_deviation_rows(registration, found)))
-    _announce(prepared.run_id)
-    raise typer.Exit(_drive(prepared))
+        loaded = load_or_exit(protocol, models_file)
+        try:
+            plan = make_plan(loaded, models=model, conditions=condition, replicates=replicates)
+        except PlanError as exc:
+            fail(str(exc))
+        try:
+            RetryPolicy.from_env()
+        except ValueError as exc:
+            fail(str(exc))
+        options = {"models": model, "conditions": condition, "replicates": replicates, "concurrency": concurrency,
+                   "dry_run": dry_run, "models_file": str(models_file) if models_file else None,
+                   "researcher": researcher, "batch": batch or None}
+        url = db_url(db)
+        found: list[Any] = []
+        if registration:
+            found = _check_registration(url, registration, runs.simulated(plan) if dry_run else plan, strict)
+            options["registration"] = registration
+        prepared = _prepared(lambda: runs.prepare_start(plan, url, options, concurrency=concurrency,
+                                                        dry_run=dry_run, also=_deviation_rows(registration, found)))
+        _announce(prepared.run_id)
+        code = _drive(prepared)
+    raise typer.Exit(code)
 
 
 def resume(
@@ -202,22 +207,24 @@ def rerun(
 ) -> None:
     """Run a stored run again as a new run, from its snapshot: same protocol text, prompt files, models, options.
     A run that follows a registration is re-run following it: its deviations are listed and stored again."""
-    from ..engine import runs
-    from ..rigour import registration as reg
+    with paused_gc():
+        from ..engine import runs
+        from ..rigour import registration as reg
 
-    url = db_url(db)
-    registered, found = _prepared(lambda: reg.check_stored_run(url, run_id))
-    if registered is not None:
-        from .rigour import show_deviations
+        url = db_url(db)
+        registered, found = _prepared(lambda: reg.check_stored_run(url, run_id))
+        if registered is not None:
+            from .rigour import show_deviations
 
-        show_deviations(registered, found)
-        if strict and found:
-            fail(f"refusing to start (--strict): a rerun of {run_id} deviates from registration {registered.id} in "
-                 f"{len(found)} way(s); nothing was written")
-    prepared = _prepared(lambda: runs.prepare_rerun(
-        url, run_id, concurrency=concurrency, also=_deviation_rows(registered.id if registered else None, found)))
-    _announce(prepared.run_id, f"re-running {run_id} as {prepared.run_id}: {prepared.conversations} conversations")
-    raise typer.Exit(_drive(prepared))
+            show_deviations(registered, found)
+            if strict and found:
+                fail(f"refusing to start (--strict): a rerun of {run_id} deviates from registration {registered.id} in "
+                     f"{len(found)} way(s); nothing was written")
+        prepared = _prepared(lambda: runs.prepare_rerun(
+            url, run_id, concurrency=concurrency, also=_deviation_rows(registered.id if registered else None, found)))
+        _announce(prepared.run_id, f"re-running {run_id} as {prepared.run_id}: {prepared.conversations} conversations")
+        code = _drive(prepared)
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -50,8 +50,9 @@ class Target:
     tokens and cost were the parent's and are not counted again in this conversation's totals."""
 
 
-def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
-    return ConversationRow(
+def conversation_fields(run_id: str, spec: ConversationSpec) -> dict[str, Any]:
+    """The fields a new conversation's row is given (the rest take the table's defaults)."""
+    return dict(
         id=new_id(), run_id=run_id, seq=spec.seq, model_alias=spec.model_alias, litellm_model=spec.model.model,
         vendor=spec.model.vendor, simulated=spec.model.simulated or bool(spec.partner and spec.partner.simulated),
         condition=spec.condition.name, replicate=spec.replicate,
@@ -62,6 +63,43 @@ def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
         kind=spec.kind, partner_alias=spec.partner_alias, partner_model=spec.partner.model if spec.partner else None,
         status="pending",
     )
+
+
+def conversation_row(run_id: str, spec: ConversationSpec) -> ConversationRow:
+    return ConversationRow(**conversation_fields(run_id, spec))
+
+
+def conversation_values(run_id: str, spec: ConversationSpec) -> dict[str, Any]:
+    """`conversation_row(run_id, spec).model_dump()` without building the row (a table-class
+    instance costs ~0.2 ms: 2 s before the first request of a 10,000-conversation run)."""
+    fields = conversation_fields(run_id, spec)
+    defaults, factories = _conversation_defaults()
+    values = dict(defaults)
+    for name, factory in factories.items():
+        if name not in fields:
+            values[name] = factory()
+    values.update(fields)
+    return values
+
+
+_DEFAULTS: tuple[dict[str, Any], dict[str, Callable[[], Any]]] | None = None
+
+
+def _conversation_defaults() -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
+    """`ConversationRow`'s field defaults and default factories, read once from its model fields."""
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        from pydantic_core import PydanticUndefined
+
+        defaults: dict[str, Any] = {}
+        factories: dict[str, Callable[[], Any]] = {}
+        for name, info in ConversationRow.model_fields.items():
+            if info.default_factory is not None:
+                factories[name] = info.default_factory  # type: ignore[assignment]
+            elif info.default is not PydanticUndefined:
+                defaults[name] = info.default
+        _DEFAULTS = defaults, factories
+    return _DEFAULTS
 
 
 _SECRET_NAME = re.compile(r"(API_KEY|_KEY|_TOKEN|SECRET)$")
@@ -246,9 +284,9 @@ def start_sync(plan: Plan, url: str, run_id: str, options: dict[str, Any], model
             table = ConversationRow.__table__  # type: ignore[attr-defined]
             chunk: list[dict[str, Any]] = []
             for spec in plan.specs:
-                row = conversation_row(run_id, spec)
-                targets.append(Target(spec, row.id))
-                chunk.append(row.model_dump())
+                values = conversation_values(run_id, spec)
+                targets.append(Target(spec, values["id"]))
+                chunk.append(values)
                 if len(chunk) >= START_CHUNK:
                     session.execute(insert(table), chunk)
                     chunk = []

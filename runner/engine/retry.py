@@ -8,9 +8,10 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, ClassVar, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Mapping, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+if TYPE_CHECKING:  # tenacity is imported at the first failure (most runs never retry)
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -357,6 +358,7 @@ async def call_with_retry(
         return await call()
     except Exception as exc:
         failed: list[BaseException] = [exc]
+    from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
     async def attempt_call() -> T:
         if failed:

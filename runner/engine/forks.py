@@ -66,11 +66,29 @@ def default_seed(parent_seed: int | None) -> int:
     return (parent_seed if parent_seed is not None else 0) + 1
 
 
+def _next_seed(session: Any, parent: Any, at: int) -> int:
+    """The base seed of a new batch of forks at (`parent`, `at`): one past the highest seed the forks
+    already made there were sent with, so a second ``latitude fork`` of the same point samples anew
+    instead of repeating the first one's seeds (`default_seed` when there are none yet)."""
+    from sqlmodel import select
+
+    from ..store.tables import ConversationRow
+
+    made = session.exec(select(ConversationRow.params_json).where(ConversationRow.parent_id == parent.id)
+                        .where(ConversationRow.fork_at == at)).all()
+    seeds = [s for s in map(_seed_of, made) if s is not None]
+    return max(seeds) + 1 if seeds else default_seed(stored_seed(parent))
+
+
 def stored_seed(row: Any) -> int | None:
     """The seed a conversation's requests were sent with (from its stored params)."""
+    return _seed_of(row.params_json)
+
+
+def _seed_of(params_json: str | None) -> int | None:
     from ..store.records import ConversationParams
 
-    seed = ConversationParams.model_validate_json(row.params_json or "{}").sampling.get("seed")
+    seed = ConversationParams.model_validate_json(params_json or "{}").sampling.get("seed")
     return int(seed) if seed is not None else None
 
 
@@ -236,7 +254,7 @@ def prepare_fork(url: str, request: ForkRequest, *, models: dict[str, ModelAlias
             if parent.parent_id is not None:  # a fork of a fork continues the fork's own alias and condition
                 base = fork_specs(plan, [parent])[parent.id]
             alias = request.model or parent.model_alias
-            seed0 = request.seed if request.seed is not None else default_seed(stored_seed(parent))
+            seed0 = request.seed if request.seed is not None else _next_seed(session, parent, request.at)
             specs = [_spec_for(plan, base, alias, request.condition or parent.condition, seed0 + k, models)
                      for k in range(request.samples)]
             record = ForkRecord(parent=parent.id, parent_run=run.id, at=request.at, samples=request.samples,
@@ -257,7 +275,7 @@ def prepare_fork(url: str, request: ForkRequest, *, models: dict[str, ModelAlias
                 protocol_path=run.protocol_path, protocol_text=run.protocol_text, protocol_hash=run.protocol_hash,
                 plan_json=run.plan_json, models_json=json.dumps(stored_models, default=str),
                 options_json=json.dumps(run_options, default=str), latitude_version=versions()[0],
-                litellm_version=versions()[1], status="running",
+                litellm_version=versions()[1], status="running", researcher=run.researcher,
                 simulated=all(s.model.simulated for s in specs))
             rows: list[Any] = []
             prefix = _prefix(session, parent, request.at)

@@ -529,6 +529,9 @@ def mask_suggestion(item: Any, view: BlindView | None, masker: Masker) -> Any:
                                   "partner_alias": PARTNER_TOKEN if conv.partner_alias else None,
                                   "partner_model": None, "simulated": False})
     label = view.label(conv.id) if view is not None and conv is not None else None
+    if view is not None:  # a blind coder sees nobody else's tags: not who applied the code, nor that others disagree
+        return replace(item, suggestion=sug, message=message, conversation=conv, label=label,
+                       disagreement=0, coders_for=(), coders_against=())
     return replace(item, suggestion=sug, message=message, conversation=conv, label=label,
                    coders_for=tuple(text(c) for c in item.coders_for),
                    coders_against=tuple(text(c) for c in item.coders_against))

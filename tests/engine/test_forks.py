@@ -130,6 +130,20 @@ def test_seed_option_and_another_model_continue_the_same_history(
         == [(parent["id"], 5, 0), (parent["id"], 5, 1)]
 
 
+def test_forking_the_same_point_again_draws_new_seeds_and_keeps_the_researcher(
+        cli, store, models_file, fake_provider, tmp_db_url, protocol_file):
+    result = cli("run", protocol_file("forked", PROTOCOL), "-m", "fake-gpt", "--models", models_file,
+                 "--researcher", "ana")
+    assert result.exit_code == 0, result
+    (parent,) = store.conversations(result.run_id)
+    first = _fork(cli, tmp_db_url, parent["id"], "--at", 5, "-n", 2)
+    second = _fork(cli, tmp_db_url, parent["id"], "--at", 5, "-n", 2)
+    assert first.exit_code == 0 and second.exit_code == 0, (first, second)
+    seeds = [sorted(_seed(c) for c in store.conversations(r.run_id)) for r in (first, second)]
+    assert seeds[1][0] == seeds[0][-1] + 1 and not set(seeds[0]) & set(seeds[1])  # no sample repeated
+    assert {store.run(r.run_id)["researcher"] for r in (first, second)} == {"ana"}
+
+
 def test_a_fork_of_a_fork_keeps_both_prefixes(cli, store, models_file, fake_provider, tmp_db_url, protocol_file):
     run_id = _run(cli, protocol_file, models_file)
     (root,) = store.conversations(run_id)

@@ -152,3 +152,28 @@ def test_mask_record_hides_names_in_tool_calls_and_stop_candidates_and_every_cos
     assert "gpt-4o" not in s.text and "gpt-4o" not in (s.judge or "")
     assert (c.cost, c.input_cost, c.input_cost_uncached) == (0.0, 0.0, 0.0)
     assert (m.cost, m.input_cost, m.input_cost_uncached) == (None, None, None)
+
+
+def test_a_masked_suggestion_says_nothing_of_other_coders() -> None:
+    """A blind coder sees nobody else's tags: the review card loses who applied the code, who did not,
+    and that they disagree; unblinded, the item keeps them."""
+    from datetime import UTC, datetime
+
+    from runner.rigour.blind import BlindView, ConversationNames, mask_suggestion
+    from runner.store.reader import SuggestionRecord
+    from runner.store.tables import ConversationRow, SuggestionRow
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    conv = ConversationRow(id="c1", run_id="run1", seq=0, model_alias="gpt-4o", litellm_model="openai/gpt-4o",
+                           vendor="openai", condition="warm", replicate=0, params_json="{}", kind="single",
+                           status="done", started_at=now)
+    sug = SuggestionRow(kind="judge", code="visual", conversation_id="c1", payload_json="{}", status="pending")
+    item = SuggestionRecord(suggestion=sug, message=None, conversation=conv, disagreement=1,
+                            coders_for=("ana",), coders_against=("ben",))
+    view = BlindView(run_id="run1", coder="cat", seed=1, order=("c1",), names=names_of_run(RUN, [conv]),
+                     conversations={"c1": ConversationNames(("gpt-4o", "openai/gpt-4o"))})
+    masked = mask_suggestion(item, view, Masker(()))
+    assert (masked.disagreement, masked.coders_for, masked.coders_against) == (0, (), ())
+    assert masked.label == "#0001" and masked.conversation.condition != "warm"
+    unblinded = mask_suggestion(item, None, Masker(()))
+    assert (unblinded.disagreement, unblinded.coders_for) == (1, ("ana",))

@@ -163,13 +163,23 @@ class ReviewScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="review-load", exit_on_error=False)
     def load(self) -> None:
         self.app.call_from_thread(self.start_loading, "#review-card-scroll")
-        items = self.reader.suggestions("pending") + self.reader.suggestions("skipped")
+        pending, skipped = self.reader.suggestions("pending"), self.reader.suggestions("skipped")
+        items = pending + skipped
         if self.lapp.blind:
             from runner.rigour.blind import mask_suggestion
 
             masker = self.lapp.store_masker()
-            items = [mask_suggestion(i, self.lapp.blind_view(i.conversation.run_id) if i.conversation else None,
-                                     masker) for i in items]
+
+            def view(i: SuggestionRecord) -> Any:
+                return self.lapp.blind_view(i.conversation.run_id) if i.conversation else None
+
+            def order(i: SuggestionRecord) -> tuple[int, str, int]:
+                # the coder's own order of the conversations, not the plan's (grouped by model)
+                v = view(i)
+                return (0, i.conversation.run_id, v.rank(i.conversation.id)) if v is not None and i.conversation \
+                    else (1, "", 0)
+
+            items = [mask_suggestion(i, view(i), masker) for i in sorted(pending, key=order) + sorted(skipped, key=order)]
         self.post_message(SuggestionsLoaded(items))
 
     @on(SuggestionsLoaded)

@@ -617,6 +617,19 @@ def _group_value(conv: ConversationRow, fieldname: str, protocols: dict[str, str
     return str(getattr(conv, fieldname))
 
 
+def fork_warnings(convs: Sequence[ConversationRow], coded: set[str]) -> list[str]:
+    """The warning a test between groups needs when some of its units are forks: a continuation shares
+    its parent's stored history (and its siblings'), so the units are not independent. Within one fork
+    point the continuations are independent samples given that history (``--by fork`` compares points)."""
+    forks = [c for c in convs if c.parent_id is not None and c.id in coded]
+    if not forks:
+        return []
+    return [f"{len(forks)} of {len(coded)} coded units are forks (continuations of another conversation's "
+            "stored history): they are not independent of their parents or of each other, and the tests between "
+            "groups treat every unit as independent, so their p-values are too small; tally the runs without "
+            "their forks, or --by fork to compare fork points"]
+
+
 def fork_point_label(conv: ConversationRow) -> str:
     """``<parent id> #<N>``: the fork point a conversation continues from (`NOT_A_FORK` if none)."""
     return f"{conv.parent_id} #{conv.fork_at}" if conv.parent_id is not None else NOT_A_FORK
@@ -905,6 +918,9 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     para_rows: list[ParaphraseRow] = []
     units: set[str] = set()
     by_coverage: dict[tuple[tuple[str, int, int], ...], list[str]] = {}
+    # --by fork tests the fork points against each other; the conversations that are no fork (the
+    # parents among them) share their history with the forks and stay out of that test
+    fork_at = fields.index("fork") if "fork" in fields else None
     for code in wanted:
         unit = choice.ratings.get(code, {})
         table = []
@@ -917,7 +933,7 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
             rows.append(TallyRow(code, dict(zip(fields, key)), p.n, p.count, p.p, p.low, p.high, len(members),
                                  len(planned_groups[key])))
             cells.append((_label(dict(zip(fields, key))), p.n, len(members)))
-            if values:
+            if values and (fork_at is None or key[fork_at] != NOT_A_FORK):
                 table.append([p.count, p.n - p.count])
             if para:
                 clusters = {name: [int(unit[c.id]) for c in members if c.condition == name and c.id in unit]
@@ -940,6 +956,8 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     if para:
         tests = _flag_flips(tests, para_rows, fields)
     warnings = _finished_warnings(planned_groups, fields)
+    if tests and "fork" not in fields:
+        warnings += fork_warnings(convs, units)
     if para and len(para) < 5:
         warnings.append(f"only {len(para)} paraphrase{'s' if len(para) != 1 else ''}: the pooled interval is a "
                         "random-effects (Hartung-Knapp) interval over so few wordings; it is wide by design, and any "
@@ -965,6 +983,9 @@ def code_tally(session: Session, run_ids: Sequence[str], *, by: Sequence[str] = 
     methods = METHODS_CODES + (METHODS_PARAPHRASE if para else ()) + choice.methods
     if "echo-band" in fields:
         methods += (ECHO_METHOD,)
+    if fork_at is not None and tests:
+        methods += (f"fork: the tests compare the fork points only; the \"{NOT_A_FORK}\" group (the parents "
+                    "among them) shares its history with the forks and is shown, not tested",)
     if effects:
         methods += (f"factors: logistic regression of each code on {', '.join(fields)} (statsmodels GLM, binomial, "
                     f"treatment coding against the first level), cluster-robust standard errors by "

@@ -81,3 +81,28 @@ def test_stops_by_fork_point(session) -> None:  # type: ignore[no-untyped-def]
     rows = {r.group["fork"]: r for r in stop_tally(session, [run], by=["fork"]).rows}
     assert (rows[f"{parent.id} #3"].stopped, rows[f"{parent.id} #3"].n) == (2, 4)
     assert (rows[NOT_A_FORK].stopped, rows[NOT_A_FORK].n) == (0, 1)
+
+
+def test_forks_counted_as_units_of_a_test_are_flagged_and_by_fork_tests_only_fork_points(session) -> None:  # type: ignore[no-untyped-def]
+    book = add_codebook(session, "acts", ["visual"])
+    parents = [Conv(m, replies=["one", "two", "three"]) for m in ("a", "b")]
+    forks = [Conv(m, replies=["one", "two", "three"]) for m in ("a", "b") for _ in range(4)]
+    run = add_run(session, parents + forks)
+    for k, c in enumerate(forks):
+        parent = parents[0] if c.model == "a" else parents[1]
+        session.get(ConversationRow, c.id).sqlmodel_update({"parent_id": parent.id, "fork_at": 3, "fork_seq": k})
+    session.commit()
+    for c in [parents[0], *forks[:4], forks[4]]:
+        tag(session, c, "visual", "ana", codebook=book)
+    for c in [parents[1], *forks[5:]]:
+        tag(session, c, "visual", "ana", present=False, codebook=book)
+    # a test between models treats the 8 forks as independent of their parents and of each other: flagged
+    by_model = code_tally(session, [run], by=["model"], coder="ana")
+    assert by_model.tests and any("8 of 10 coded units are forks" in w for w in by_model.provenance.warnings)
+    # --by fork compares the two fork points; the parents ("not a fork") are shown, not tested
+    by_fork = code_tally(session, [run], by=["fork"], coder="ana")
+    assert not any("units are forks" in w for w in by_fork.provenance.warnings)
+    (visual,) = [t for t in by_fork.tests if t.code == "visual"]
+    assert visual.groups == 2
+    assert {r.group["fork"] for r in by_fork.rows} == {f"{parents[0].id} #3", f"{parents[1].id} #3", NOT_A_FORK}
+    assert any("compare the fork points only" in m for m in by_fork.provenance.methods)

@@ -1,6 +1,6 @@
 """Throughput: 200 conversations x 6 turns, 100 ms server latency, 50 in flight.
 
-    uv run python bench/throughput.py [--quick] [--repeat N] [--profile] [--no-cli]
+    uv run python bench/throughput.py [--quick] [--repeat N] [--profile] [--no-cli] [--pair]
 
 Ideal limit: 200/50 x 6 x 0.1 s = 2.4 s wall. In one session, against one fake provider
 process (its CPU is reported separately, never counted as the client's), each client in a
@@ -18,8 +18,10 @@ fresh interpreter:
 
 Workload CPU (a-c) is `time.process_time()` around the workload only (all threads, after
 imports and one warm-up call). Targets: engine/bare-litellm CPU per completion <= 1.5x;
-engine wall / 2.4 s <= 1.2x. Results go to bench/results/throughput.json (throughput-quick.json
-with --quick).
+engine wall / 2.4 s <= 1.2x; issue 12: CPU per completion <= 1.05x. Results go to
+bench/results/throughput.json (throughput-quick.json with --quick). `--pair` runs only (b) and
+(c), back to back in each repeat, plus (b) with the engine's GC settings (`runner.engine.gctune`:
+the rest is the engine's own work), into throughput-pair.json.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from _harness import (  # noqa: E402
 )
 
 PROTOCOL = BENCH / "protocols" / "six-turns.yaml"
+GC_THRESHOLD = (50_000, 20, 100)
+"""`runner.engine.gctune.THRESHOLD`, repeated here so the parent never imports runner."""
 LATITUDE = REPO / ".venv" / "bin" / "latitude"
 
 IMPORTS_OF_RUN = (
@@ -175,6 +179,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs per client; the least-CPU run is reported")
     ap.add_argument("--profile", action="store_true", help="also run the engine once under cProfile")
     ap.add_argument("--no-cli", action="store_true", help="skip the `latitude run` subprocess")
+    ap.add_argument("--pair", action="store_true",
+                    help="only bare litellm (also with the engine's GC settings) and the engine, back to back "
+                         "in each repeat (issue 12's side-by-side; implies --no-cli)")
     ap.add_argument("--what-if", action="store_true",
                     help="also run bare litellm and the engine with gc.freeze() after imports (not what latitude does today)")
     ap.add_argument("--wait-quiet", type=float, default=60.0,
@@ -200,17 +207,24 @@ def main() -> None:
         print(f"  import of what `latitude run` imports (incl. litellm): {imp.cpu_s:.2f} s CPU, "
               f"{imp.wall_s:.2f} s wall", flush=True)
         for rep in range(args.repeat):
-            for mode in ("httpx", "aiohttp", "litellm"):
+            for mode in ("litellm",) if args.pair else ("httpx", "aiohttp", "litellm"):
                 ch = worker(mode, "--base", server.openai_base, *shape, server=server)
                 results.setdefault(f"bare {mode}", []).append(row_of(f"bare {mode}", ch, ideal))
                 print(f"  [{rep + 1}] bare {mode}: {ch.report['wall_s']:.2f} s wall, {ch.report['cpu_s']:.2f} s CPU",
                       flush=True)
+            if args.pair:  # the bare loop with the collector set as the engine sets it (runner.engine.gctune)
+                label = "what-if: bare litellm + the engine's GC settings"
+                ch = worker("litellm", "--base", server.openai_base, "--gc-freeze", "--gc-threshold",
+                            str(GC_THRESHOLD[0]), *shape, server=server)
+                results.setdefault(label, []).append(row_of(label, ch, ideal))
+                print(f"  [{rep + 1}] bare litellm, engine's GC settings: {ch.report['wall_s']:.2f} s wall, "
+                      f"{ch.report['cpu_s']:.2f} s CPU", flush=True)
             db = tmp / f"engine-{rep}.db"
             ch = worker("engine", "--protocol", str(PROTOCOL), "--models", str(models), "--db", f"sqlite:///{db}",
                         *shape, server=server)
             results.setdefault("engine (in-process)", []).append(row_of("engine (in-process)", ch, ideal))
             print(f"  [{rep + 1}] engine: {ch.report['wall_s']:.2f} s wall, {ch.report['cpu_s']:.2f} s CPU", flush=True)
-            if not args.no_cli:
+            if not (args.no_cli or args.pair):
                 r = run_cli(server, models, n, turns, conc, tmp, ideal, imp.cpu_s)
                 (tmp / "cli.db").unlink(missing_ok=True)
                 results.setdefault("latitude run (subprocess)", []).append(r)
@@ -246,9 +260,18 @@ def main() -> None:
         "engine_over_bare_litellm_cpu_per_completion": eng["cpu_per_completion_ms"] / lit["cpu_per_completion_ms"],
         "engine_wall_over_ideal": eng["wall_s"] / ideal,
         "bare_litellm_wall_over_ideal": lit["wall_s"] / ideal,
-        "bare_litellm_over_bare_aiohttp_cpu": lit["cpu_per_completion_ms"] / rows["bare aiohttp"]["cpu_per_completion_ms"],
-        "bare_litellm_over_bare_httpx_cpu": lit["cpu_per_completion_ms"] / rows["bare httpx"]["cpu_per_completion_ms"],
     }
+    if "bare aiohttp" in rows:
+        ratios["bare_litellm_over_bare_aiohttp_cpu"] = (lit["cpu_per_completion_ms"]
+                                                        / rows["bare aiohttp"]["cpu_per_completion_ms"])
+        ratios["bare_litellm_over_bare_httpx_cpu"] = (lit["cpu_per_completion_ms"]
+                                                      / rows["bare httpx"]["cpu_per_completion_ms"])
+    same_gc = rows.get("what-if: bare litellm + the engine's GC settings")
+    if same_gc:  # the collector set alike on both sides: what is left is the engine's own work
+        ratios["engine_over_bare_litellm_same_gc_cpu_per_completion"] = (eng["cpu_per_completion_ms"]
+                                                                          / same_gc["cpu_per_completion_ms"])
+    pairs = list(zip(results["bare litellm"], results["engine (in-process)"]))
+    ratios["engine_over_bare_litellm_cpu_per_pair"] = [round(e["cpu_s"] / b["cpu_s"], 3) for b, e in pairs]
     if "latitude run (subprocess)" in rows:
         cli = rows["latitude run (subprocess)"]
         ratios["cli_over_bare_litellm_cpu_per_completion"] = cli["cpu_per_completion_ms"] / lit["cpu_per_completion_ms"]
@@ -256,6 +279,7 @@ def main() -> None:
     targets = {
         "cpu_per_completion_ratio_le_1.5": ratios["engine_over_bare_litellm_cpu_per_completion"] <= 1.5,
         "wall_over_ideal_le_1.2": ratios["engine_wall_over_ideal"] <= 1.2,
+        "cpu_per_completion_ratio_le_1.05": ratios["engine_over_bare_litellm_cpu_per_completion"] <= 1.05,  # issue 12
     }
 
     headers = ["client", "done", "wall s", "x ideal", "CPU s", "CPU/compl ms", "GC s", "server CPU s",
@@ -267,12 +291,19 @@ def main() -> None:
     print(f"\nideal wall {ideal:.2f} s; litellm import (+ runner, alembic, rich): {imp.cpu_s:.2f} s CPU "
           f"(excluded above); fake server peak RSS {server_rss:.0f} MiB")
     print(f"engine / bare litellm CPU per completion: {ratios['engine_over_bare_litellm_cpu_per_completion']:.2f}x "
-          f"(target <= 1.5x: {'met' if targets['cpu_per_completion_ratio_le_1.5'] else 'NOT met'})")
+          f"(target <= 1.5x: {'met' if targets['cpu_per_completion_ratio_le_1.5'] else 'NOT met'}; issue 12, "
+          f"<= 1.05x: {'met' if targets['cpu_per_completion_ratio_le_1.05'] else 'NOT met'})")
     print(f"engine wall / ideal: {ratios['engine_wall_over_ideal']:.2f}x (target <= 1.2x: "
           f"{'met' if targets['wall_over_ideal_le_1.2'] else 'NOT met'}); bare litellm wall / ideal: "
           f"{ratios['bare_litellm_wall_over_ideal']:.2f}x")
-    print(f"bare litellm costs {ratios['bare_litellm_over_bare_aiohttp_cpu']:.0f}x the CPU of bare aiohttp, "
-          f"{ratios['bare_litellm_over_bare_httpx_cpu']:.1f}x bare httpx, per completion")
+    print("engine / bare litellm CPU, run by run (each pair back to back): "
+          + ", ".join(f"{r:.2f}x" for r in ratios["engine_over_bare_litellm_cpu_per_pair"]))
+    if same_gc:
+        print(f"engine / bare litellm with the engine's GC settings: "
+              f"{ratios['engine_over_bare_litellm_same_gc_cpu_per_completion']:.2f}x")
+    if "bare_litellm_over_bare_aiohttp_cpu" in ratios:
+        print(f"bare litellm costs {ratios['bare_litellm_over_bare_aiohttp_cpu']:.0f}x the CPU of bare aiohttp, "
+              f"{ratios['bare_litellm_over_bare_httpx_cpu']:.1f}x bare httpx, per completion")
     if profile:
         print(f"\ncProfile of the engine ({profile['file']}; {profile['cpu_s_under_profiler']:.1f} s CPU under the "
               "profiler): self time by package")
@@ -282,7 +313,7 @@ def main() -> None:
         for r in profile["top_by_self_time"][:15]:
             print(f"  {r['tottime_share'] * 100:5.1f}%  {r['calls']:>8}  {r['function']}")
 
-    path = save("throughput-quick" if args.quick else "throughput", {
+    path = save("throughput" + ("-pair" if args.pair else "") + ("-quick" if args.quick else ""), {
         "shape": {"conversations": n, "turns": turns, "in_flight": conc, "latency_s": args.latency,
                   "ideal_wall_s": ideal, "quick": args.quick, "repeat": args.repeat},
         "import_cpu_s": imp.cpu_s, "import_wall_s": imp.wall_s,

@@ -377,7 +377,9 @@ def engine(args: argparse.Namespace, out: dict[str, Any]) -> None:
         state["timeline"] = RssTimeline(lambda: events["TurnCompleted"])
         state["t0"], state["c0"] = time.perf_counter(), time.process_time()
         writer = StoreWriter(args.db)
+        s0, sc0 = time.perf_counter(), time.process_time()
         targets = await start(plan, writer, run_id, options, "{}", ("bench", "bench"))
+        out["start_wall_s"], out["start_cpu_s"] = time.perf_counter() - s0, time.process_time() - sc0
         ctx = RunContext(run_id=run_id, protocol=plan.protocol, writer=writer, limits=Limits(), emit=emit,
                          sources={n: {"text": s.text} for n, s in plan.protocol.sources.items()})
         emit(started_event(run_id, plan, targets))
@@ -389,14 +391,18 @@ def engine(args: argparse.Namespace, out: dict[str, Any]) -> None:
         out["rss_timeline"] = state["timeline"].stop()
         stop_profile(state["prof"], args)
 
+    from runner.engine import eventloop
+
+    kind = args.loop or eventloop.loop_kind()  # by default the loop `latitude run` picks
     if args.gc_default:
-        asyncio.run(main())
+        eventloop.run(main(), kind)
     else:  # as `latitude run` drives it (runner.engine.runs.drive)
         from runner.engine.gctune import tuned_gc
 
         with tuned_gc():
-            asyncio.run(main())
+            eventloop.run(main(), kind)
     out["gc_tuned"] = not args.gc_default
+    out["event_loop"] = kind
     gcc = state["gc"]
     out["gc_s"], out["gc_collections"] = gcc.total, gcc.collections
     out["rss_peak_mib"] = hwm_mib()
@@ -467,6 +473,9 @@ def main() -> None:
                         "runner.engine.gctune)")
     p.add_argument("--gc-threshold", type=int, default=0,
                    help="what-if: gc.set_threshold(N, 20, 100) after warm-up (CPython's default is 700, 10, 10)")
+    p.add_argument("--loop", choices=["asyncio", "uvloop"],
+                   help="event loop (bare loops: asyncio unless told; engine: the one `latitude run` picks, "
+                        "runner.engine.eventloop)")
     args = p.parse_args()
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -477,8 +486,15 @@ def main() -> None:
                            "concurrency": args.concurrency}
     if args.mode == "engine":
         engine(args, out)
+    elif args.loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(bare(args, out))
+        out["event_loop"] = "uvloop"
     else:
         asyncio.run(bare(args, out))
+        out["event_loop"] = "asyncio"
     out["cpu_per_completion_ms"] = 1000 * out["cpu_s"] / max(1, out["completions"])
     print(json.dumps(out, default=str))
 

@@ -1,6 +1,6 @@
 """The native transport against its targets, side by side in one session.
 
-    uv run python bench/native.py [--quick] [--no-litellm] [--no-cli] [--scale] [--compare-gc] [--repeat N]
+    uv run python bench/native.py [--quick] [--no-litellm] [--no-cli] [--scale] [--compare-gc] [--compare-loop] [--repeat N]
                                   [--wait-quiet S]
 
 One fake provider process (its CPU reported apart, never counted as the client's); each
@@ -20,7 +20,10 @@ client in a fresh interpreter (bench/_worker.py):
   streaming: 200-word replies in 4 and 200 chunks (50 x 6, 25 in flight), engine native
     and bare aiohttp: the slope is the CPU per chunk (target <= 0.05 ms)
   --scale: 10,000 x 3 turns, 1 s latency, 2,000 in flight, engine native: wall <= 1.3x 15 s,
-    peak RSS < 1 GiB
+    peak RSS < 1 GiB; the bare aiohttp loop at the same shape first (the floor), and the
+    engine's wall and CPU over it
+  --compare-loop: also the engine on asyncio's own loop and bare aiohttp on uvloop (the
+    engine runs on uvloop where installed: runner.engine.eventloop)
 
 The machine is shared: every row carries foreign CPU (what the rest of the machine used
 meanwhile) and the load average is recorded; prefer the CPU ratios. Results go to
@@ -81,6 +84,7 @@ def row(label: str, ch: Any, ideal: float | None) -> dict[str, Any]:
             "cpu_per_completion_ms": 1000 * r["cpu_s"] / max(1, n), "gc_s": r.get("gc_s"),
             "server_cpu_s": ch.server_cpu_s, "rss_peak_mib": ch.maxrss_mib, "foreign_cpu_s": ch.foreign_cpu_s,
             "litellm_imported": r.get("litellm_imported"), "peak_connections": ch.peak_connections,
+            "event_loop": r.get("event_loop"), "thread_cpu_s": r.get("thread_cpu_s"),
             "load": load()}
 
 
@@ -94,6 +98,8 @@ def main() -> None:
     ap.add_argument("--compare-gc", action="store_true",
                     help="also run the engine rows with CPython's GC defaults (`latitude run` freezes and raises "
                          "the thresholds: runner.engine.gctune)")
+    ap.add_argument("--compare-loop", action="store_true",
+                    help="also the engine rows on asyncio's own loop, and bare aiohttp on uvloop")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each W1 row this many times and keep the least-CPU run (a shared machine)")
     ap.add_argument("--no-bytecode-cache", action="store_true",
@@ -128,6 +134,11 @@ def main() -> None:
                 ("engine, native", "engine", ["--native", "--protocol", str(SIX), "--models", str(native_models),
                                               "--db", f"sqlite:///{tmp}/native.db"]),
             ]
+            if args.compare_loop:
+                clients.insert(1, ("bare aiohttp, uvloop", "aiohttp", ["--base", server.openai_base, "--loop", "uvloop"]))
+                clients.append(("engine, native, asyncio loop", "engine",
+                                ["--native", "--loop", "asyncio", "--protocol", str(SIX), "--models",
+                                 str(native_models), "--db", f"sqlite:///{tmp}/native-asyncio.db"]))
             if args.compare_gc:
                 clients.append(("engine, native, CPython GC defaults", "engine",
                                 ["--native", "--gc-default", "--protocol", str(SIX), "--models", str(native_models),
@@ -205,6 +216,11 @@ def main() -> None:
         if args.scale:
             with FakeServer(1.0) as server:
                 models = write_models_file(tmp / "scale.yaml", server.openai_base, transport="native")
+                floor = worker("aiohttp", "--base", server.openai_base, "--conversations", "10000", "--turns", "3",
+                               "--concurrency", "2000", server=server, sample_connections=True, timeout=1800)
+                rows.append(row("bare aiohttp, scale 10,000 x 3, 1 s, 2,000 in flight (the floor)", floor, 15.0))
+                print(f"  scale, bare aiohttp: {floor.report['wall_s']:.1f} s wall ({floor.report['wall_s'] / 15:.2f}x 15 s), "
+                      f"{rows[-1]['cpu_per_completion_ms']:.2f} ms CPU/completion", flush=True)
                 ch = worker("engine", "--native", "--protocol", str(THREE), "--models", str(models),
                             "--db", f"sqlite:///{tmp}/scale.db", "--conversations", "10000", "--turns", "3",
                             "--concurrency", "2000", server=server, sample_connections=True, timeout=1800)
@@ -212,6 +228,10 @@ def main() -> None:
                 print(f"  scale: {ch.report['wall_s']:.1f} s wall ({ch.report['wall_s'] / 15:.2f}x 15 s), "
                       f"{rows[-1]['cpu_per_completion_ms']:.2f} ms CPU/completion, GC {ch.report.get('gc_s', 0):.1f} s, "
                       f"peak RSS {ch.maxrss_mib:.0f} MiB, peak connections {ch.peak_connections}", flush=True)
+                out["scale_engine_over_floor"] = {"wall": ch.report["wall_s"] / floor.report["wall_s"],
+                                                  "cpu": ch.report["cpu_s"] / floor.report["cpu_s"]}
+                print(f"  scale, engine / bare aiohttp: wall {out['scale_engine_over_floor']['wall']:.2f}x, "
+                      f"CPU {out['scale_engine_over_floor']['cpu']:.2f}x", flush=True)
                 if args.compare_gc:
                     ch = worker("engine", "--native", "--gc-default", "--protocol", str(THREE), "--models", str(models),
                                 "--db", f"sqlite:///{tmp}/scale-gc.db", "--conversations", "10000", "--turns", "3",

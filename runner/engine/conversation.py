@@ -280,10 +280,11 @@ class Conversation:
         self.msgs.append(msg)
 
     async def flush(self, *more: Any) -> None:
-        """Write the pending messages, then `more` (row objects), in one group commit."""
+        """Write the pending messages, then `more` (row objects), in one group commit (the messages'
+        keys are not needed: they go in without RETURNING)."""
         pending, self.pending = self.pending, []
         if pending or more:
-            await self.ctx.writer.write_all([(MessageRow, f) for f in pending], more)
+            await self.ctx.writer.write_all([(MessageRow, f) for f in pending], more, keys=False)
 
     # ------------------------------------------------------------ the script
 

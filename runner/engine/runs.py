@@ -395,9 +395,10 @@ def cancel(writer: Any, run_id: str) -> None:
 
 
 def drive(prepared: Prepared, emit: Emit, retry: RetryPolicy | None = None) -> Outcome:
-    """Run the session in its own event loop. Ctrl-C ends it with the run marked interrupted
-    (committed turns kept; `resume` continues it)."""
+    """Run the session in its own event loop (uvloop where installed: `eventloop`). Ctrl-C ends it
+    with the run marked interrupted (committed turns kept; `resume` continues it)."""
     from ..store import StoreWriter
+    from . import eventloop
     from .gctune import tuned_gc
 
     policy = retry or RetryPolicy.from_env()
@@ -405,7 +406,7 @@ def drive(prepared: Prepared, emit: Emit, retry: RetryPolicy | None = None) -> O
     try:
         try:
             with tuned_gc():
-                statuses = asyncio.run(execute(prepared, writer, emit, policy))
+                statuses = eventloop.run(execute(prepared, writer, emit, policy))  # uvloop where installed
         except KeyboardInterrupt:
             cancel(writer, prepared.run_id)
             return Outcome(prepared.run_id, Counter(), interrupted=True)

@@ -10,7 +10,8 @@ other connection.
 
 Within a batch, inserts are grouped per table (parents first, in `TABLES` order) and
 sent as one multi-row statement per group (PostgreSQL: keys drawn from the sequence in
-one round trip, then one pipelined executemany); updates of the same row are merged
+one round trip, then one pipelined executemany; inserts whose keys nobody wants, such as
+the engine's messages, as one executemany without RETURNING); updates of the same row are merged
 (later values win) and sent as one executemany per set of columns. If the batch fails, it is rolled back and replayed op by op in
 submission order, each inside a savepoint, so one bad op fails only its own future.
 """
@@ -130,10 +131,14 @@ class _Op:
     """One queued write. ``future`` is an asyncio future (with ``loop``) or a
     concurrent.futures future (``loop`` None) for the blocking API."""
 
-    __slots__ = ("kind", "info", "values", "row", "pk", "fn", "future", "loop", "result", "error")
+    __slots__ = ("kind", "info", "values", "row", "pk", "fn", "future", "loop", "result", "error", "keys", "group")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.keys = True
+        """An insert whose primary key is wanted back (False: executemany without RETURNING)."""
+        self.group: list[_Op] | None = None
+        """On the last op of a `write_all`, all its ops: that op's future resolves for them all."""
         self.info: _TableInfo | None = None
         self.values: dict[str, Any] = {}
         self.row: Any = None
@@ -155,9 +160,16 @@ def _resolve_in_loop(ops: list[_Op]) -> None:
     for op in ops:
         _finish_row(op)
         future = op.future
-        if future.cancelled():
+        if future is None or future.cancelled():  # None: a `write_all` op resolved with its group's last
             continue
-        if op.error is None:
+        group = op.group
+        if group is not None:
+            error = next((o.error for o in group if o.error is not None), None)
+            if error is None:
+                future.set_result([o.result for o in group])
+            else:
+                future.set_exception(error)
+        elif op.error is None:
             future.set_result(op.result)
         else:
             future.set_exception(op.error)
@@ -314,26 +326,36 @@ class StoreWriter:
         return await self._submit(self._insert_op(row_class, fields))
 
     async def write_all(self, inserts: Iterable[tuple[type[SQLModel], dict[str, Any]]] = (),
-                        rows: Iterable[SQLModel] = ()) -> list[Any]:
+                        rows: Iterable[SQLModel] = (), *, keys: bool = True) -> list[Any]:
         """`insert` each ``(row_class, fields)`` of ``inserts``, then `add` each of ``rows``, queued
-        together (so they share a transaction unless the batch is full) and awaited as one;
-        returns their primary keys in that order. The same as gathering `insert` and `add`
-        calls, without a task per write. Raises the first failed write's error (the others
-        still land, as with ``gather``); unknown or missing fields raise before anything is queued."""
-        ops = [self._insert_op(cls, fields) for cls, fields in inserts] + [self._add_op(r) for r in rows]
+        together (so they share a transaction: a batch always takes a `write_all` whole) and
+        awaited as one; returns their primary keys in that order. The same as gathering `insert`
+        and `add` calls, with one future for them all. Raises the first failed write's error (the
+        others still land, as with ``gather``); unknown or missing fields raise before anything is
+        queued.
+
+        ``keys=False``: the keys of ``inserts`` are not wanted (None in their place), so they go in
+        as one executemany per table and column set without ``RETURNING`` (on SQLite a
+        ``RETURNING`` insert that keeps parameter order is one statement per row). The rows
+        stored are the same. ``rows`` still get their keys."""
+        ops = [self._insert_op(cls, fields) for cls, fields in inserts]
+        if not keys:
+            for op in ops:
+                op.keys = False
+        ops += [self._add_op(r) for r in rows]
         if not ops:
             return []
         loop = asyncio.get_running_loop()
+        last = ops[-1]
         for op in ops:
             op.loop = loop
-            op.future = loop.create_future()
+        last.future = loop.create_future()
+        last.group = ops
         with self._lock:
             if self._closed:
                 raise WriterClosedError("StoreWriter is closed")
-            self._queue.put(ops if len(ops) > 1 else ops[0])  # one wake-up of the writer thread, not one per op
-        if len(ops) == 1:
-            return [await ops[0].future]
-        return list(await asyncio.gather(*(op.future for op in ops)))
+            self._queue.put(ops if len(ops) > 1 else last)  # one wake-up of the writer thread, not one per op
+        return await last.future  # type: ignore[no-any-return]
 
     async def update(self, row_class: type[SQLModel], row_id: Any, /, **fields: Any) -> None:
         """Set ``fields`` on the ``row_class`` row whose primary key is ``row_id``.
@@ -601,13 +623,13 @@ class StoreWriter:
         if not ops:
             return
         connection = session.connection()
-        inserts: dict[tuple[int, frozenset[str]], list[_Op]] = {}
+        inserts: dict[tuple[int, frozenset[str], bool], list[_Op]] = {}
         updates: dict[tuple[int, Any], tuple[_TableInfo, dict[str, Any], list[_Op]]] = {}
         for op in ops:
             info = op.info
             assert info is not None
             if op.kind == _ADD:
-                inserts.setdefault((info.order, frozenset(op.values)), []).append(op)
+                inserts.setdefault((info.order, frozenset(op.values), op.keys), []).append(op)
             else:
                 merged = updates.get((info.order, op.pk))
                 if merged is None:
@@ -626,6 +648,9 @@ class StoreWriter:
                 connection.execute(info.insert_plain, params if len(params) > 1 else params[0])
                 for op in group:
                     op.result = op.values[info.pk]
+            elif not key[2]:  # keys not wanted: one executemany, no RETURNING
+                params = [op.values for op in group]
+                connection.execute(info.insert_plain, params if len(params) > 1 else params[0])
             elif len(group) > 1 and connection.dialect.name == "postgresql":
                 # Take the keys from the sequence in one round trip, then one pipelined
                 # executemany of a small cached statement. (A multi-row INSERT … RETURNING

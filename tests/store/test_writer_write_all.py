@@ -57,3 +57,28 @@ async def test_refused_after_close(migrated_url: str) -> None:
     await writer.close()
     with pytest.raises(WriterClosedError):
         await writer.write_all([(MessageRow, _fields("x", 0))])
+
+
+async def test_without_keys_the_same_rows_land_in_order(migrated_url: str, engine: Engine) -> None:
+    async with StoreWriter(migrated_url) as writer:
+        run = run_row()
+        await writer.add(run)
+        conv = conversation_row(run.id)
+        await writer.add(conv)
+        with_keys = await writer.write_all([(MessageRow, _fields(conv.id, 0)), (MessageRow, _fields(conv.id, 1))])
+        capture = CaptureRow(conversation_id=conv.id, name="third", message_idx=2)
+        before = writer.batches
+        keys = await writer.write_all([(MessageRow, _fields(conv.id, 2)), (MessageRow, _fields(conv.id, 3))],
+                                      [capture], keys=False)
+        assert writer.batches == before + 1
+        assert keys[:2] == [None, None] and isinstance(keys[2], int) and capture.id == keys[2]
+        assert await writer.write_all([(MessageRow, _fields(conv.id, 4))], keys=False) == [None]
+        with pytest.raises(IntegrityError):  # one bad row fails the call; the others land
+            await writer.write_all([(MessageRow, _fields(conv.id, 5)), (MessageRow, _fields("no-such", 0))],
+                                   keys=False)
+    with session(engine) as s:
+        stored = conversation_messages(s, conv.id)
+        assert [m.idx for m in stored] == [0, 1, 2, 3, 4, 5]
+        ids = [m.id for m in stored]
+        assert ids[:2] == with_keys and ids == sorted(ids)  # ids in submission order, as with keys
+        assert all(m.created_at.tzinfo is not None for m in stored)

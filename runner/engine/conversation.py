@@ -485,7 +485,7 @@ class Conversation:
                 record = RequestRecord.model_validate({
                     **reply.request, "context_window": self._window_size(), "empty": True if reply.empty else None,
                     "attempts": reply.attempts if reply.attempts > 1 else None})
-                scored = self._echo_of(side, reply.content)
+                scored = self._echo_of(side, reply.content, msg.aside)
                 row = self._row(msg, step, reasoning=reply.reasoning, finish_reason=reply.finish_reason,
                                 cached_tokens=reply.cached_tokens or None, request_id=reply.request_id,
                                 request_json=record.dump(), cache_write_tokens=reply.cache_write_tokens or None,
@@ -507,11 +507,12 @@ class Conversation:
             await self.stopping.on_reply(msg.content, self.last_reply_idx)
             return msg.content
 
-    def _echo_of(self, side: str, content: str) -> EchoScore:
-        """Score a new reply (before it is appended) against the messages it read (`analysis.echo`)."""
+    def _echo_of(self, side: str, content: str, aside: str | None = None) -> EchoScore:
+        """Score a new reply (before it is appended) against the messages it read (`analysis.echo`): a
+        pair's check-in (`aside`) is a prompt of its own side only, as the side's view shows it."""
         for m in self.msgs[self._echo_fed:]:
-            self.echo.add(m.role, m.speaker, m.content)
-        scored = self.echo.reply(side, content)
+            self.echo.add(m.role, m.speaker, m.content, aside=m.aside)
+        scored = self.echo.reply(side, content, aside)
         self._echo_fed = len(self.msgs) + 1  # the reply itself, about to be appended, is in the history
         return scored
 

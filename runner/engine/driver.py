@@ -174,11 +174,11 @@ def batch_in_flight() -> int:
 
 async def _guarded(ctx: RunContext, target: Target, statuses: Counter[str]) -> None:
     spec = target.spec
-    conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers, target.stops)
-    conv.choices_by_reply = {c.message_idx: c for c in target.choices}
-    ctx.emit(ConversationStarted(conv.id, spec.model_alias))
     batches = ctx.client.batches if ctx.client is not None else None
-    try:
+    try:  # whatever happens, a batch run's collector stops counting this conversation as a live caller
+        conv = Conversation(ctx, spec, target.conversation_id, target.messages, target.offers, target.stops)
+        conv.choices_by_reply = {c.message_idx: c for c in target.choices}
+        ctx.emit(ConversationStarted(conv.id, spec.model_alias))
         await _drive_one(ctx, target, conv, statuses)
     finally:
         if batches is not None:

@@ -186,6 +186,29 @@ def test_a_pair_checks_in_with_each_side_privately_and_either_may_stop(cli, stor
     assert "Go on." in ans_a and "Go on." not in " ".join(t for r in reqs[4:] for _, t in _wire(r))
 
 
+def test_a_pairs_private_check_in_is_no_prompt_of_the_partner_in_the_live_echo(cli, store, models_file,
+                                                                               fake_provider, tmp_path):
+    """Scored live, a pair side's reply to its private check-in is scored against its own question (which
+    the shared history does not show the other side): the same scores as the backfill over the stored
+    messages."""
+    from runner.analysis.echo import score_messages
+
+    path = tmp_path / "pair-checkin.yaml"
+    path.write_text(PAIR_CHECK_IN)
+    echoing = "Private check-in: continue or stop? Options: continue, stop. <choice>{}</choice>"
+    fake_provider.add_rule(model="fake-gpt", match="Private check-in", reply="Go on. <choice>continue</choice>")
+    fake_provider.add_rule(model="claude-fake", match="Private check-in", reply=echoing.format("stop"))
+    result = cli("run", path, "-m", "fake-gpt", "--models", models_file)
+    assert result.exit_code == 0, result
+    (conv,) = store.conversations(result.run_id)
+    msgs = store.messages(conv["id"])
+    again = score_messages([(m["role"], m["speaker"], m["content"], m["step"] or "") for m in msgs])
+    live = [(m["speaker"], m["echo"]) for m in msgs if m["role"] == "assistant"]
+    assert live == [(m["speaker"], e.echo) for e, m in zip(again, msgs) if m["role"] == "assistant"]
+    echo = {(m["speaker"], m["step"]): m["echo"] for m in msgs if m["role"] == "assistant"}
+    assert echo[("b", "stop.check_in:b")] > 0.5  # b repeats its own (private) question back
+
+
 def test_a_pair_resumed_after_an_outage_replays_its_check_ins_without_asking_again(cli, store, models_file,
                                                                                   fake_provider, tmp_path):
     path = _pair_check_in(fake_provider, tmp_path)

@@ -467,7 +467,7 @@ def build_report(url: str, run_id: str, units: Any = None) -> RigourReport:
     """Compute the report of a run that follows a registration. `units` (a `tally.UnitFilter`) keeps only
     units coded blind and/or leaves out self-coded ones, for the hypotheses and the exploratory tallies
     alike (the built-in codes are no one's coding and are kept)."""
-    from sqlmodel import func, select
+    from sqlmodel import col, func, select
 
     from ..store.db import opened
     from ..store.tables import ConversationRow, RegistrationRow, RunRow
@@ -511,8 +511,14 @@ def build_report(url: str, run_id: str, units: Any = None) -> RigourReport:
         if found:
             warnings.insert(0, f"the run deviates from its registration in {len(found)} way(s) (listed below): "
                                "the registered tests describe the run as it was made, not as it was registered")
-        if total != registered_total:
-            warnings.insert(0, f"the run planned {total} conversations; the registration planned {registered_total}")
+        # the registration's plan has no forks (a protocol's `fork:` spawns them as the run goes): compare
+        # the conversations the plan made, and say how many forks came on top
+        forks = session.exec(select(func.count()).select_from(ConversationRow).where(ConversationRow.run_id == run_id)
+                             .where(col(ConversationRow.parent_id).is_not(None))).one()
+        if total - forks != registered_total:
+            also = f" (and {forks} forks)" if forks else ""
+            warnings.insert(0, f"the run planned {total - forks} conversations{also}; the registration planned "
+                               f"{registered_total}")
         report = RigourReport(
             run_id=run_id,
             registration={"id": reg.id, "name": reg.name, "sha256": reg.sha256,

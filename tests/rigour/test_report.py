@@ -185,3 +185,17 @@ def test_a_preference_hypothesis_is_a_bradley_terry_difference(tmp_path: Path, s
     md = study.latitude("report", run).output
     assert f"| all | {g['n']} of {g['finished']} of 24 | 24 | {g['count']} of 8 |" in md
     assert "Preferences: every option's Bradley-Terry utility per group" in md
+
+
+def test_a_registered_protocols_planned_forks_are_no_deviation_in_the_count(study: Study) -> None:
+    """A protocol's `fork:` spawns its continuations as the run goes; the registration's plan has none of
+    them, so the report compares the conversations the plan made and names the forks apart."""
+    text = study.protocol.read_text()
+    study.protocol.write_text(text + "fork:\n  at: 4\n  samples: 2\n")  # the second reply
+    reg = study.register()
+    study.run(reg)
+    (run,) = study.run_ids()
+    (forks,), = study.rows("select count(*) from conversations where run_id = ? and parent_id is not null", run)
+    assert forks == 2 * 24
+    report = study.latitude("report", run).output
+    assert "the run planned" not in report

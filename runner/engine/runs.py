@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 from ..plan import Plan
-from ..protocol.models_file import ModelAlias
+from ..protocol.models_file import ModelAlias, resolve_model
 from .conversation import RunContext
 from .driver import Target, new_id, start_sync, started_event
 from .batches import uses_batches
@@ -26,7 +26,7 @@ from .events import Emit
 from .limits import Limits
 from .retry import RetryPolicy
 
-__all__ = ["Outcome", "Prepared", "RunError", "cancel", "drive", "latest_unfinished", "prepare_resume",
+__all__ = ["Outcome", "Prepared", "RunError", "cancel", "drive", "latest_unfinished", "named_judges", "prepare_resume",
            "prepare_rerun", "prepare_start", "read_sources", "simulated", "stored_plan", "versions"]
 
 StartKind = Literal["start", "resume", "rerun", "fork"]
@@ -113,13 +113,14 @@ def models_json(plan: Plan) -> str:
             used[s.partner_alias] = s.partner
         if s.experimenter_alias and s.experimenter:
             used[s.experimenter_alias] = s.experimenter
-    for name in sorted(_named_judges(plan.protocol.model_dump())):
-        if name not in used and name in plan.loaded.models:
-            used[name] = plan.loaded.models[name]
+    for name in sorted(named_judges(plan.protocol.model_dump())):
+        judge = resolve_model(name, plan.loaded.models) if name not in used else None
+        if judge is not None:
+            used[name] = judge
     return json.dumps({k: v.model_dump(exclude_none=True) for k, v in used.items()}, default=str)
 
 
-def _named_judges(node: Any) -> set[str]:
+def named_judges(node: Any) -> set[str]:
     """Every alias a protocol (as `model_dump()`) names under a ``judge`` key, wherever it is."""
     found: set[str] = set()
     if isinstance(node, dict):
@@ -127,10 +128,10 @@ def _named_judges(node: Any) -> set[str]:
             if k == "judge" and isinstance(v, str):
                 found.add(v)
             else:
-                found |= _named_judges(v)
+                found |= named_judges(v)
     elif isinstance(node, list):
         for v in node:
-            found |= _named_judges(v)
+            found |= named_judges(v)
     return found
 
 
@@ -366,7 +367,7 @@ def plan_models(plan: Plan) -> list[ModelAlias | None]:
     out: list[ModelAlias | None] = []
     for s in plan.specs:
         out += [s.model, s.partner, s.experimenter]
-    judges = _named_judges(plan.protocol.model_dump())
+    judges = named_judges(plan.protocol.model_dump())
     return out + [m for name, m in plan.loaded.models.items() if name in judges]
 
 

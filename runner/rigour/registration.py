@@ -114,34 +114,12 @@ def redact(value: Any, secrets: dict[str, str]) -> Any:
 # ----------------------------------------------------------------------------- building
 
 
-def _judge_aliases(value: Any) -> set[str]:
-    """Every ``judge: ALIAS`` in a protocol dump (offer, choice and stop judges, at any depth)."""
-    out: set[str] = set()
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k == "judge" and isinstance(v, str) and v:
-                out.add(v)
-            else:
-                out |= _judge_aliases(v)
-    elif isinstance(value, list):
-        for v in value:
-            out |= _judge_aliases(v)
-    return out
-
-
 def _models(plan: Any) -> dict[str, dict[str, Any]]:
     """The aliases a plan uses as a run stores them (`models_json`: subjects, partners, experimenters) and
     the judges its protocol names: a judge reads the outcome, so swapping its model is a deviation too."""
     from ..engine.runs import models_json
-    from ..protocol.models_file import resolve_model
 
-    models = json.loads(models_json(plan))
-    loaded = plan.loaded
-    for alias in sorted(_judge_aliases(loaded.protocol.model_dump(mode="json", by_alias=True)) - set(models)):
-        m = resolve_model(alias, loaded.models)
-        if m is not None:
-            models[alias] = json.loads(json.dumps(m.model_dump(exclude_none=True), default=str))
-    return models
+    return json.loads(models_json(plan))
 
 
 @dataclass(frozen=True)

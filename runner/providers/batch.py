@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -132,6 +133,31 @@ def custom_id(run_id: str, place: Place, messages: list[dict[str, Any]]) -> str:
     attempt (a resume reaching the same request gets the same id), 48 characters of ``[a-z0-9-]``."""
     key = f"{run_id}|{place.owner}|{place.purpose}|{len(messages)}|{messages_hash(messages)}|{place.attempt}"
     return f"{place.purpose[:4]}-{place.attempt}-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+
+def failure_text(error: BaseException | None) -> str:
+    """A failed request's error as `BatchRequestRow.error_kind` keeps it: ``kind: {...}``, the item's
+    kind, then what the retry policy decides on (the vendor's HTTP status, error type and code) and
+    the message as JSON, so a resumed run classifies it as the session that read it did."""
+    kind = getattr(error, "kind", "errored")
+    return f"{kind}: " + json.dumps({"status": getattr(error, "status", None), "type": getattr(error, "error_type", None),
+                                     "code": getattr(error, "code", None), "message": str(error)[:500]})
+
+
+def failure_of(text: str | None) -> BatchItemFailed:
+    """The `BatchItemFailed` a failure recorded in an earlier session stood for (`failure_text`; an
+    older row's ``kind: message`` is read as that kind with no status)."""
+    head, _, rest = (text or "errored").partition(": ")
+    try:
+        got = json.loads(rest)
+    except ValueError:
+        got = None
+    if not isinstance(got, dict):
+        got = {"message": text or ""}
+    kind = head if head in ("errored", "expired", "cancelled") else "errored"
+    status = got.get("status")
+    return BatchItemFailed(kind, f"(recorded in an earlier session) {got.get('message') or ''}",  # type: ignore[arg-type]
+                           status if isinstance(status, int) else None, error_type=got.get("type"), code=got.get("code"))
 
 
 @dataclass(slots=True)
@@ -339,9 +365,7 @@ class BatchTransport:
         stored = self.ledger.stored.get(cid)
         if stored is not None and stored.state != "resent":
             if stored.state == "failed":
-                kind = (stored.error_kind or "errored").split(":", 1)[0]
-                raise BatchItemFailed(kind if kind in ("errored", "expired", "cancelled") else "errored",  # type: ignore[arg-type]
-                                      f"(recorded in an earlier session) {stored.error_kind}")
+                raise failure_of(stored.error_kind)
             vendor_id = stored.vendor_id or await self._recover(model, stored.batch_id)
             if vendor_id is not None:
                 stored.vendor_id = vendor_id
@@ -534,7 +558,7 @@ class BatchTransport:
             missing = BatchItemFailed("expired" if status.state == "expired" else "cancelled",
                                       f"batch {vendor_id} ended ({status.state}) without this request")
             for cid in watch.waiting:
-                outcomes.append((cid, "failed", f"{missing.kind}: not in the results"))
+                outcomes.append((cid, "failed", failure_text(missing)))
             await self.ledger.read(watch.batch_id, outcomes)
         except BaseException as exc:
             self._watches.pop(watch.batch_id, None)
@@ -586,8 +610,7 @@ class BatchTransport:
             else:
                 live, paid = live + lc, paid + bc
         else:
-            kind = getattr(item.error, "kind", "errored")
-            outcomes.append((item.custom_id, "failed", f"{kind}: {item.error}"[:500]))
+            outcomes.append((item.custom_id, "failed", failure_text(item.error)))
         fut = watch.waiting.pop(item.custom_id, None)  # last: nothing above may lose a caller
         if fut is not None:
             ready.append((fut, item))

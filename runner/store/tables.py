@@ -847,7 +847,8 @@ class BatchRequestRow(SQLModel, table=True):
     state: BatchRequestState = Field(default="submitted", sa_type=AutoString)
     """Where it stands (`BatchRequestState`)."""
     error_kind: str | None = None
-    """For a failed request: errored, expired or cancelled, with the classified kind (``errored:server``)."""
+    """For a failed request, ``kind: {...}`` (`runner.providers.batch.failure_text`): errored, expired or
+    cancelled, then the vendor's HTTP status, error type and code and the message as JSON."""
     created_at: datetime = Field(default_factory=utcnow)
     """When it was committed (UTC)."""
     ended_at: datetime | None = None

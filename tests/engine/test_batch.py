@@ -598,3 +598,22 @@ def test_cache_writes_of_a_one_hour_batch_request_are_recorded_and_priced_as_one
     assert reply.request["cache_ttl"] == "1h"  # what the batch asked of every breakpoint
     assert (reply.cache_write_tokens, reply.cache_ttl) == (60, "1h")
     assert reply.cost == pytest.approx(prices.batch_cost(model.model, 100, 20, 0, 0, 60)[0])
+
+
+def test_a_failure_recorded_in_one_session_is_classified_alike_in_the_next() -> None:
+    from runner.engine.retry import classify
+    from runner.providers.batch import failure_of, failure_text
+    from runner.providers.batch_wire import BatchItemFailed
+
+    for err in (BatchItemFailed("errored", "bad body", 400, error_type="invalid_request_error"),
+                BatchItemFailed("errored", "too long", 400, error_type="invalid_request_error",
+                                code="context_length_exceeded"),
+                BatchItemFailed("errored", "busy", 529, error_type="overloaded_error"),
+                BatchItemFailed("expired", "not run in time"), BatchItemFailed("cancelled", "cancelled")):
+        text = failure_text(err)
+        assert text.startswith(f"{err.kind}: ")
+        again = failure_of(text)
+        assert (again.kind, classify(again)) == (err.kind, classify(err)), text
+    assert classify(failure_of(failure_text(BatchItemFailed("errored", "x", 400, error_type="invalid_request_error")))) \
+        != classify(BatchItemFailed("errored", "x"))  # the status decides: a refused request is not retried as a server error
+    assert failure_of("expired: batch ended without it").kind == "expired"  # a row of an older session

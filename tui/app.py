@@ -164,8 +164,11 @@ class LatitudeApp(App[None]):
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.notify(f"{event.worker.name or 'worker'}: {event.worker.error}", title="error",
-                        severity="error", markup=False, timeout=8)
+            text = f"{event.worker.name or 'worker'}: {event.worker.error}"
+            if self.blind:  # an error's text may quote a model or condition name
+                text = self._store_names.masker().text(text) if self._store_names is not None else \
+                    f"{event.worker.name or 'worker'} failed (its message is hidden while blind)"
+            self.notify(text, title="error", severity="error", markup=False, timeout=8)
 
     # ------------------------------------------------------------ data
 

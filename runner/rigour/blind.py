@@ -495,7 +495,8 @@ def _mask_json(value: Any, text: Any) -> Any:
     if isinstance(value, list):
         return [_mask_json(v, text) for v in value]
     if isinstance(value, dict):
-        return {k: _mask_json(v, text) for k, v in value.items() if k not in ("by_model", "model")}
+        # per-model and per-condition breakdowns name what a blind coder must not see (their keys)
+        return {k: _mask_json(v, text) for k, v in value.items() if k not in ("by_model", "model", "by_condition")}
     return value
 
 

@@ -167,7 +167,8 @@ def test_a_masked_suggestion_says_nothing_of_other_coders() -> None:
     conv = ConversationRow(id="c1", run_id="run1", seq=0, model_alias="gpt-4o", litellm_model="openai/gpt-4o",
                            vendor="openai", condition="warm", replicate=0, params_json="{}", kind="single",
                            status="done", started_at=now)
-    sug = SuggestionRow(kind="judge", code="visual", conversation_id="c1", payload_json="{}", status="pending")
+    sug = SuggestionRow(kind="judge", code="visual", conversation_id="c1", status="pending",
+                        payload_json=json.dumps({"by_condition": {"warm": 3}, "by_model": {"gpt-4o": 3}}))
     item = SuggestionRecord(suggestion=sug, message=None, conversation=conv, disagreement=1,
                             coders_for=("ana",), coders_against=("ben",))
     view = BlindView(run_id="run1", coder="cat", seed=1, order=("c1",), names=names_of_run(RUN, [conv]),
@@ -175,5 +176,6 @@ def test_a_masked_suggestion_says_nothing_of_other_coders() -> None:
     masked = mask_suggestion(item, view, Masker(()))
     assert (masked.disagreement, masked.coders_for, masked.coders_against) == (0, (), ())
     assert masked.label == "#0001" and masked.conversation.condition != "warm"
+    assert json.loads(masked.suggestion.payload_json) == {}  # no breakdown keyed by model or condition
     unblinded = mask_suggestion(item, None, Masker(()))
     assert (unblinded.disagreement, unblinded.coders_for) == (1, ("ana",))
